@@ -1,0 +1,73 @@
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .models import Cart, CartItem
+from .serializers import AddToCartSerializer, CartSerializer, UpdateCartItemSerializer, check_stock
+
+
+def cart_for(user) -> Cart:
+    cart, _ = Cart.objects.get_or_create(user=user)
+    return cart
+
+
+def cart_response(cart: Cart, status_code: int = status.HTTP_200_OK) -> Response:
+    cart = Cart.objects.prefetch_related("items__product").get(pk=cart.pk)
+    return Response(CartSerializer(cart).data, status=status_code)
+
+
+class CartView(APIView):
+    @extend_schema(responses=CartSerializer)
+    def get(self, request: Request) -> Response:
+        return cart_response(cart_for(request.user))
+
+
+class CartAddView(APIView):
+    @extend_schema(request=AddToCartSerializer, responses={201: CartSerializer})
+    def post(self, request: Request) -> Response:
+        data = AddToCartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product, quantity = data.validated_data["product"], data.validated_data["quantity"]
+        with transaction.atomic():
+            cart = cart_for(request.user)
+            item = CartItem.objects.select_for_update().filter(cart=cart, product=product).first()
+            total = quantity + (item.quantity if item else 0)
+            check_stock(product, total)
+            if item:
+                item.quantity = total
+                item.save(update_fields=["quantity"])
+            else:
+                CartItem.objects.create(cart=cart, product=product, quantity=quantity)
+            cart.save(update_fields=["updated_at"])
+        return cart_response(cart, status.HTTP_201_CREATED)
+
+
+class CartItemView(APIView):
+    def get_item(self, request: Request, item_id: int) -> CartItem:
+        # Another user's item is indistinguishable from a missing one.
+        return get_object_or_404(
+            CartItem.objects.select_related("product", "cart"), pk=item_id, cart__user=request.user
+        )
+
+    @extend_schema(request=UpdateCartItemSerializer, responses=CartSerializer)
+    def put(self, request: Request, item_id: int) -> Response:
+        item = self.get_item(request, item_id)
+        data = UpdateCartItemSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        check_stock(item.product, data.validated_data["quantity"])
+        item.quantity = data.validated_data["quantity"]
+        item.save(update_fields=["quantity"])
+        item.cart.save(update_fields=["updated_at"])
+        return cart_response(item.cart)
+
+    @extend_schema(request=None, responses=CartSerializer)
+    def delete(self, request: Request, item_id: int) -> Response:
+        item = self.get_item(request, item_id)
+        cart = item.cart
+        item.delete()
+        cart.save(update_fields=["updated_at"])
+        return cart_response(cart)

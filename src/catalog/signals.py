@@ -1,0 +1,14 @@
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from . import cache
+from .models import Category, Product
+
+
+@receiver([post_save, post_delete], sender=Product)
+@receiver([post_save, post_delete], sender=Category)
+def invalidate_product_lists(**kwargs) -> None:
+    # After commit, so a reader can never re-cache the pre-change rows between
+    # the invalidation and the commit. Stock changes from orders land here too.
+    transaction.on_commit(cache.invalidate)

@@ -1,0 +1,75 @@
+"""Checkout: turn a cart into an order without ever overselling."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+
+from cart.models import Cart
+from catalog.models import Product
+
+from .models import Order, OrderItem
+from .tasks import send_order_confirmation
+
+
+class EmptyCart(Exception):
+    """The user's cart has no items."""
+
+
+@dataclass
+class OutOfStock(Exception):
+    """At least one product has less stock than the cart asks for."""
+
+    shortages: list[dict]
+
+
+def place_order(user, delivery_address: str = "") -> Order:
+    """Create an order from `user`'s cart, atomically.
+
+    Product rows are locked in id order (SELECT ... FOR UPDATE) so concurrent
+    checkouts for the same products serialise instead of deadlocking, and the
+    stock check and decrement see the committed stock. Prices are snapshotted
+    into the order items; the cart is emptied; the confirmation email is queued
+    only after the transaction commits.
+    """
+    with transaction.atomic():
+        cart = Cart.objects.select_for_update().filter(user=user).first()
+        items = list(cart.items.all()) if cart else []
+        if not items:
+            raise EmptyCart
+        wanted = {item.product_id: item.quantity for item in items}
+        products = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
+        shortages = [
+            {
+                "product_id": pid,
+                "name": products[pid].name if pid in products else None,
+                "requested": qty,
+                "available": products[pid].stock if pid in products else 0,
+            }
+            for pid, qty in wanted.items()
+            if pid not in products or not products[pid].is_active or products[pid].stock < qty
+        ]
+        if shortages:
+            raise OutOfStock(shortages)
+
+        order = Order.objects.create(user=user, delivery_address=delivery_address)
+        OrderItem.objects.bulk_create(
+            OrderItem(
+                order=order,
+                product=products[pid],
+                product_name=products[pid].name,
+                unit_price=products[pid].price,
+                quantity=qty,
+            )
+            for pid, qty in wanted.items()
+        )
+        for pid, qty in wanted.items():
+            Product.objects.filter(pk=pid).update(stock=F("stock") - qty)
+            # update() sends no signal; the catalogue cache must still see new stock.
+            Product.objects.get(pk=pid).save(update_fields=["updated_at"])
+        order.total = sum((products[pid].price * qty for pid, qty in wanted.items()), Decimal("0.00"))
+        order.save(update_fields=["total"])
+        cart.items.all().delete()
+        transaction.on_commit(lambda: send_order_confirmation.delay(order.pk))
+    return order
