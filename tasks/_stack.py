@@ -1,0 +1,198 @@
+"""Where things are and which stack a command talks to.
+
+The one place that knows the repository root, the env file, the compose file
+and project name for each environment, and whether a usable Docker engine is
+here. Nothing in this module runs at import time beyond path arithmetic, so
+`inv --list` and tab completion stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_EXAMPLE = ROOT / ".env.example"
+ENVIRONMENTS = ("dev", "prod")
+SETTINGS = {"dev": "config.settings.local", "prod": "config.settings.production"}
+
+
+def env_file() -> Path:
+    """The env file compose and Django read: `.env`, or $DESIDELIVER_ENV_FILE."""
+    return Path(os.environ.get("DESIDELIVER_ENV_FILE", ROOT / ".env")).resolve()
+
+
+def python() -> str:
+    """The interpreter running Invoke: the `.venv` one when started via ./inv."""
+    return shlex.quote(sys.executable)
+
+
+def manage(*args: str) -> str:
+    """A host-side `manage.py` command line."""
+    return f"{python()} src/manage.py {shlex.join(args)}".strip()
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(50)
+
+
+def create_env_file(target: Path | None = None) -> bool:
+    """Copy .env.example to the env file with a fresh SECRET_KEY; False if it exists."""
+    target = target or env_file()
+    if target.exists():
+        return False
+    lines = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.startswith("SECRET_KEY="):
+            line = f"SECRET_KEY={new_secret_key()}"
+        lines.append(line)
+    target.write_text("\n".join(lines) + "\n")
+    target.chmod(0o600)
+    print(
+        f"Created {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target} "
+        "from .env.example with a fresh SECRET_KEY."
+    )
+    return True
+
+
+def docker_problem() -> str | None:
+    """Why Docker cannot be used here, or None when engine and compose plugin work."""
+    if shutil.which("docker") is None:
+        return "the docker command is not installed"
+    try:
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=15
+        )
+    except subprocess.TimeoutExpired:
+        return "the Docker engine did not answer within 15 s"
+    if info.returncode != 0:
+        return "the Docker engine is not running (docker info failed)"
+    compose = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=15)
+    if compose.returncode != 0:
+        return "the docker compose v2 plugin is not installed"
+    return None
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One compose environment: `dev` or `prod`."""
+
+    env: str
+
+    @property
+    def compose_file(self) -> Path:
+        return ROOT / "compose" / self.env / "compose.yaml"
+
+    @property
+    def project(self) -> str:
+        """Explicit and unique per checkout, so two clones never share containers or volumes."""
+        if name := os.environ.get("COMPOSE_PROJECT_NAME"):
+            return name
+        digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]
+        return f"desideliver-{self.env}-{digest}"
+
+    def compose(self, *args: str) -> str:
+        """A `docker compose` command line for this stack."""
+        base = [
+            "docker",
+            "compose",
+            "--project-name",
+            self.project,
+            "--project-directory",
+            str(self.compose_file.parent),
+            "--env-file",
+            str(env_file()),
+            "-f",
+            str(self.compose_file),
+        ]
+        return shlex.join([*base, *args])
+
+
+def stack(env: str) -> Stack:
+    if env not in ENVIRONMENTS:
+        raise ValueError(f"unknown environment {env!r}; expected one of {', '.join(ENVIRONMENTS)}")
+    return Stack(env)
+
+
+# Host ports each stack publishes, with the .env variable that moves them.
+PORTS = {
+    "dev": {"WEB_PORT": 8000, "POSTGRES_HOST_PORT": 5432, "REDIS_HOST_PORT": 6379},
+    "prod": {"HTTP_PORT": 8080},
+}
+
+
+def env_values(path: Path | None = None) -> dict[str, str]:
+    """KEY=VALUE pairs of the env file (comments and blank lines skipped); {} when absent."""
+    path = path or env_file()
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def setting(name: str, default: str = "") -> str:
+    """A variable as compose sees it: the process environment first, then the env file."""
+    return os.environ.get(name) or env_values().get(name, default)
+
+
+def running_services(s: Stack) -> set[str]:
+    result = subprocess.run(
+        shlex.split(s.compose("ps", "--status", "running", "--services")), capture_output=True, text=True
+    )
+    return set(result.stdout.split()) if result.returncode == 0 else set()
+
+
+def is_running(s: Stack, service: str) -> bool:
+    return service in running_services(s)
+
+
+def port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def check_ports(s: Stack) -> None:
+    """Fail with the port and the variable to change when a published port is taken."""
+    from invoke.exceptions import Exit
+
+    if running_services(s):
+        return  # our own containers hold the ports; `up` will reconcile them
+    for variable, default in PORTS[s.env].items():
+        port = int(setting(variable, str(default)))
+        if port_in_use(port):
+            raise Exit(
+                f"✗ port {port} ({variable}) is already in use on this machine. Stop what listens there "
+                f"(find it with: ss -ltnp 'sport = :{port}') or set {variable} to a free port in "
+                f"{env_file().name}, then run the command again.",
+                code=1,
+            )
+
+
+def urls(s: Stack) -> str:
+    if s.env == "dev":
+        base = f"http://localhost:{setting('WEB_PORT', '8000')}"
+    else:
+        base = f"http://localhost:{setting('HTTP_PORT', '8080')}"
+    return "\n".join(
+        [
+            f"✓ The {s.env} stack is up (compose project {s.project}).",
+            f"  API:    {base}/api/v1/",
+            f"  Docs:   {base}/api/v1/docs/",
+            f"  Admin:  {base}/admin/",
+            f"  Health: {base}/api/v1/health/ready/",
+        ]
+    )

@@ -1,0 +1,213 @@
+"""Development stack: up, down, logs, shells (Docker, or native without it)."""
+
+from __future__ import annotations
+
+import shlex
+
+from invoke import Context, task
+from invoke.exceptions import Exit
+
+from . import _stack
+from ._plan import Step, confirm, execute, say
+from ._stack import manage
+
+DEV = _stack.stack("dev")
+APP_SERVICES = ("web", "worker", "beat")
+NATIVE_ENV = {"DJANGO_SETTINGS_MODULE": _stack.SETTINGS["dev"]}
+
+
+def native_notice(problem: str) -> str:
+    return (
+        f"Docker is not available ({problem}).\n"
+        "Starting the native embedded stack instead: SQLite in var/db.sqlite3, the in-memory cache,\n"
+        "and Celery tasks run eagerly in the web process. The full stack (PostgreSQL, Redis,\n"
+        "Celery worker and beat) needs Docker Engine with the compose v2 plugin; install them and\n"
+        "run ./inv dev.up again."
+    )
+
+
+def plan_native_up(host: str, port: int) -> list[Step]:
+    return [
+        Step(
+            "create .env if missing", "copy .env.example to .env with a fresh SECRET_KEY", action=_stack.create_env_file
+        ),
+        Step("apply migrations", manage("migrate", "--noinput"), env=NATIVE_ENV),
+        Step("load demo data if the catalogue is empty", manage("load_demo_data", "--if-empty"), env=NATIVE_ENV),
+        Step(
+            f"serve the API on http://{host}:{port}/api/v1/ (Ctrl-C stops)",
+            manage("runserver", f"{host}:{port}"),
+            env=NATIVE_ENV,
+            interactive=True,
+        ),
+    ]
+
+
+def plan_docker_up(build: bool, wait_timeout: int) -> list[Step]:
+    up = ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"]
+    return [
+        Step(
+            "create .env if missing", "copy .env.example to .env with a fresh SECRET_KEY", action=_stack.create_env_file
+        ),
+        Step("check host ports are free", "fail early, naming any port in use", action=lambda: _stack.check_ports(DEV)),
+        *([Step("build images", DEV.compose("build"))] if build else []),
+        Step("start every service and wait until healthy", DEV.compose(*up)),
+        Step(
+            "load demo data if the catalogue is empty",
+            DEV.compose("exec", "-T", "web", "python", "manage.py", "load_demo_data", "--if-empty"),
+        ),
+        Step("print the URLs", "where to find the API", action=lambda: say(_stack.urls(DEV))),
+    ]
+
+
+def plan_down(volumes: bool) -> list[Step]:
+    return [
+        Step(
+            "stop and remove containers" + (" and DELETE the data volumes" if volumes else " (volumes kept)"),
+            DEV.compose("down", "--remove-orphans", *(["--volumes"] if volumes else [])),
+        )
+    ]
+
+
+def plan_one_off(service: str, command: list[str], running: bool, capture: bool = False) -> Step:
+    """Run `command` in `service`: exec into it when running, a throwaway container otherwise."""
+    tty = [] if not capture else ["-T"]
+    args = ["exec", *tty, service] if running else ["run", "--rm", *tty, "--no-deps", service]
+    return Step(f"run in {service}", DEV.compose(*args, *command), interactive=not capture)
+
+
+def use_docker(native: bool, docker: bool) -> bool:
+    """Docker unless --native, or unless it is missing and --docker was not forced."""
+    if native and docker:
+        raise Exit("Choose one of --native and --docker.", code=2)
+    if native:
+        return False
+    problem = _stack.docker_problem()
+    if problem is None:
+        return True
+    if docker:
+        raise Exit(f"✗ --docker was given but {problem}. Start the engine (or install Docker), then retry.", code=1)
+    say(native_notice(problem))
+    return False
+
+
+@task(
+    help={
+        "native": "Force the native embedded stack even when Docker is present (default: off).",
+        "docker": "Force the Docker stack; fail if Docker is unusable (default: off, auto-detect).",
+        "build": "Rebuild the dev image before starting (default: off; a missing image is built anyway).",
+        "port": "Native mode: port for the dev server (default: 8000). Docker mode uses WEB_PORT from .env.",
+        "wait_timeout": "Docker mode: seconds to wait for every service to be healthy (default: 300).",
+        "dry_run": "Print the steps without running anything (default: off).",
+    }
+)
+def up(
+    c: Context,
+    native: bool = False,
+    docker: bool = False,
+    build: bool = False,
+    port: int = 8000,
+    wait_timeout: int = 300,
+    dry_run: bool = False,
+) -> None:
+    """Start the development stack: Docker when available, else the native embedded stack."""
+    if use_docker(native, docker):
+        execute(c, plan_docker_up(build, wait_timeout), dry_run)
+    else:
+        execute(c, plan_native_up("127.0.0.1", port), dry_run)
+
+
+@task(
+    help={
+        "volumes": "Also delete the data volumes (database, Redis); asks first (default: off).",
+        "yes": "Do not ask for confirmation before deleting data (default: off).",
+        "dry_run": "Print the steps without running anything (default: off).",
+    }
+)
+def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = False) -> None:
+    """Stop the Docker dev stack; data volumes are kept unless --volumes."""
+    if volumes and not dry_run:
+        confirm(f"This deletes every data volume of compose project '{DEV.project}' (the dev database and Redis).", yes)
+    execute(c, plan_down(volumes), dry_run)
+
+
+@task(
+    iterable=["service"],
+    help={
+        "service": "Service to restart; repeat for several (default: web, worker and beat).",
+        "dry_run": "Print the steps without running anything (default: off).",
+    },
+)
+def restart(c: Context, service: list[str] | None = None, dry_run: bool = False) -> None:
+    """Restart services of the Docker dev stack."""
+    execute(c, [Step("restart", DEV.compose("restart", *(service or APP_SERVICES)))], dry_run)
+
+
+@task(
+    iterable=["service"],
+    help={
+        "service": "Service whose logs to show; repeat for several (default: all).",
+        "follow": "Keep following new output (default: on; --no-follow prints and exits).",
+        "tail": "Lines of history per service (default: 200).",
+        "dry_run": "Print the steps without running anything (default: off).",
+    },
+)
+def logs(
+    c: Context, service: list[str] | None = None, follow: bool = True, tail: int = 200, dry_run: bool = False
+) -> None:
+    """Show the dev stack's logs."""
+    args = ["logs", "--tail", str(tail), *(["--follow"] if follow else []), *(service or [])]
+    execute(c, [Step("logs", DEV.compose(*args), interactive=follow)], dry_run)
+
+
+@task(help={"dry_run": "Print the steps without running anything (default: off)."})
+def ps(c: Context, dry_run: bool = False) -> None:
+    """List the dev stack's containers with their health."""
+    execute(c, [Step("status", DEV.compose("ps", "--all"))], dry_run)
+
+
+@task(help={"dry_run": "Print the steps without running anything (default: off)."})
+def build(c: Context, dry_run: bool = False) -> None:
+    """Build the dev image."""
+    execute(c, [Step("build images", DEV.compose("build"))], dry_run)
+
+
+def run_manage(c: Context, command: list[str], dry_run: bool, interactive: bool = True) -> None:
+    """A manage.py command in the web container, or on the host without Docker."""
+    if _stack.docker_problem() is None:
+        step = plan_one_off(
+            "web", ["python", "manage.py", *command], _stack.is_running(DEV, "web"), capture=not interactive
+        )
+    else:
+        step = Step("run natively (Docker is not available)", manage(*command), env=NATIVE_ENV, interactive=interactive)
+    execute(c, [step], dry_run)
+
+
+@task(
+    name="manage",
+    help={
+        "command": 'The management command and its arguments, quoted as one string, e.g. "showmigrations orders".',
+        "dry_run": "Print the steps without running anything (default: off).",
+    },
+)
+def manage_command(c: Context, command: str, dry_run: bool = False) -> None:
+    """Run any Django management command (in the web container, or natively without Docker)."""
+    if not command.strip():
+        raise Exit('Name a management command, e.g. ./inv dev.manage "showmigrations".', code=2)
+    run_manage(c, shlex.split(command), dry_run)
+
+
+@task(help={"dry_run": "Print the steps without running anything (default: off)."})
+def shell(c: Context, dry_run: bool = False) -> None:
+    """Open a Django shell."""
+    run_manage(c, ["shell"], dry_run)
+
+
+@task(
+    help={
+        "service": "Service to open the shell in (default: web).",
+        "dry_run": "Print the steps without running anything (default: off).",
+    }
+)
+def bash(c: Context, service: str = "web", dry_run: bool = False) -> None:
+    """Open a bash shell inside a dev container."""
+    execute(c, [plan_one_off(service, ["bash"], _stack.is_running(DEV, service))], dry_run)
