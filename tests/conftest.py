@@ -1,0 +1,74 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from catalog.models import Category, Product
+
+PASSWORD = "Str0ng-enough-pass!"
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    # Throttle counters and cached product lists must not leak between tests.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(email: str = "asha@example.com", **extra):
+        return django_user_model.objects.create_user(email=email, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("staff@example.com", is_staff=True)
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def auth(user) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def staff_client(staff) -> APIClient:
+    return client_for(staff)
+
+
+@pytest.fixture
+def category(db) -> Category:
+    return Category.objects.create(name="Spices", slug="spices")
+
+
+@pytest.fixture
+def make_product(category):
+    def make(name: str = "Garam Masala", price: str = "85.00", stock: int = 10, **extra) -> Product:
+        extra.setdefault("category", category)
+        extra.setdefault("slug", name.lower().replace(" ", "-"))
+        return Product.objects.create(name=name, price=price, stock=stock, **extra)
+
+    return make
+
+
+@pytest.fixture
+def product(make_product) -> Product:
+    return make_product()

@@ -1,0 +1,96 @@
+import pytest
+from rest_framework.throttling import ScopedRateThrottle
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+REGISTER = "/api/v1/auth/register/"
+LOGIN = "/api/v1/auth/login/"
+
+
+def register(api, **overrides):
+    payload = {"email": "Ravi@Example.com", "password": PASSWORD, "first_name": "Ravi", "last_name": "Kumar"}
+    return api.post(REGISTER, {**payload, **overrides}, format="json")
+
+
+def test_register_creates_user_without_echoing_password(api, django_user_model):
+    response = register(api)
+    assert response.status_code == 201
+    assert response.json()["email"] == "ravi@example.com"
+    assert "password" not in response.json()
+    assert django_user_model.objects.get(email="ravi@example.com").check_password(PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"password": "short"}, "password"),
+        ({"password": "12345678901"}, "password"),
+        ({"first_name": ""}, "first_name"),
+        ({"last_name": None}, "last_name"),
+    ],
+)
+def test_register_rejects_bad_input_with_field_messages(api, overrides, field):
+    response = register(api, **overrides)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_register_rejects_duplicate_email_case_insensitively(api, make_user):
+    make_user("ravi@example.com")
+    response = register(api, email="RAVI@example.com")
+    assert response.status_code == 400
+    assert "already exists" in response.json()["email"][0]
+
+
+def test_register_rejects_non_json_body(api):
+    response = api.post(REGISTER, "email=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+
+
+def test_login_returns_tokens_that_authenticate_me(api, user):
+    tokens = api.post(LOGIN, {"email": user.email, "password": PASSWORD}, format="json").json()
+    assert {"access", "refresh"} <= tokens.keys()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    me = api.get("/api/v1/auth/me/")
+    assert me.status_code == 200
+    assert me.json()["email"] == user.email
+
+
+def test_login_with_wrong_password_is_401(api, user):
+    response = api.post(LOGIN, {"email": user.email, "password": "wrong"}, format="json")
+    assert response.status_code == 401
+
+
+def test_refresh_issues_new_access_token(api, user):
+    refresh = api.post(LOGIN, {"email": user.email, "password": PASSWORD}, format="json").json()["refresh"]
+    response = api.post("/api/v1/auth/token/refresh/", {"refresh": refresh}, format="json")
+    assert response.status_code == 200
+    assert response.json()["access"]
+
+
+def test_refresh_with_garbage_token_is_401(api):
+    response = api.post("/api/v1/auth/token/refresh/", {"refresh": "garbage"}, format="json")
+    assert response.status_code == 401
+
+
+def test_me_requires_authentication(api):
+    response = api.get("/api/v1/auth/me/")
+    assert response.status_code == 401
+    assert "detail" in response.json()
+
+
+def test_me_with_malformed_bearer_is_401(api):
+    api.credentials(HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    assert api.get("/api/v1/auth/me/").status_code == 401
+
+
+def test_login_is_throttled(api, user, monkeypatch):
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "3/minute"})
+    statuses = [
+        api.post(LOGIN, {"email": user.email, "password": "wrong"}, format="json").status_code for _ in range(5)
+    ]
+    assert statuses[:3] == [401, 401, 401]
+    assert statuses[3:] == [429, 429]

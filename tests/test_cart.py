@@ -1,0 +1,92 @@
+import pytest
+
+from cart.models import CartItem
+
+from .conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+CART = "/api/v1/cart/"
+
+
+def add(client, product, quantity=1):
+    return client.post(f"{CART}add/", {"product_id": product.pk, "quantity": quantity}, format="json")
+
+
+def test_cart_requires_authentication(api, product):
+    assert api.get(CART).status_code == 401
+    assert add(api, product).status_code == 401
+
+
+def test_empty_cart(auth):
+    body = auth.get(CART).json()
+    assert body["items"] == []
+    assert body["total"] == "0.00"
+
+
+def test_add_then_add_again_merges_quantities_and_totals(auth, product):
+    assert add(auth, product, 2).status_code == 201
+    body = add(auth, product, 3).json()
+    assert [(i["product"]["id"], i["quantity"]) for i in body["items"]] == [(product.pk, 5)]
+    assert body["total"] == "425.00"
+
+
+@pytest.mark.parametrize("quantity", [0, -1, "two", 1001, None])
+def test_add_rejects_bad_quantities(auth, product, quantity):
+    response = add(auth, product, quantity)
+    assert response.status_code == 400
+    assert "quantity" in response.json()
+
+
+def test_add_rejects_more_than_stock_naming_what_is_left(auth, product):
+    response = add(auth, product, product.stock + 1)
+    assert response.status_code == 400
+    assert f"Only {product.stock}" in response.json()["quantity"][0]
+
+
+def test_add_counts_what_is_already_in_the_cart_against_stock(auth, product):
+    add(auth, product, product.stock)
+    assert add(auth, product, 1).status_code == 400
+
+
+@pytest.mark.parametrize("product_id", [999999, "abc", None])
+def test_add_rejects_unknown_products(auth, product_id):
+    response = auth.post(f"{CART}add/", {"product_id": product_id, "quantity": 1}, format="json")
+    assert response.status_code == 400
+    assert "product_id" in response.json()
+
+
+def test_add_rejects_inactive_product(auth, make_product):
+    retired = make_product("Retired", is_active=False)
+    assert add(auth, retired).status_code == 400
+
+
+def test_update_sets_quantity_within_stock(auth, product):
+    item_id = add(auth, product, 1).json()["items"][0]["id"]
+    response = auth.put(f"{CART}update/{item_id}/", {"quantity": 4}, format="json")
+    assert response.status_code == 200
+    assert response.json()["items"][0]["quantity"] == 4
+    too_many = auth.put(f"{CART}update/{item_id}/", {"quantity": product.stock + 1}, format="json")
+    assert too_many.status_code == 400
+    assert CartItem.objects.get(pk=item_id).quantity == 4
+
+
+def test_update_rejects_zero(auth, product):
+    item_id = add(auth, product, 1).json()["items"][0]["id"]
+    assert auth.put(f"{CART}update/{item_id}/", {"quantity": 0}, format="json").status_code == 400
+
+
+def test_remove_item(auth, product):
+    item_id = add(auth, product, 1).json()["items"][0]["id"]
+    response = auth.delete(f"{CART}remove/{item_id}/")
+    assert response.status_code == 200
+    assert response.json()["items"] == []
+    assert auth.delete(f"{CART}remove/{item_id}/").status_code == 404
+
+
+def test_other_users_items_are_404(auth, product, make_user):
+    item_id = add(auth, product, 1).json()["items"][0]["id"]
+    intruder = client_for(make_user("intruder@example.com"))
+    assert intruder.put(f"{CART}update/{item_id}/", {"quantity": 2}, format="json").status_code == 404
+    assert intruder.delete(f"{CART}remove/{item_id}/").status_code == 404
+    assert CartItem.objects.get(pk=item_id).quantity == 1

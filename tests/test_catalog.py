@@ -1,0 +1,123 @@
+import pytest
+
+from catalog.models import Category, Product
+
+pytestmark = pytest.mark.django_db
+
+PRODUCTS = "/api/v1/products/"
+
+
+@pytest.fixture
+def shelf(make_product):
+    dals = Category.objects.create(name="Dals", slug="dals")
+    return {
+        "masala": make_product("Garam Masala", price="85.00", stock=10, description="warm spice blend"),
+        "chilli": make_product("Chilli Powder", price="40.00", stock=0),
+        "dal": make_product("Toor Dal", price="165.00", stock=5, category=dals),
+        "hidden": make_product("Retired Item", price="10.00", stock=3, is_active=False),
+    }
+
+
+def names(response) -> list[str]:
+    return [p["name"] for p in response.json()["results"]]
+
+
+def test_list_is_public_paginated_and_hides_inactive(api, shelf):
+    body = api.get(PRODUCTS).json()
+    assert body["count"] == 3
+    assert {"next", "previous", "results"} <= body.keys()
+    assert "Retired Item" not in [p["name"] for p in body["results"]]
+
+
+def test_page_size_and_pages(api, make_product):
+    for i in range(25):
+        make_product(f"Item {i:02d}")
+    first = api.get(PRODUCTS, {"page_size": 10}).json()
+    assert len(first["results"]) == 10
+    assert first["next"]
+    assert len(api.get(PRODUCTS, {"page": 3, "page_size": 10}).json()["results"]) == 5
+
+
+def test_page_out_of_range_is_404(api, shelf):
+    assert api.get(PRODUCTS, {"page": 99}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"category": "dals"}, ["Toor Dal"]),
+        ({"min_price": "50"}, ["Garam Masala", "Toor Dal"]),
+        ({"max_price": "50"}, ["Chilli Powder"]),
+        ({"min_price": "50", "max_price": "100"}, ["Garam Masala"]),
+        ({"in_stock": "true"}, ["Garam Masala", "Toor Dal"]),
+        ({"in_stock": "false"}, ["Chilli Powder"]),
+        ({"search": "spice blend"}, ["Garam Masala"]),
+        ({"search": "dal"}, ["Toor Dal"]),
+        ({"ordering": "-price"}, ["Toor Dal", "Garam Masala", "Chilli Powder"]),
+        ({"ordering": "price"}, ["Chilli Powder", "Garam Masala", "Toor Dal"]),
+    ],
+)
+def test_filters_search_and_ordering(api, shelf, params, expected):
+    response = api.get(PRODUCTS, params)
+    assert response.status_code == 200
+    got = names(response)
+    assert got == expected if "ordering" in params else sorted(got) == sorted(expected)
+
+
+def test_category_filter_accepts_id(api, shelf):
+    assert names(api.get(PRODUCTS, {"category": shelf["dal"].category_id})) == ["Toor Dal"]
+
+
+@pytest.mark.parametrize("params", [{"min_price": "abc"}, {"max_price": "1e999x"}, {"in_stock": "maybe"}])
+def test_bad_filter_values_are_400_naming_the_filter(api, shelf, params):
+    response = api.get(PRODUCTS, params)
+    assert response.status_code == 400
+    assert set(params) <= response.json().keys()
+
+
+def test_bad_page_size_falls_back_to_default(api, shelf):
+    assert api.get(PRODUCTS, {"page_size": "x"}).status_code == 200
+
+
+def test_detail_and_missing_product(api, shelf):
+    assert api.get(f"{PRODUCTS}{shelf['dal'].pk}/").json()["category"]["slug"] == "dals"
+    assert api.get(f"{PRODUCTS}{shelf['hidden'].pk}/").status_code == 404
+    assert api.get(f"{PRODUCTS}999999/").status_code == 404
+
+
+def test_categories_list(api, shelf):
+    slugs = [c["slug"] for c in api.get("/api/v1/categories/").json()["results"]]
+    assert slugs == ["dals", "spices"]
+
+
+def test_second_list_request_is_served_from_cache(api, shelf, django_assert_num_queries):
+    api.get(PRODUCTS)
+    with django_assert_num_queries(0):
+        assert api.get(PRODUCTS).status_code == 200
+
+
+def test_cache_key_ignores_parameter_order(api, shelf, django_assert_num_queries):
+    api.get(PRODUCTS, {"min_price": "1", "ordering": "price"})
+    with django_assert_num_queries(0):
+        api.get(f"{PRODUCTS}?ordering=price&min_price=1")
+
+
+def test_cache_is_invalidated_when_a_product_changes(api, shelf, django_capture_on_commit_callbacks):
+    assert api.get(PRODUCTS, {"search": "masala"}).json()["results"][0]["price"] == "85.00"
+    with django_capture_on_commit_callbacks(execute=True):
+        shelf["masala"].price = "99.00"
+        shelf["masala"].save()
+    assert api.get(PRODUCTS, {"search": "masala"}).json()["results"][0]["price"] == "99.00"
+
+
+def test_cache_is_invalidated_when_a_product_is_deleted(api, shelf, django_capture_on_commit_callbacks):
+    assert api.get(PRODUCTS).json()["count"] == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        Product.objects.get(pk=shelf["chilli"].pk).delete()
+    assert api.get(PRODUCTS).json()["count"] == 2
+
+
+def test_unknown_api_path_is_json_404(api):
+    response = api.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}

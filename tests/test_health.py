@@ -1,0 +1,46 @@
+import pytest
+from django.db import connection
+from django.db.utils import OperationalError
+
+from core import health
+
+pytestmark = pytest.mark.django_db
+
+
+def test_liveness_touches_no_dependency(api, monkeypatch):
+    monkeypatch.setattr(connection, "ensure_connection", lambda: (_ for _ in ()).throw(AssertionError("DB used")))
+    response = api.get("/api/v1/health/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readiness_ok_when_everything_is_reachable(api):
+    response = api.get("/api/v1/health/ready/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok", "migrations": "ok"}}
+
+
+def test_readiness_is_503_naming_the_database_when_it_is_unreachable(api, monkeypatch):
+    def refuse():
+        raise OperationalError('connection to server at "db" (10.0.0.9), port 5432 failed: Connection refused')
+
+    monkeypatch.setattr(connection, "ensure_connection", refuse)
+    response = api.get("/api/v1/health/ready/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"].startswith("OperationalError: connection to server")
+
+
+def test_readiness_reports_a_cache_that_loses_values(api, monkeypatch):
+    monkeypatch.setattr(health.cache, "get", lambda *a, **k: None)
+    response = api.get("/api/v1/health/ready/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["cache"] == "cache did not return the value it stored"
+
+
+def test_readiness_reports_unapplied_migrations(api, monkeypatch):
+    monkeypatch.setattr(health.MigrationExecutor, "migration_plan", lambda self, targets: ["0002_pending"])
+    response = api.get("/api/v1/health/ready/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["migrations"] == "1 unapplied migration(s)"

@@ -1,0 +1,170 @@
+"""Settings behave per environment; each case runs in a fresh interpreter."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "EMAIL_URL"]
+SANE_PRODUCTION = {
+    "SECRET_KEY": "k8Jz-3nV0q_Xw5mR7tY1uB9cE2dF4gH6iL8oP0sA3zQ5xW7vN9bM1",
+    "ALLOWED_HOSTS": "shop.example.com",
+    "DATABASE_URL": "postgres://app@db:5432/app",
+    "REDIS_URL": "redis://redis:6379/0",
+    "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+}
+
+
+def run_django(settings: str, code: str = "", args: tuple[str, ...] = (), **env: str):
+    """Run manage.py (or `code` after django.setup()) with only `env` configured."""
+    clean = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": settings,
+        "DJANGO_READ_DOT_ENV": "false",
+        "PYTHONPATH": str(ROOT / "src"),
+        **env,
+    }
+    if code:
+        command = [sys.executable, "-c", f"import django; django.setup(); {code}"]
+    else:
+        command = [sys.executable, str(ROOT / "src" / "manage.py"), *args]
+    return subprocess.run(command, env=clean, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_production_refuses_to_start_listing_every_missing_variable():
+    result = run_django("config.settings.production", args=("check",))
+    assert result.returncode == 78
+    assert "Traceback" not in result.stderr
+    for name in REQUIRED:
+        assert name in result.stderr
+    assert ".env.example" in result.stderr
+
+
+def test_production_names_only_what_is_missing():
+    given = {k: v for k, v in SANE_PRODUCTION.items() if k in ("SECRET_KEY", "DATABASE_URL", "EMAIL_URL")}
+    result = run_django("config.settings.production", args=("check",), **given)
+    assert result.returncode == 78
+    missing = re.search(r"variable\(s\): (.*?)\.", result.stderr).group(1)
+    assert missing.split(", ") == ["ALLOWED_HOSTS", "REDIS_URL"]
+
+
+def test_production_rejects_a_non_postgres_database():
+    result = run_django(
+        "config.settings.production", args=("check",), **{**SANE_PRODUCTION, "DATABASE_URL": "sqlite:////tmp/x.db"}
+    )
+    assert result.returncode == 78
+    assert "must be a postgres:// URL" in result.stderr
+
+
+def test_check_deploy_reports_nothing_with_sane_production_env():
+    result = run_django(
+        "config.settings.production", args=("check", "--deploy", "--fail-level", "WARNING"), **SANE_PRODUCTION
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_reads_secrets_from_files(tmp_path):
+    secret = tmp_path / "secret_key"
+    secret.write_text(SANE_PRODUCTION["SECRET_KEY"] + "-from-file")
+    (tmp_path / "db_password").write_text("p@ss/word")
+    env = {k: v for k, v in SANE_PRODUCTION.items() if k != "SECRET_KEY"}
+    result = run_django(
+        "config.settings.production",
+        code="from django.conf import settings as s; import json; print(json.dumps("
+        "[s.SECRET_KEY, s.DATABASES['default']['PASSWORD'], s.DEBUG, s.STORAGES['staticfiles']['BACKEND']]))",
+        SECRET_KEY_FILE=str(secret),
+        DATABASE_PASSWORD_FILE=str(tmp_path / "db_password"),
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    key, password, debug, storage = json.loads(result.stdout)
+    assert key.endswith("-from-file")
+    assert password == "p@ss/word"
+    assert debug is False
+    assert storage == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+
+def test_redis_password_is_put_into_the_url():
+    result = run_django(
+        "config.settings.production",
+        code="from django.conf import settings as s; print(s.REDIS_URL, s.CELERY_BROKER_URL)",
+        **{**SANE_PRODUCTION, "REDIS_PASSWORD": "s3cr/t"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["redis://:s3cr%2Ft@redis:6379/0"] * 2
+
+
+def test_local_defaults_to_the_embedded_stack():
+    result = run_django(
+        "config.settings.local",
+        code="from django.conf import settings as s; import json; print(json.dumps([s.DEBUG, "
+        "s.DATABASES['default']['ENGINE'], str(s.DATABASES['default']['NAME']), s.CACHES['default']['BACKEND'], "
+        "s.CELERY_TASK_ALWAYS_EAGER, s.EMAIL_BACKEND]))",
+    )
+    assert result.returncode == 0, result.stderr
+    debug, engine, name, cache, eager, email = json.loads(result.stdout)
+    assert debug is True
+    assert engine == "django.db.backends.sqlite3"
+    assert Path(name) == ROOT / "var" / "db.sqlite3"
+    assert cache == "django.core.cache.backends.locmem.LocMemCache"
+    assert eager is True
+    assert email == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_local_uses_postgres_and_redis_when_configured():
+    result = run_django(
+        "config.settings.local",
+        code="from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], "
+        "s.CACHES['default']['BACKEND'], s.CELERY_TASK_ALWAYS_EAGER, s.CELERY_BROKER_URL)",
+        DATABASE_URL="postgres://u:p@localhost:5432/d",
+        REDIS_URL="redis://localhost:6379/1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "django_redis.cache.RedisCache",
+        "False",
+        "redis://localhost:6379/1",
+    ]
+
+
+def referenced_variables() -> set[str]:
+    """Every variable the settings, compose files and container configs read."""
+    names: set[str] = set()
+    for path in (ROOT / "src" / "config").rglob("*.py"):
+        text = path.read_text()
+        names |= set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]+)"', text))
+        names |= set(re.findall(r'environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
+    for path in [*(ROOT / "compose").rglob("*.yaml"), *(ROOT / "docker").rglob("*")]:
+        if path.is_file():
+            names |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", path.read_text()))
+    return names - {"DJANGO_SETTINGS_MODULE", "UID", "GID", "GIT_REVISION", "IMAGE_TAG"}
+
+
+def test_env_example_documents_every_variable_with_a_comment():
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    assignment = re.compile(r"#?\s?([A-Z][A-Z0-9_]+)=")
+    documented = {}
+    for i, line in enumerate(lines):
+        if match := assignment.match(line):
+            # A comment may cover a group of related variables written together.
+            above = i - 1
+            while above >= 0 and assignment.match(lines[above]):
+                above -= 1
+            documented[match.group(1)] = above >= 0 and lines[above].startswith("#")
+    missing = referenced_variables() - documented.keys()
+    assert not missing, f"add these to .env.example: {sorted(missing)}"
+    uncommented = [name for name, has_comment in documented.items() if not has_comment]
+    assert not uncommented, f"give these a comment line in .env.example: {uncommented}"
+
+
+@pytest.mark.parametrize("path", [".env", "backups/x.dump", "var/db.sqlite3", ".venv/bin/python"])
+def test_secrets_and_local_state_are_git_ignored(path):
+    result = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)
+    assert result.returncode == 0, f"{path} is not ignored by .gitignore"

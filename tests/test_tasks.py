@@ -1,0 +1,255 @@
+"""The Invoke task layer: layout, help texts, planners and the executor."""
+
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from invoke import Config, Context, MockContext, Result
+from invoke.exceptions import Exit, UnexpectedExit
+
+import tasks
+from tasks import _stack, deps, dev, lint
+from tasks import test as test_tasks
+from tasks._plan import Step, confirm, execute
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTIONS = {"dev", "db", "prod", "test", "lint", "deps"}
+
+
+def all_tasks(collection=tasks.ns, prefix=""):
+    seen = {}
+    for name, task in collection.tasks.items():
+        seen.setdefault(id(task), (f"{prefix}{name}", task))
+    for name, sub in collection.collections.items():
+        for key, value in all_tasks(sub, f"{prefix}{name}.").items():
+            seen.setdefault(key, value)
+    return seen
+
+
+# --- layout ---------------------------------------------------------------------
+
+
+def test_tasks_folder_has_no_init_so_every_importer_sees_tasks_py():
+    assert not (ROOT / "tasks" / "__init__.py").exists()
+    assert Path(tasks.__file__).resolve() == ROOT / "tasks.py"
+    assert Path(dev.__file__).resolve() == ROOT / "tasks" / "dev.py"
+    assert hasattr(tasks, "ns")
+
+
+def test_namespace_has_the_documented_collections():
+    assert set(tasks.ns.collections) >= COLLECTIONS - {"db", "prod"}
+    assert set(tasks.ns.collections) <= COLLECTIONS
+
+
+@pytest.mark.parametrize("cwd", ["src", "tests", "src/config/settings"])
+def test_inv_list_works_from_any_subfolder(cwd):
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"], cwd=ROOT / cwd, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("dev.up", "test.run (test)", "lint.run (lint)"):
+        assert name in result.stdout
+
+
+def test_every_task_has_a_docstring_and_every_flag_a_help_text_with_its_default():
+    problems = []
+    for name, task in all_tasks().values():
+        if not (task.__doc__ or "").strip():
+            problems.append(f"{name}: no docstring")
+        for argument in task.get_arguments():
+            if not argument.help:
+                problems.append(f"{name} --{argument.name}: no help")
+            elif "default" not in argument.help and argument.positional is False:
+                problems.append(f"{name} --{argument.name}: help does not state the default")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_task_is_listed_twice():
+    listed = [task for _, task in all_tasks().values()]
+    assert len({id(t) for t in listed}) == len(listed)
+
+
+# --- planners (pure) ------------------------------------------------------------------
+
+
+def test_native_up_plan_creates_env_migrates_seeds_then_serves():
+    plan = dev.plan_native_up("127.0.0.1", 8123)
+    assert plan[0].action is _stack.create_env_file
+    commands = [s.command for s in plan[1:]]
+    assert commands[0].endswith("src/manage.py migrate --noinput")
+    assert commands[1].endswith("src/manage.py load_demo_data --if-empty")
+    assert commands[2].endswith("src/manage.py runserver 127.0.0.1:8123")
+    assert all(s.env["DJANGO_SETTINGS_MODULE"] == "config.settings.local" for s in plan[1:])
+    assert plan[-1].interactive
+
+
+def test_docker_up_plan_waits_for_health_and_builds_only_when_asked(monkeypatch):
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "unit")
+    plan = dev.plan_docker_up(build=False, wait_timeout=120)
+    up = next(s.command for s in plan if " up " in s.command)
+    assert up.startswith("docker compose --project-name unit ")
+    assert "--wait --wait-timeout 120" in up
+    assert not any(s.command.endswith(" build") for s in plan)
+    assert any(s.command.endswith(" build") for s in dev.plan_docker_up(build=True, wait_timeout=1))
+
+
+def test_down_keeps_volumes_unless_asked():
+    assert "--volumes" not in dev.plan_down(volumes=False)[0].command
+    assert dev.plan_down(volumes=True)[0].command.endswith("--volumes")
+
+
+def test_one_off_uses_exec_when_running_and_run_rm_otherwise():
+    assert " exec web python manage.py check" in dev.plan_one_off("web", ["python", "manage.py", "check"], True).command
+    step = dev.plan_one_off("web", ["bash"], running=False)
+    assert " run --rm --no-deps web bash" in step.command
+    assert " exec -T web " in dev.plan_one_off("web", ["ls"], running=True, capture=True).command
+
+
+def test_test_plans_host_and_docker():
+    host = test_tasks.plan_test(select="orders", coverage=True, failfast=True)[0].command
+    assert "-m pytest --ds config.settings.test -k orders -x --cov=src" in host
+    in_running = test_tasks.plan_test(docker=True, running=True)[0].command
+    assert " exec -T -w /app web python -m pytest" in in_running
+    assert " run --rm -T -w /app web python -m pytest" in test_tasks.plan_test(docker=True, running=False)[0].command
+
+
+def test_lint_and_deps_plans():
+    assert [s.name for s in lint.plan_lint(fix=False)] == ["ruff check", "ruff format"]
+    assert "--check" in lint.plan_lint(fix=False)[1].command
+    assert "--fix" in lint.plan_lint(fix=True)[0].command
+    compiled = [s.command for s in deps.plan_compile(upgrade=True)]
+    assert [c.split()[-1] for c in compiled] == [
+        "requirements/base.txt",
+        "requirements/prod.txt",
+        "requirements/dev.txt",
+    ]
+    assert all("--upgrade" in c for c in compiled)
+
+
+# --- executor -------------------------------------------------------------------------
+
+
+def test_execute_runs_steps_in_order_from_the_repo_root(capsys):
+    c = MockContext(run=Result(exited=0))
+    action = mock.Mock()
+    execute(c, [Step("first", "echo one"), Step("py", "an action", action=action), Step("second", "echo two")])
+    assert [call.args[0] for call in c.run.call_args_list] == ["echo one", "echo two"]
+    action.assert_called_once_with()
+    out = capsys.readouterr().out
+    assert "[1/3] first: echo one" in out
+    assert "[3/3] second: echo two" in out
+
+
+def test_execute_names_the_failing_step_and_its_exit_code_and_stops():
+    c = MockContext()
+    c.run = mock.Mock(side_effect=[Result(exited=0), UnexpectedExit(Result(command="false", exited=3))])
+    with pytest.raises(Exit) as failure:
+        execute(c, [Step("ok", "true"), Step("migrate", "false"), Step("never", "echo never")])
+    assert failure.value.code == 3
+    assert "step 2/3 'migrate' failed with exit code 3: false" in str(failure.value.message)
+    assert c.run.call_count == 2
+
+
+def test_dry_run_runs_nothing(capsys):
+    c = MockContext()  # any run() call would raise NotImplementedError
+    action = mock.Mock()
+    execute(c, [Step("a", "rm -rf /data"), Step("b", "x", action=action)], dry_run=True)
+    action.assert_not_called()
+    assert "rm -rf /data" in capsys.readouterr().out
+
+
+def test_dry_run_of_a_task_changes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(tmp_path / ".env"))
+    dev.up(MockContext(), native=True, dry_run=True)
+    assert not (tmp_path / ".env").exists()
+    assert "runserver" in capsys.readouterr().out
+
+
+def test_failure_through_a_real_task_is_one_readable_line(monkeypatch):
+    c = MockContext(config=Config(defaults=tasks.ns.configuration()))
+    c.run = mock.Mock(side_effect=UnexpectedExit(Result(command="ruff", exited=1)))
+    with pytest.raises(Exit, match=r"'ruff check' failed with exit code 1"):
+        lint.run(c)
+
+
+# --- confirmation and docker detection ----------------------------------------------
+
+
+def test_confirm_without_terminal_refuses_naming_the_target(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", mock.Mock(isatty=lambda: False))
+    with pytest.raises(Exit) as refused:
+        confirm("This deletes every data volume of compose project 'x'.", yes=False)
+    assert refused.value.code == 2
+    assert "project 'x'" in refused.value.message
+    assert "--yes" in refused.value.message
+    confirm("anything", yes=True)  # --yes never asks
+
+
+def test_down_with_volumes_refuses_without_yes_and_runs_nothing(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", mock.Mock(isatty=lambda: False))
+    c = MockContext()
+    with pytest.raises(Exit, match="deletes every data volume"):
+        dev.down(c, volumes=True)
+
+
+def test_native_fallback_when_docker_is_missing(monkeypatch, capsys):
+    monkeypatch.setattr(_stack, "docker_problem", lambda: "the docker command is not installed")
+    assert dev.use_docker(native=False, docker=False) is False
+    out = capsys.readouterr().out
+    assert "Docker is not available (the docker command is not installed)" in out
+    assert "native embedded stack" in out
+    with pytest.raises(Exit, match="--docker was given but the docker command is not installed"):
+        dev.use_docker(native=False, docker=True)
+    with pytest.raises(Exit, match="Choose one"):
+        dev.use_docker(native=True, docker=True)
+
+
+def test_docker_problem_names_a_missing_binary(monkeypatch):
+    monkeypatch.setattr(_stack.shutil, "which", lambda name: None)
+    assert _stack.docker_problem() == "the docker command is not installed"
+
+
+# --- stack facts -----------------------------------------------------------------------
+
+
+def test_project_name_is_explicit_and_differs_per_checkout(monkeypatch):
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+    name = _stack.stack("dev").project
+    assert name.startswith("desideliver-dev-")
+    monkeypatch.setattr(_stack, "ROOT", Path("/somewhere/else"))
+    assert _stack.stack("dev").project != name
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "mine")
+    assert _stack.stack("prod").project == "mine"
+
+
+def test_unknown_environment_is_rejected():
+    with pytest.raises(ValueError, match="unknown environment 'staging'"):
+        _stack.stack("staging")
+
+
+def test_env_file_is_created_once_with_a_fresh_secret(tmp_path):
+    target = tmp_path / ".env"
+    assert _stack.create_env_file(target) is True
+    first = _stack.env_values(target)
+    assert len(first["SECRET_KEY"]) >= 50
+    assert first["SECRET_KEY"] != _stack.env_values(_stack.ENV_EXAMPLE)["SECRET_KEY"]
+    assert target.stat().st_mode & 0o777 == 0o600
+    target.write_text(target.read_text() + "MINE=1\n")
+    assert _stack.create_env_file(target) is False
+    assert _stack.env_values(target)["MINE"] == "1"
+
+
+def test_port_check_names_the_port_and_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(tmp_path / ".env"))
+    monkeypatch.setattr(_stack, "running_services", lambda s: set())
+    monkeypatch.setattr(_stack, "port_in_use", lambda port: port == 5432)
+    with pytest.raises(Exit, match=r"port 5432 \(POSTGRES_HOST_PORT\) is already in use"):
+        _stack.check_ports(_stack.stack("dev"))
+
+
+def test_real_context_runs_commands_from_the_repo_root(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    execute(Context(), [Step("where", "pwd")])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(ROOT)
