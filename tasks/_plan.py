@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from invoke import Context
 from invoke.exceptions import Exit, UnexpectedExit
 
-from ._stack import ROOT
+from ._stack import ROOT, compose_environment
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,9 @@ def execute(c: Context, plan: Sequence[Step], dry_run: bool = False) -> None:
                 continue
             with c.cd(str(ROOT)):
                 tty = step.interactive and sys.stdin.isatty() and sys.stdout.isatty()
-                c.run(step.command, env=dict(step.env), pty=tty, in_stream=None if tty else False)
+                c.run(
+                    step.command, env={**compose_environment(), **step.env}, pty=tty, in_stream=None if tty else False
+                )
         except UnexpectedExit as exc:
             raise Exit(
                 f"✗ step {number}/{len(plan)} '{step.name}' failed with exit code {exc.result.exited}: {step.render()}",

@@ -80,6 +80,11 @@ def docker_problem() -> str | None:
     return None
 
 
+def compose_environment() -> dict[str, str]:
+    """Variables every compose command gets: the dev containers run as this user."""
+    return {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
+
+
 @dataclass(frozen=True)
 class Stack:
     """One compose environment: `dev` or `prod`."""

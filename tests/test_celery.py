@@ -4,9 +4,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+import healthcheck
 from cart.models import Cart, CartItem
 from cart.tasks import purge_stale_carts
-from config import heartbeat
 from config.celery import app
 
 
@@ -62,10 +62,29 @@ def test_confirmation_retries_transient_mail_errors_only(auth, product, monkeypa
 
 def test_heartbeat_check_reports_missing_fresh_and_stale(tmp_path, monkeypatch):
     monkeypatch.setenv("CELERY_HEARTBEAT_DIR", str(tmp_path))
-    assert "has not started" in heartbeat.check("worker")
-    heartbeat.touch("worker")
-    assert heartbeat.check("worker") is None
-    later = heartbeat.path("worker").stat().st_mtime + heartbeat.STALE_AFTER + 5
-    assert "old" in heartbeat.check("worker", now=later)
-    heartbeat.remove("worker")
-    assert "has not started" in heartbeat.check("worker")
+    assert "has not started" in healthcheck.check("worker")
+    healthcheck.touch("worker")
+    assert healthcheck.check("worker") is None
+    later = healthcheck.path("worker").stat().st_mtime + healthcheck.STALE_AFTER + 5
+    assert "old" in healthcheck.check("worker", now=later)
+    healthcheck.remove("worker")
+    assert "has not started" in healthcheck.check("worker")
+
+
+@pytest.mark.parametrize(
+    ("allowed", "host"),
+    [
+        ("shop.example.com,api.example.com", "shop.example.com"),
+        (".example.com", "example.com"),
+        ("*", "localhost"),
+        ("", "localhost"),
+    ],
+)
+def test_web_probe_uses_an_allowed_host(allowed, host):
+    assert healthcheck.probe_host(allowed) == host
+
+
+def test_web_probe_reports_an_unreachable_server():
+    problem = healthcheck.check_web("http://127.0.0.1:9/api/v1/health/")
+    assert problem.startswith("http://127.0.0.1:9/api/v1/health/ (Host: ")
+    assert "failed" in problem

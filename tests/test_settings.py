@@ -141,10 +141,15 @@ def referenced_variables() -> set[str]:
         text = path.read_text()
         names |= set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]+)"', text))
         names |= set(re.findall(r'environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
+    build_args: set[str] = set()
     for path in [*(ROOT / "compose").rglob("*.yaml"), *(ROOT / "docker").rglob("*")]:
         if path.is_file():
-            names |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", path.read_text()))
-    return names - {"DJANGO_SETTINGS_MODULE", "UID", "GID", "GIT_REVISION", "IMAGE_TAG"}
+            text = path.read_text()
+            names |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", text))
+            names |= set(re.findall(r'environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
+            build_args |= set(re.findall(r"^ARG ([A-Z][A-Z0-9_]+)", text, re.MULTILINE))
+    # Build arguments and what ./inv computes (the image tag) are not settings.
+    return names - build_args - {"DJANGO_SETTINGS_MODULE", "IMAGE_TAG"}
 
 
 def test_env_example_documents_every_variable_with_a_comment():

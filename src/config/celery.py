@@ -1,13 +1,15 @@
 """The Celery app: broker and result backend come from REDIS_URL (settings).
 
 Worker and beat each keep a heartbeat file fresh while they are alive; the
-container health checks (`python -m config.heartbeat worker|beat`) read it.
+container health checks (`python -m healthcheck worker|beat`) read it.
 """
 
 import os
 
 from celery import Celery, bootsteps
 from celery.beat import PersistentScheduler
+
+import healthcheck
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -22,17 +24,13 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     requires = {"celery.worker.components:Timer"}
 
     def start(self, worker) -> None:
-        from . import heartbeat
-
-        heartbeat.touch("worker")
-        self.tref = worker.timer.call_repeatedly(heartbeat.INTERVAL, heartbeat.touch, ("worker",), priority=10)
+        healthcheck.touch("worker")
+        self.tref = worker.timer.call_repeatedly(healthcheck.INTERVAL, healthcheck.touch, ("worker",), priority=10)
 
     def stop(self, worker) -> None:
-        from . import heartbeat
-
         if getattr(self, "tref", None):
             self.tref.cancel()
-        heartbeat.remove("worker")
+        healthcheck.remove("worker")
 
 
 app.steps["worker"].add(WorkerHeartbeat)
@@ -42,8 +40,6 @@ class HeartbeatScheduler(PersistentScheduler):
     """The default beat scheduler, touching a heartbeat file on every tick."""
 
     def tick(self, *args, **kwargs) -> float:
-        from . import heartbeat
-
-        heartbeat.touch("beat")
+        healthcheck.touch("beat")
         # Wake up at least every heartbeat interval so the file stays fresh.
-        return min(super().tick(*args, **kwargs), heartbeat.INTERVAL)
+        return min(super().tick(*args, **kwargs), healthcheck.INTERVAL)

@@ -156,6 +156,8 @@ CELERY_BEAT_SCHEDULE = {
 CART_STALE_AFTER_DAYS = env.int("CART_STALE_AFTER_DAYS", default=30)
 # Where liveness files live; the worker and beat health checks read them.
 CELERY_HEARTBEAT_DIR = Path(env("CELERY_HEARTBEAT_DIR", default="/tmp"))  # noqa: S108 - a tmpfs in containers
+# The default scheduler, plus a heartbeat file for the container health check.
+CELERY_BEAT_SCHEDULER = "config.celery.HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_HEARTBEAT_DIR / "celerybeat-schedule")
 
 # --- Email --------------------------------------------------------------------
