@@ -18,8 +18,8 @@ from invoke import Collection
 
 __path__ = [str(Path(__file__).resolve().with_suffix(""))]
 
-from tasks import deps, dev, lint, test
+from tasks import db, deps, dev, lint, prod, test
 
 ns = Collection()
-for module in (dev, test, lint, deps):
+for module in (dev, db, prod, test, lint, deps):
     ns.add_collection(Collection.from_module(module))

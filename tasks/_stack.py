@@ -201,3 +201,36 @@ def urls(s: Stack) -> str:
             f"  Health: {base}/api/v1/health/ready/",
         ]
     )
+
+
+def git_revision() -> str:
+    """Short git revision of the checkout, with `-dirty` when files changed."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+
+    rev = git("rev-parse", "--short=12", "HEAD")
+    if rev.returncode != 0:
+        return "unversioned"
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return rev.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def backups_dir() -> Path:
+    """Where backups go: BACKUP_DIR from the environment or env file, default backups/."""
+    return (ROOT / setting("BACKUP_DIR", "backups")).resolve()
+
+
+def tool(name: str) -> str:
+    """A command-line tool installed in the venv running Invoke (hadolint, compose-lint, ...)."""
+    return shlex.quote(str(Path(sys.executable).parent / name))
+
+
+def app_module(name: str):
+    """A dependency-free module from src/ (e.g. healthcheck), without putting src/ on sys.path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"desideliver_{name}", ROOT / "src" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -39,8 +39,7 @@ def test_tasks_folder_has_no_init_so_every_importer_sees_tasks_py():
 
 
 def test_namespace_has_the_documented_collections():
-    assert set(tasks.ns.collections) >= COLLECTIONS - {"db", "prod"}
-    assert set(tasks.ns.collections) <= COLLECTIONS
+    assert set(tasks.ns.collections) == COLLECTIONS
 
 
 @pytest.mark.parametrize("cwd", ["src", "tests", "src/config/settings"])
@@ -85,19 +84,22 @@ def test_native_up_plan_creates_env_migrates_seeds_then_serves():
     assert plan[-1].interactive
 
 
-def test_docker_up_plan_waits_for_health_and_builds_only_when_asked(monkeypatch):
+def test_docker_up_plan_builds_and_waits_for_health(monkeypatch):
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "unit")
-    plan = dev.plan_docker_up(build=False, wait_timeout=120)
+    plan = dev.plan_docker_up(wait_timeout=120, profiles=[])
     up = next(s.command for s in plan if " up " in s.command)
     assert up.startswith("docker compose --project-name unit ")
-    assert "--wait --wait-timeout 120" in up
-    assert not any(s.command.endswith(" build") for s in plan)
-    assert any(s.command.endswith(" build") for s in dev.plan_docker_up(build=True, wait_timeout=1))
+    assert " up --build --detach --wait --wait-timeout 120" in up
+    assert "--profile" not in up
+    assert any(" up " in s.command for s in plan[:3])
+    assert "load_demo_data --if-empty" in plan[3].command
+    with_flower = dev.plan_docker_up(wait_timeout=1, profiles=["flower"])
+    assert " --profile flower up " in next(s.command for s in with_flower if " up " in s.command)
 
 
 def test_down_keeps_volumes_unless_asked():
-    assert "--volumes" not in dev.plan_down(volumes=False)[0].command
-    assert dev.plan_down(volumes=True)[0].command.endswith("--volumes")
+    assert "--volumes" not in dev.plan_down(dev.DEV, volumes=False)[0].command
+    assert dev.plan_down(dev.DEV, volumes=True)[0].command.endswith("--volumes")
 
 
 def test_one_off_uses_exec_when_running_and_run_rm_otherwise():

@@ -1,0 +1,266 @@
+"""Production stack: build, check, deploy and operate."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from invoke import Context, task
+from invoke.exceptions import Exit
+
+from . import _scan, _stack, dev
+from ._plan import Step, confirm, execute, say, shell
+
+PROD = _stack.stack("prod")
+# Variables prod cannot start without (compose stops on them too, less readably).
+REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "EMAIL_URL")
+IMAGES = ("desideliver-django", "desideliver-proxy")
+CHECK_DIR = _stack.ROOT / "var" / "check"
+DRY_HELP = "Print the steps without running anything (default: off)."
+TAG_HELP = "Image tag to use (default: the checkout's git revision)."
+
+
+def compose_step(name: str, tag: str, *args: str, interactive: bool = False) -> Step:
+    """A prod compose command with IMAGE_TAG set, so every service uses the same images."""
+    return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, interactive=interactive)
+
+
+def preflight() -> None:
+    """Fail before touching anything when the env file lacks what prod needs."""
+    env_file = _stack.env_file()
+    if not env_file.exists():
+        raise Exit(
+            f"✗ {env_file} does not exist. Create it from .env.example and set production values "
+            f"for {', '.join(REQUIRED)}.",
+            code=2,
+        )
+    missing = [name for name in REQUIRED if not _stack.setting(name)]
+    if missing:
+        raise Exit(f"✗ {env_file.name} lacks {', '.join(missing)}; set them (see .env.example) and retry.", code=2)
+    if problem := _stack.docker_problem():
+        raise Exit(f"✗ cannot deploy: {problem}.", code=1)
+
+
+def base_url() -> str:
+    return f"http://127.0.0.1:{_stack.setting('HTTP_PORT', '8080')}"
+
+
+def smoke_test(paths: tuple[str, ...] = ("/api/v1/health/ready/", "/api/v1/products/")) -> None:
+    """GET each path through the proxy as an HTTPS client of the first allowed host would."""
+    host = _stack.app_module("healthcheck").probe_host(_stack.setting("ALLOWED_HOSTS"))
+    for path in paths:
+        headers = {"Host": host, "X-Forwarded-Proto": "https"}
+        request = urllib.request.Request(base_url() + path, headers=headers)  # noqa: S310 - local http URL
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local http URL
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            raise Exit(f"✗ smoke test: GET {path} through the proxy failed: {exc}", code=1) from None
+        if status != 200:
+            raise Exit(f"✗ smoke test: GET {path} through the proxy answered {status}; see ./inv prod.logs", code=1)
+        say(f"✓ GET {path} through the proxy: {status}")
+
+
+def plan_build(tag: str) -> list[Step]:
+    return [compose_step(f"build the prod images as :{tag}", tag, "build")]
+
+
+def plan_check(tag: str) -> list[Step]:
+    merged = {env: CHECK_DIR / f"{env}-config.json" for env in _stack.ENVIRONMENTS}
+    steps = [
+        compose_step(
+            "Django check --deploy in the prod image",
+            tag,
+            "run",
+            "--rm",
+            "--no-deps",
+            "-T",
+            "-e",
+            "WAIT_FOR_DB=false",
+            "web",
+            "python",
+            "manage.py",
+            "check",
+            "--deploy",
+            "--fail-level",
+            "WARNING",
+        ),
+        Step(
+            "hadolint every Dockerfile", f"{_stack.tool('hadolint')} docker/django/Dockerfile docker/nginx/Dockerfile"
+        ),
+        Step("prepare a scratch directory", f"mkdir -p {shell(CHECK_DIR)}"),
+    ]
+    for env, path in merged.items():
+        s = _stack.stack(env)
+        steps += [
+            Step(
+                f"render the merged {env} config",
+                f"{s.compose('config', '--format', 'json')} > {shell(path)}",
+                env={"IMAGE_TAG": tag},
+            ),
+            Step(
+                f"validate the merged {env} config against the compose spec",
+                f"{_stack.tool('check-jsonschema')} --builtin-schema vendor.compose-spec {shell(path)}",
+            ),
+        ]
+    lint_input = CHECK_DIR / "prod-config.yaml"
+    steps += [
+        # Not interpolated, so the linter sees ${VAR} references where secrets go.
+        Step(
+            "render the merged prod config without interpolation",
+            f"{PROD.compose('config', '--no-interpolate')} > {shell(lint_input)}",
+        ),
+        Step(
+            "compose-lint the merged prod config",
+            f"{_stack.tool('compose-lint')} check --no-env --fail-on medium --strict-config "
+            f"--config compose/prod/compose-lint.yml {shell(lint_input)}",
+        ),
+        Step(
+            "scan the prod images for env files, private keys and secret values",
+            "scan images",
+            action=lambda: scan_images(tag),
+        ),
+    ]
+    return steps
+
+
+def scan_images(tag: str) -> None:
+    secrets = _scan.secret_values(_stack.env_values(), SECRETS)
+    found = [f"{image}:{tag}: {f}" for image in IMAGES for f in _scan.scan_image(f"{image}:{tag}", secrets)]
+    if found:
+        raise Exit("✗ secrets found in the images:\n  " + "\n  ".join(found), code=1)
+    say(f"✓ no env files, private keys or secret values in {', '.join(f'{i}:{tag}' for i in IMAGES)}")
+
+
+def plan_deploy(tag: str, wait_timeout: int) -> list[Step]:
+    return [
+        Step("preflight: env file, required variables, engine", "check prerequisites", action=preflight),
+        *plan_build(tag),
+        plan_check(tag)[0],
+        compose_step(
+            "start the stack and wait until every service is healthy",
+            tag,
+            "up",
+            "--detach",
+            "--wait",
+            "--wait-timeout",
+            str(wait_timeout),
+            "--remove-orphans",
+        ),
+        Step("smoke-test through the proxy", "GET health/ready and products", action=smoke_test),
+        Step("print the URLs", "where to find the API", action=lambda: say(_stack.urls(PROD))),
+    ]
+
+
+@task(help={"tag": TAG_HELP, "dry_run": DRY_HELP})
+def build(c: Context, tag: str = "", dry_run: bool = False) -> None:
+    """Build the prod images, tagged with the git revision."""
+    execute(c, plan_build(tag or _stack.git_revision()), dry_run)
+
+
+@task(help={"dry_run": DRY_HELP})
+def config(c: Context, dry_run: bool = False) -> None:
+    """Print the merged prod compose config that would run."""
+    execute(c, [compose_step("render the merged config", _stack.git_revision(), "config")], dry_run)
+
+
+@task(help={"tag": TAG_HELP, "dry_run": DRY_HELP})
+def check(c: Context, tag: str = "", dry_run: bool = False) -> None:
+    """Security checks: check --deploy in the image, hadolint, compose validation and lint, secret scan."""
+    execute(c, plan_check(tag or _stack.git_revision()), dry_run)
+
+
+@task(
+    help={
+        "tag": TAG_HELP,
+        "wait_timeout": "Seconds to wait for every service to be healthy (default: 300).",
+        "dry_run": DRY_HELP,
+    }
+)
+def deploy(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = False) -> None:
+    """Build, check, start and smoke-test the prod stack."""
+    execute(c, plan_deploy(tag or _stack.git_revision(), wait_timeout), dry_run)
+
+
+@task(
+    help={
+        "tag": TAG_HELP,
+        "wait_timeout": "Seconds to wait for every service to be healthy (default: 300).",
+        "dry_run": DRY_HELP,
+    }
+)
+def up(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = False) -> None:
+    """Start the prod stack from already built images and wait until healthy."""
+    tag = tag or _stack.git_revision()
+    execute(
+        c,
+        [
+            Step("preflight", "check prerequisites", action=preflight),
+            compose_step(
+                "start and wait until healthy",
+                tag,
+                "up",
+                "--detach",
+                "--wait",
+                "--wait-timeout",
+                str(wait_timeout),
+                "--remove-orphans",
+            ),
+        ],
+        dry_run,
+    )
+
+
+@task(
+    help={
+        "volumes": "Also delete the data volumes (the production database!); asks first (default: off).",
+        "yes": "Do not ask for confirmation before deleting data (default: off).",
+        "dry_run": DRY_HELP,
+    }
+)
+def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = False) -> None:
+    """Stop the prod stack; data volumes are kept unless --volumes."""
+    if volumes and not dry_run:
+        confirm(f"This deletes the PRODUCTION database and Redis volumes of project '{PROD.project}'.", yes)
+    execute(c, dev.plan_down(PROD, volumes), dry_run)
+
+
+@task(
+    iterable=["service"],
+    help={
+        "service": "Service whose logs to show; repeat for several (default: all).",
+        "follow": "Keep following new output (default: on; --no-follow prints and exits).",
+        "tail": "Lines of history per service (default: 200).",
+        "dry_run": DRY_HELP,
+    },
+)
+def logs(
+    c: Context, service: list[str] | None = None, follow: bool = True, tail: int = 200, dry_run: bool = False
+) -> None:
+    """Show the prod stack's logs."""
+    execute(c, dev.plan_logs(PROD, service or [], follow, tail), dry_run)
+
+
+@task(help={"dry_run": DRY_HELP})
+def ps(c: Context, dry_run: bool = False) -> None:
+    """List the prod stack's containers with their health."""
+    execute(c, [Step("status", PROD.compose("ps", "--all"))], dry_run)
+
+
+@task(help={"dry_run": DRY_HELP})
+def createsuperuser(c: Context, dry_run: bool = False) -> None:
+    """Create a Django admin user in the running prod stack (asks for email and password)."""
+    execute(
+        c,
+        [
+            Step(
+                "createsuperuser",
+                PROD.compose("exec", "web", "python", "manage.py", "createsuperuser"),
+                interactive=True,
+            )
+        ],
+        dry_run,
+    )
