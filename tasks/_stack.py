@@ -82,7 +82,10 @@ def docker_problem() -> str | None:
 
 def compose_environment() -> dict[str, str]:
     """Variables every compose command gets: the dev containers run as this user."""
-    return {"HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
+    return {
+        "HOST_UID": os.environ.get("HOST_UID", str(os.getuid())),
+        "HOST_GID": os.environ.get("HOST_GID", str(os.getgid())),
+    }
 
 
 @dataclass(frozen=True)

@@ -200,10 +200,15 @@ def manage_command(c: Context, command: str, dry_run: bool = False) -> None:
     run_manage(c, shlex.split(command), dry_run)
 
 
-@task(help={"dry_run": "Print the steps without running anything (default: off)."})
-def shell(c: Context, dry_run: bool = False) -> None:
-    """Open a Django shell."""
-    run_manage(c, ["shell"], dry_run)
+@task(
+    help={
+        "command": "Python to run instead of opening the interactive shell (default: none, interactive).",
+        "dry_run": "Print the steps without running anything (default: off).",
+    }
+)
+def shell(c: Context, command: str = "", dry_run: bool = False) -> None:
+    """Open a Django shell (or run --command in it)."""
+    run_manage(c, ["shell", *(["--command", command] if command else [])], dry_run, interactive=not command)
 
 
 @task(

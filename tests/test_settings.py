@@ -173,3 +173,19 @@ def test_env_example_documents_every_variable_with_a_comment():
 def test_secrets_and_local_state_are_git_ignored(path):
     result = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)
     assert result.returncode == 0, f"{path} is not ignored by .gitignore"
+
+
+def test_env_file_values_reach_settings_but_not_the_process_environment(tmp_path):
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("SECRET_KEY=from-the-env-file-0123456789abcdef\nCATALOG_CACHE_SECONDS=7\n")
+    result = run_django(
+        "config.settings.local",
+        code="import os; from django.conf import settings as s; "
+        "print(s.SECRET_KEY, s.CATALOG_CACHE_SECONDS, os.environ.get('SECRET_KEY'))",
+        DJANGO_READ_DOT_ENV="true",
+        DESIDELIVER_ENV_FILE=str(env_file),
+        CATALOG_CACHE_SECONDS="9",
+    )
+    assert result.returncode == 0, result.stderr
+    # The file fills in what the environment lacks; the real environment wins.
+    assert result.stdout.split() == ["from-the-env-file-0123456789abcdef", "9", "None"]

@@ -7,6 +7,7 @@ is loaded when present; real environment variables always win over it. The
 is honoured, so compose secrets work without code changes.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -16,9 +17,18 @@ import environ
 SRC_DIR = Path(__file__).resolve().parents[2]
 REPO_DIR = SRC_DIR.parent
 
-env = environ.FileAwareEnv()
-if env.bool("DJANGO_READ_DOT_ENV", default=True) and (REPO_DIR / ".env").is_file():
-    environ.Env.read_env(REPO_DIR / ".env", overwrite=False)
+
+class Env(environ.FileAwareEnv):
+    # A copy: values from .env must not leak into os.environ, where every
+    # subprocess (compose, tests, management commands) would inherit them.
+    ENVIRON = environ.FileAwareMapping(env=dict(os.environ))
+
+
+env = Env()
+# The same file ./inv hands to compose.
+ENV_FILE = Path(os.environ.get("DESIDELIVER_ENV_FILE", REPO_DIR / ".env"))
+if env.bool("DJANGO_READ_DOT_ENV", default=True) and ENV_FILE.is_file():
+    Env.read_env(ENV_FILE, overwrite=False)
 
 # --- Django -------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

@@ -1,0 +1,212 @@
+"""End-to-end fixtures: real stacks on a real Docker engine, via the real `inv`.
+
+Every stack gets its own compose project name, env file, backup directory and
+free host ports, so the suite never touches a developer's own stack; each is
+removed with its volumes afterwards. With CI set, a missing engine fails the
+run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTED = {
+    line.lstrip("# ").split("=", 1)[0]
+    for line in (ROOT / ".env.example").read_text().splitlines()
+    if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def docker_usable() -> bool:
+    try:
+        ok = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=20).returncode == 0
+        return ok and subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _engine():
+    if not docker_usable():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs a Docker engine for the end-to-end suite (.ci/run starts one)")
+        pytest.skip("no usable Docker engine with the compose plugin")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Report redirects as responses: the tests assert on them."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Stack:
+    env_name: str
+    project: str
+    env_file: Path
+    values: dict[str, str]
+    backups: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def environ(self) -> dict[str, str]:
+        # Hermetic: nothing the stack's env file sets may come from this process.
+        env = {k: v for k, v in os.environ.items() if k not in DOCUMENTED}
+        return {
+            **env,
+            "COMPOSE_PROJECT_NAME": self.project,
+            "DESIDELIVER_ENV_FILE": str(self.env_file),
+            "BACKUP_DIR": str(self.backups),
+            **self.extra_env,
+        }
+
+    def inv(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
+            env=self.environ,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"inv {' '.join(args)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        command = [
+            "docker",
+            "compose",
+            "--project-name",
+            self.project,
+            "--env-file",
+            str(self.env_file),
+            "-f",
+            str(ROOT / "compose" / self.env_name / "compose.yaml"),
+            *args,
+        ]
+        result = subprocess.run(command, env=self.environ, capture_output=True, text=True, timeout=600)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
+        return result
+
+    def container(self, service: str) -> str:
+        return self.compose("ps", "-q", service).stdout.strip()
+
+    def inspect(self, service: str) -> dict:
+        out = subprocess.run(
+            ["docker", "inspect", self.container(service)], capture_output=True, text=True, check=True
+        ).stdout
+        return json.loads(out)[0]
+
+    def logs(self, service: str) -> str:
+        result = self.compose("logs", "--no-color", service)
+        return result.stdout + result.stderr
+
+    @property
+    def base_url(self) -> str:
+        port = self.values["WEB_PORT"] if self.env_name == "dev" else self.values["HTTP_PORT"]
+        return f"http://127.0.0.1:{port}"
+
+    def request(
+        self, method: str, path: str, body: dict | None = None, token: str = "", headers: dict[str, str] | None = None
+    ) -> Response:
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        url = self.base_url + path  # always http://127.0.0.1:<port>
+        request = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310
+        try:
+            with OPENER.open(request, timeout=30) as response:
+                return Response(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as exc:
+            return Response(exc.code, dict(exc.headers), exc.read())
+
+    def wait_for(self, predicate, what: str, timeout: float = 60, interval: float = 1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    def down(self) -> None:
+        self.compose("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+
+
+def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: dict[str, str] | None = None) -> Stack:
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "POSTGRES_PASSWORD": "e2e-db-" + secrets.token_hex(8),
+        "REDIS_PASSWORD": "e2e-redis-" + secrets.token_hex(8),
+        **overrides,
+    }
+    lines = []
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        key = line.split("=", 1)[0]
+        lines.append(f"{key}={values[key]}" if key in values and not line.startswith("#") else line)
+    lines += [f"{k}={v}" for k, v in values.items() if not any(line.startswith(f"{k}=") for line in lines)]
+    env_file = tmp / f"{env_name}.env"
+    env_file.write_text("\n".join(lines) + "\n")
+    backups = tmp / "backups"
+    backups.mkdir()
+    return Stack(
+        env_name,
+        f"e2e-{env_name}-{uuid.uuid4().hex[:8]}",
+        env_file,
+        {**dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")), **values},
+        backups,
+        extra_env or {},
+    )
+
+
+def register_and_login(stack: Stack, email: str, headers: dict[str, str] | None = None) -> str:
+    password = "E2e-" + secrets.token_urlsafe(12)
+    created = stack.request(
+        "POST",
+        "/api/v1/auth/register/",
+        {"email": email, "password": password, "first_name": "E", "last_name": "Two"},
+        headers=headers,
+    )
+    assert created.status == 201, created.body
+    login = stack.request("POST", "/api/v1/auth/login/", {"email": email, "password": password}, headers=headers)
+    assert login.status == 200, login.body
+    return login.json()["access"]

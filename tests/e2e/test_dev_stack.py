@@ -1,0 +1,172 @@
+"""The development stack, end to end: ./inv dev.up from nothing and what it promises.
+
+The tests share one stack and run in file order: the persistence test that
+takes the stack down comes last.
+"""
+
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from .conftest import ROOT, free_port, make_stack, register_and_login
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = ("db", "redis", "web", "worker", "beat")
+# Not the CI user (root): proves files made in the container belong to HOST_UID.
+HOST_UID = "4321"
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    stack = make_stack(
+        "dev",
+        tmp_path_factory.mktemp("dev"),
+        {
+            "WEB_PORT": str(free_port()),
+            "POSTGRES_HOST_PORT": str(free_port()),
+            "REDIS_HOST_PORT": str(free_port()),
+            "CART_PURGE_INTERVAL_SECONDS": "5",
+        },
+        extra_env={"HOST_UID": HOST_UID, "HOST_GID": HOST_UID},
+    )
+    try:
+        stack.inv("dev.up", "--docker")
+        yield stack
+    finally:
+        stack.down()
+
+
+def test_every_service_is_healthy(dev):
+    for service in SERVICES:
+        assert dev.inspect(service)["State"]["Health"]["Status"] == "healthy", service
+    migrate = dev.compose("ps", "--all", "--format", "{{.Service}} {{.State}} {{.ExitCode}}", "migrate").stdout
+    assert migrate.split() == ["migrate", "exited", "0"]
+
+
+def test_api_flow_register_login_products_cart_order_ticket(dev):
+    token = register_and_login(dev, f"flow-{uuid.uuid4().hex[:6]}@example.com")
+    products = dev.request("GET", "/api/v1/products/?in_stock=true").json()
+    assert products["count"] > 0  # demo data was loaded on first start
+    product = products["results"][0]
+    cart = dev.request("POST", "/api/v1/cart/add/", {"product_id": product["id"], "quantity": 2}, token)
+    assert cart.status == 201, cart.body
+    order = dev.request("POST", "/api/v1/orders/create/", {"delivery_address": "1 Test Lane"}, token)
+    assert order.status == 201, order.body
+    assert dev.request("GET", f"/api/v1/orders/{order.json()['id']}/", token=token).json()["items"][0]["quantity"] == 2
+    ticket = dev.request(
+        "POST", "/api/v1/tickets/", {"subject": "Where?", "message": "Late", "order": order.json()["id"]}, token
+    )
+    assert ticket.status == 201, ticket.body
+    # Celery: the worker ran the confirmation task the web container queued.
+    order_id = order.json()["id"]
+    dev.wait_for(
+        lambda: f"order confirmation sent: order={order_id}" in dev.logs("worker"),
+        "the confirmation email in the worker log",
+    )
+    assert f"Subject: DesiDeliver order #{order_id} confirmed" in dev.logs("worker")
+
+
+def test_beat_schedules_the_periodic_task_and_the_worker_runs_it(dev):
+    dev.wait_for(lambda: "Sending due task purge-stale-carts" in dev.logs("beat"), "beat to send purge-stale-carts")
+    dev.wait_for(lambda: "purge_stale_carts: deleted" in dev.logs("worker"), "the worker to run the purge")
+
+
+def test_manage_and_shell_run_commands(dev):
+    assert re.search(r"\[X\] 0001_initial", dev.inv("dev.manage", "showmigrations orders").stdout)
+    count = dev.inv("dev.shell", "--command", "from catalog.models import Product; print(Product.objects.count())")
+    assert count.stdout.strip().splitlines()[-1] == "14"
+
+
+def test_files_created_in_the_container_belong_to_the_host_user(dev, tmp_path):
+    assert dev.compose("exec", "-T", "web", "id", "-u").stdout.strip() == HOST_UID
+    scratch = ROOT / "var" / f"e2e-{uuid.uuid4().hex[:8]}"
+    scratch.mkdir(parents=True)
+    scratch.chmod(0o777)
+    try:
+        dev.compose("exec", "-T", "web", "touch", f"/app/var/{scratch.name}/made-in-container")
+        assert str((scratch / "made-in-container").stat().st_uid) == HOST_UID
+    finally:
+        for path in scratch.iterdir():
+            path.unlink()
+        scratch.rmdir()
+
+
+def test_hot_reload_changes_the_response_without_restart(dev):
+    source = ROOT / "src" / "core" / "health.py"
+    original = source.read_text()
+    marker = uuid.uuid4().hex[:8]
+    started = dev.inspect("web")["State"]["StartedAt"]
+    assert 'return Response({"status": "ok"})' in original
+    try:
+        source.write_text(
+            original.replace(
+                'return Response({"status": "ok"})', f'return Response({{"status": "ok", "reload": "{marker}"}})', 1
+            )
+        )
+        dev.wait_for(
+            lambda: dev.request("GET", "/api/v1/health/").body.find(marker.encode()) >= 0,
+            "the dev server to reload the changed file",
+            timeout=60,
+        )
+    finally:
+        source.write_text(original)
+    dev.wait_for(
+        lambda: marker.encode() not in dev.request("GET", "/api/v1/health/").body,
+        "the reload back to the original",
+        timeout=60,
+    )
+    assert dev.inspect("web")["State"]["StartedAt"] == started  # reloaded in place, not restarted
+
+
+def test_backup_wipe_restore_brings_the_rows_back(dev):
+    email = f"keep-{uuid.uuid4().hex[:6]}@example.com"
+    register_and_login(dev, email)
+    count = "from accounts.models import User; print(User.objects.count())"
+    before = dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1]
+    backup = dev.inv("db.backup")
+    assert "✓ backup" in backup.stdout
+    assert len(list(dev.backups.glob("*.dump"))) == 1
+    dev.inv("dev.shell", "--command", "from accounts.models import User; User.objects.all().delete()")
+    assert dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1] == "0"
+
+    refused = dev.inv("db.restore", check=False)  # no terminal and no --yes: refuse, touch nothing
+    assert refused.returncode != 0
+    assert "refusing without confirmation" in refused.stdout + refused.stderr
+    assert dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1] == "0"
+
+    dev.inv("db.restore", "latest", "--yes")
+    assert dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1] == before
+    assert dev.request("GET", "/api/v1/health/ready/").status == 200
+
+
+def test_test_suite_passes_inside_the_web_container(dev):
+    result = dev.inv("test", "--docker", timeout=1200)
+    assert re.search(r"\d+ passed", result.stdout)
+    assert " failed" not in result.stdout.splitlines()[-1]
+
+
+def test_data_survives_down_and_up_and_is_removed_only_with_confirmation(dev):
+    email = f"persist-{uuid.uuid4().hex[:6]}@example.com"
+    register_and_login(dev, email)
+    dev.inv("dev.down")
+    dev.inv("dev.up", "--docker")
+    exists = f"from accounts.models import User; print(User.objects.filter(email='{email}').exists())"
+    assert dev.inv("dev.shell", "--command", exists).stdout.strip().splitlines()[-1] == "True"
+
+    volume = f"{dev.project}_postgres_data"
+    refused = dev.inv("dev.down", "--volumes", check=False)
+    assert refused.returncode != 0
+    assert "deletes every data volume" in refused.stdout + refused.stderr
+    assert volume in _volumes()
+
+    dev.inv("dev.down", "--volumes", "--yes")
+    time.sleep(1)
+    assert volume not in _volumes()
+
+
+def _volumes() -> str:
+    return subprocess.run(["docker", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True).stdout

@@ -1,0 +1,148 @@
+"""The production stack, end to end: built from the prod images, hardened, self-healing."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import free_port, make_stack, register_and_login
+
+pytestmark = pytest.mark.e2e
+
+HOST = "shop.example.com"
+# What the TLS-terminating load balancer in front of nginx would send.
+HTTPS = {"Host": HOST, "X-Forwarded-Proto": "https"}
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    stack = make_stack(
+        "prod",
+        tmp_path_factory.mktemp("prod"),
+        {
+            "HTTP_PORT": str(free_port()),
+            "ALLOWED_HOSTS": HOST,
+            "DJANGO_DEBUG": "true",  # must be ignored by prod
+            "EMAIL_URL": "consolemail://",
+            "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
+        },
+    )
+    try:
+        stack.inv("prod.deploy")
+        yield stack
+    finally:
+        stack.down()
+
+
+def test_requests_go_through_nginx_to_gunicorn(prod):
+    marker = uuid.uuid4().hex
+    response = prod.request("GET", f"/api/v1/health/ready/?probe={marker}", headers=HTTPS)
+    assert response.status == 200
+    assert response.json()["checks"] == {"database": "ok", "cache": "ok", "migrations": "ok"}
+    assert response.headers["Server"] == "nginx"
+    access_line = next(line for line in prod.logs("web").splitlines() if marker in line)
+    assert re.search(r'"GET /api/v1/health/ready/\?probe=\w+ HTTP/1.[01]" 200 \d+ \d+ms', access_line)
+    top = prod.compose("top", "web").stdout
+    assert "gunicorn" in top
+    assert "runserver" not in top
+
+
+def test_plain_http_is_redirected_to_https(prod):
+    response = prod.request("GET", "/api/v1/products/", headers={"Host": HOST})
+    assert response.status == 301
+    assert response.headers["Location"] == f"https://{HOST}/api/v1/products/"
+
+
+def test_debug_is_off_and_errors_are_json(prod):
+    response = prod.request("GET", "/api/v1/definitely-missing/", headers=HTTPS)
+    assert response.status == 404
+    assert response.json() == {"detail": "Not found."}
+    debug = prod.compose(
+        "exec",
+        "-T",
+        "web",
+        "python",
+        "-c",
+        "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
+    )
+    assert debug.stdout.strip() == "False"
+
+
+def test_static_files_are_served_with_far_future_cache_headers(prod):
+    page = prod.request("GET", "/api/v1/docs/", headers=HTTPS)
+    assert page.status == 200
+    asset = re.search(
+        r"/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui\.[0-9a-f]{12}\.css", page.body.decode()
+    ).group(0)
+    response = prod.request("GET", asset, headers={**HTTPS, "Accept-Encoding": "gzip"})
+    assert response.status == 200
+    assert "max-age=315360000" in response.headers["Cache-Control"]
+    assert "immutable" in response.headers["Cache-Control"]
+
+
+def test_api_works_through_the_proxy(prod):
+    token = register_and_login(prod, f"prod-{uuid.uuid4().hex[:6]}@example.com", headers=HTTPS)
+    me = prod.request("GET", "/api/v1/auth/me/", token=token, headers=HTTPS)
+    assert me.status == 200
+
+
+@pytest.mark.parametrize("service", ["web", "worker", "beat"])
+def test_app_containers_run_as_non_root_on_a_read_only_root(prod, service):
+    assert prod.compose("exec", "-T", service, "id", "-u").stdout.strip() == "10001"
+    config = prod.inspect(service)["HostConfig"]
+    assert config["ReadonlyRootfs"] is True
+    assert "no-new-privileges:true" in config["SecurityOpt"]
+    assert config["RestartPolicy"]["Name"] == "unless-stopped"
+    assert config["Memory"] > 0
+
+
+@pytest.mark.parametrize("service", ["db", "redis", "web", "worker", "beat"])
+def test_only_the_proxy_publishes_a_port(prod, service):
+    bindings = prod.inspect(service)["HostConfig"]["PortBindings"] or {}
+    assert bindings == {}
+    assert prod.inspect("proxy")["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+
+
+def test_db_and_redis_sit_on_an_internal_network_only(prod):
+    for service in ("db", "redis"):
+        networks = prod.inspect(service)["NetworkSettings"]["Networks"]
+        assert list(networks) == [f"{prod.project}_internal"]
+    network = json.loads(
+        subprocess.run(
+            ["docker", "network", "inspect", f"{prod.project}_internal"], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
+    assert network["Internal"] is True
+
+
+def test_redis_refuses_unauthenticated_clients(prod):
+    anonymous = prod.compose("exec", "-T", "redis", "redis-cli", "ping", check=False)
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    authenticated = prod.compose(
+        "exec", "-T", "-e", f"REDISCLI_AUTH={prod.values['REDIS_PASSWORD']}", "redis", "redis-cli", "ping"
+    )
+    assert authenticated.stdout.strip() == "PONG"
+
+
+def test_killed_web_process_is_restarted_by_the_restart_policy(prod):
+    before = prod.inspect("web")
+    init_pid = before["State"]["Pid"]  # docker-init (init: true); Gunicorn's master is its child
+    children = Path(f"/proc/{init_pid}/task/{init_pid}/children").read_text().split()
+    assert children, "the web container's init has no child process"
+    os.kill(int(children[0]), signal.SIGKILL)
+    prod.wait_for(lambda: prod.inspect("web")["RestartCount"] > before["RestartCount"], "the web container to restart")
+    prod.wait_for(
+        lambda: prod.inspect("web")["State"]["Health"]["Status"] == "healthy", "web to be healthy again", timeout=90
+    )
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+
+
+def test_prod_check_passes(prod):
+    result = prod.inv("prod.check")
+    assert "System check identified no issues" in result.stdout
+    assert "✓ no env files, private keys or secret values" in result.stdout
