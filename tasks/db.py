@@ -149,14 +149,14 @@ def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
 
 @task(
     help={
-        "file": "Backup to restore: a path, a name in the backups directory, or 'latest' (default: latest).",
+        "file": "Backup to restore: a path, a name in the backups directory, or 'latest' (required).",
         "env": ENV_HELP,
         "yes": "Do not ask before replacing the database (default: off; required without a terminal).",
         "dry_run": DRY_HELP,
     }
 )
-def restore(c: Context, file: str = "latest", env: str = "dev", yes: bool = False, dry_run: bool = False) -> None:
-    """Replace the stack's database with a backup (checked first; all or nothing)."""
+def restore(c: Context, file: str, env: str = "dev", yes: bool = False, dry_run: bool = False) -> None:
+    """Replace the stack's database with a backup: inv db.restore FILE|latest (checked first; all or nothing)."""
     s = _stack.stack(env)
     dump = resolve_backup(s, file)
     if not dry_run:

@@ -8,6 +8,7 @@ run instead of skipping it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -158,6 +159,13 @@ class Stack:
                 return Response(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as exc:
             return Response(exc.code, dict(exc.headers), exc.read())
+
+    def body_or_nothing(self, path: str) -> bytes:
+        """The body of GET `path`, or b"" while the server restarts or reloads."""
+        try:
+            return self.request("GET", path).body
+        except (urllib.error.URLError, ConnectionError, http.client.HTTPException):
+            return b""
 
     def wait_for(self, predicate, what: str, timeout: float = 60, interval: float = 1):
         deadline = time.monotonic() + timeout

@@ -100,43 +100,43 @@ def test_hot_reload_changes_the_response_without_restart(dev):
     original = source.read_text()
     marker = uuid.uuid4().hex[:8]
     started = dev.inspect("web")["State"]["StartedAt"]
-    assert 'return Response({"status": "ok"})' in original
+    live = 'return Response({"status": "ok"})'
+    assert live in original
     try:
-        source.write_text(
-            original.replace(
-                'return Response({"status": "ok"})', f'return Response({{"status": "ok", "reload": "{marker}"}})', 1
-            )
-        )
+        source.write_text(original.replace(live, f'return Response({{"status": "ok", "reload": "{marker}"}})', 1))
         dev.wait_for(
-            lambda: dev.request("GET", "/api/v1/health/").body.find(marker.encode()) >= 0,
+            lambda: marker.encode() in dev.body_or_nothing("/api/v1/health/"),
             "the dev server to reload the changed file",
-            timeout=60,
         )
     finally:
         source.write_text(original)
-    dev.wait_for(
-        lambda: marker.encode() not in dev.request("GET", "/api/v1/health/").body,
-        "the reload back to the original",
-        timeout=60,
-    )
+    dev.wait_for(lambda: dev.body_or_nothing("/api/v1/health/") == b'{"status":"ok"}', "the reload back")
     assert dev.inspect("web")["State"]["StartedAt"] == started  # reloaded in place, not restarted
 
 
 def test_backup_wipe_restore_brings_the_rows_back(dev):
     email = f"keep-{uuid.uuid4().hex[:6]}@example.com"
     register_and_login(dev, email)
-    count = "from accounts.models import User; print(User.objects.count())"
+    count = (
+        "from accounts.models import User; from orders.models import Order; "
+        "print(User.objects.count(), Order.objects.count())"
+    )
     before = dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1]
+    assert before.split()[1] != "0"  # the API flow test placed an order
     backup = dev.inv("db.backup")
     assert "✓ backup" in backup.stdout
     assert len(list(dev.backups.glob("*.dump"))) == 1
-    dev.inv("dev.shell", "--command", "from accounts.models import User; User.objects.all().delete()")
-    assert dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1] == "0"
+    wipe = (
+        "from accounts.models import User; from orders.models import Order; "
+        "Order.objects.all().delete(); User.objects.all().delete()"
+    )
+    dev.inv("dev.shell", "--command", wipe)
+    assert dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1] == "0 0"
 
-    refused = dev.inv("db.restore", check=False)  # no terminal and no --yes: refuse, touch nothing
+    refused = dev.inv("db.restore", "latest", check=False)  # no terminal and no --yes: refuse, touch nothing
     assert refused.returncode != 0
     assert "refusing without confirmation" in refused.stdout + refused.stderr
-    assert dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1] == "0"
+    assert dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1] == "0 0"
 
     dev.inv("db.restore", "latest", "--yes")
     assert dev.inv("dev.shell", "--command", count).stdout.strip().splitlines()[-1] == before
