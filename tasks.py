@@ -18,8 +18,8 @@ from invoke import Collection
 
 __path__ = [str(Path(__file__).resolve().with_suffix(""))]
 
-from tasks import db, deps, dev, lint, prod, test
+from tasks import bench, db, deps, dev, lint, prod, test
 
 ns = Collection()
-for module in (dev, db, prod, test, lint, deps):
+for module in (dev, db, prod, test, lint, deps, bench):
     ns.add_collection(Collection.from_module(module))

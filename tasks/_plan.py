@@ -19,6 +19,8 @@ from invoke.exceptions import Exit, UnexpectedExit
 
 from ._stack import ROOT, compose_environment
 
+DRY_RUN_HELP = "Print the steps without running anything (default: off)."
+
 
 @dataclass(frozen=True)
 class Step:

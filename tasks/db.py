@@ -11,10 +11,9 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from . import _stack
-from ._plan import Step, confirm, execute, say, shell
+from ._plan import DRY_RUN_HELP, Step, confirm, execute, say, shell
 
 ENV_HELP = "Which stack: dev or prod (default: dev)."
-DRY_HELP = "Print the steps without running anything (default: off)."
 # Run inside the db container, where the image's own variables name the role and database.
 PG = 'pg_{tool} -U "$POSTGRES_USER" -d "$POSTGRES_DB" {args}'
 APP_SERVICES = ("web", "worker", "beat")
@@ -108,7 +107,7 @@ def plan_restore(s: _stack.Stack, dump: Path) -> list[Step]:
     ]
 
 
-@task(help={"env": ENV_HELP, "dry_run": DRY_HELP})
+@task(help={"env": ENV_HELP, "dry_run": DRY_RUN_HELP})
 def migrate(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     """Apply Django migrations (dev: in the web container or natively; prod: a one-off migrate container)."""
     s = _stack.stack(env)
@@ -120,7 +119,7 @@ def migrate(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     dev.run_manage(c, ["migrate", "--noinput"], dry_run, interactive=False)
 
 
-@task(help={"app": "Only this Django app (default: all apps).", "dry_run": DRY_HELP})
+@task(help={"app": "Only this Django app (default: all apps).", "dry_run": DRY_RUN_HELP})
 def makemigrations(c: Context, app: str = "", dry_run: bool = False) -> None:
     """Create migrations for model changes (dev; files are owned by you)."""
     from . import dev
@@ -128,7 +127,7 @@ def makemigrations(c: Context, app: str = "", dry_run: bool = False) -> None:
     dev.run_manage(c, ["makemigrations", *([app] if app else [])], dry_run, interactive=False)
 
 
-@task(help={"env": ENV_HELP, "dry_run": DRY_HELP})
+@task(help={"env": ENV_HELP, "dry_run": DRY_RUN_HELP})
 def psql(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     """Open psql on the stack's database."""
     s = _stack.stack(env)
@@ -136,7 +135,7 @@ def psql(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     execute(c, [Step("psql", command, interactive=True)], dry_run)
 
 
-@task(help={"env": ENV_HELP, "dry_run": DRY_HELP})
+@task(help={"env": ENV_HELP, "dry_run": DRY_RUN_HELP})
 def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     """Back up the database to backups/desideliver-<env>-<UTC time>.dump, verified, with a sha256 file."""
     s = _stack.stack(env)
@@ -152,7 +151,7 @@ def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
         "file": "Backup to restore: a path, a name in the backups directory, or 'latest' (required).",
         "env": ENV_HELP,
         "yes": "Do not ask before replacing the database (default: off; required without a terminal).",
-        "dry_run": DRY_HELP,
+        "dry_run": DRY_RUN_HELP,
     }
 )
 def restore(c: Context, file: str, env: str = "dev", yes: bool = False, dry_run: bool = False) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Context, task
 
 from . import _stack
-from ._plan import Step, execute
+from ._plan import DRY_RUN_HELP, Step, execute
 
 # Order matters: each set is constrained by the one before it.
 SETS = ("base", "prod", "dev")
@@ -27,7 +27,7 @@ def plan_compile(upgrade: bool) -> list[Step]:
     default=True,
     help={
         "upgrade": "Move every pin to the newest version the .in files allow (default: off, keep pins).",
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     },
 )
 def compile(c: Context, upgrade: bool = False, dry_run: bool = False) -> None:  # noqa: A001

@@ -8,11 +8,17 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from . import _stack
-from ._plan import Step, confirm, execute, say
+from ._plan import DRY_RUN_HELP, Step, confirm, execute, say
 from ._stack import manage
 
 DEV = _stack.stack("dev")
 APP_SERVICES = ("web", "worker", "beat")
+LOGS_HELP = {
+    "service": "Service whose logs to show; repeat for several (default: all).",
+    "follow": "Keep following new output (default: on; --no-follow prints and exits).",
+    "tail": "Lines of history per service (default: 200).",
+    "dry_run": DRY_RUN_HELP,
+}
 NATIVE_ENV = {"DJANGO_SETTINGS_MODULE": _stack.SETTINGS["dev"]}
 
 
@@ -102,7 +108,7 @@ def use_docker(native: bool, docker: bool) -> bool:
         "flower": "Also start Flower, the Celery dashboard, on FLOWER_PORT (default: off).",
         "port": "Native mode: port for the dev server (default: 8000). Docker mode uses WEB_PORT from .env.",
         "wait_timeout": "Docker mode: seconds to wait for every service to be healthy (default: 300).",
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     }
 )
 def up(
@@ -125,7 +131,7 @@ def up(
     help={
         "volumes": "Also delete the data volumes (database, Redis); asks first (default: off).",
         "yes": "Do not ask for confirmation before deleting data (default: off).",
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     }
 )
 def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = False) -> None:
@@ -139,7 +145,7 @@ def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = F
     iterable=["service"],
     help={
         "service": "Service to restart; repeat for several (default: web, worker and beat).",
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     },
 )
 def restart(c: Context, service: list[str] | None = None, dry_run: bool = False) -> None:
@@ -147,15 +153,7 @@ def restart(c: Context, service: list[str] | None = None, dry_run: bool = False)
     execute(c, [Step("restart", DEV.compose("restart", *(service or APP_SERVICES)))], dry_run)
 
 
-@task(
-    iterable=["service"],
-    help={
-        "service": "Service whose logs to show; repeat for several (default: all).",
-        "follow": "Keep following new output (default: on; --no-follow prints and exits).",
-        "tail": "Lines of history per service (default: 200).",
-        "dry_run": "Print the steps without running anything (default: off).",
-    },
-)
+@task(iterable=["service"], help=LOGS_HELP)
 def logs(
     c: Context, service: list[str] | None = None, follow: bool = True, tail: int = 200, dry_run: bool = False
 ) -> None:
@@ -163,13 +161,13 @@ def logs(
     execute(c, plan_logs(DEV, service or [], follow, tail), dry_run)
 
 
-@task(help={"dry_run": "Print the steps without running anything (default: off)."})
+@task(help={"dry_run": DRY_RUN_HELP})
 def ps(c: Context, dry_run: bool = False) -> None:
     """List the dev stack's containers with their health."""
     execute(c, [Step("status", DEV.compose("ps", "--all"))], dry_run)
 
 
-@task(help={"dry_run": "Print the steps without running anything (default: off)."})
+@task(help={"dry_run": DRY_RUN_HELP})
 def build(c: Context, dry_run: bool = False) -> None:
     """Build the dev image."""
     execute(c, [Step("build images", DEV.compose("build"))], dry_run)
@@ -190,7 +188,7 @@ def run_manage(c: Context, command: list[str], dry_run: bool, interactive: bool 
     name="manage",
     help={
         "command": 'The management command and its arguments, quoted as one string, e.g. "showmigrations orders".',
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     },
 )
 def manage_command(c: Context, command: str, dry_run: bool = False) -> None:
@@ -203,7 +201,7 @@ def manage_command(c: Context, command: str, dry_run: bool = False) -> None:
 @task(
     help={
         "command": "Python to run instead of opening the interactive shell (default: none, interactive).",
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     }
 )
 def shell(c: Context, command: str = "", dry_run: bool = False) -> None:
@@ -214,7 +212,7 @@ def shell(c: Context, command: str = "", dry_run: bool = False) -> None:
 @task(
     help={
         "service": "Service to open the shell in (default: web).",
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     }
 )
 def bash(c: Context, service: str = "web", dry_run: bool = False) -> None:

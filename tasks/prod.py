@@ -8,8 +8,8 @@ import urllib.request
 from invoke import Context, task
 from invoke.exceptions import Exit
 
-from . import _scan, _stack, dev
-from ._plan import Step, confirm, execute, say, shell
+from . import _scan, _stack, dev, lint
+from ._plan import DRY_RUN_HELP, Step, confirm, execute, say, shell
 
 PROD = _stack.stack("prod")
 # Variables prod cannot start without (compose stops on them too, less readably).
@@ -17,8 +17,12 @@ REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD"
 SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "EMAIL_URL")
 IMAGES = ("desideliver-django", "desideliver-proxy")
 CHECK_DIR = _stack.ROOT / "var" / "check"
-DRY_HELP = "Print the steps without running anything (default: off)."
 TAG_HELP = "Image tag to use (default: the checkout's git revision)."
+START_HELP = {
+    "tag": TAG_HELP,
+    "wait_timeout": "Seconds to wait for every service to be healthy (default: 300).",
+    "dry_run": DRY_RUN_HELP,
+}
 
 
 def compose_step(name: str, tag: str, *args: str, interactive: bool = False) -> Step:
@@ -88,9 +92,7 @@ def plan_check(tag: str) -> list[Step]:
             "--fail-level",
             "WARNING",
         ),
-        Step(
-            "hadolint every Dockerfile", f"{_stack.tool('hadolint')} docker/django/Dockerfile docker/nginx/Dockerfile"
-        ),
+        lint.plan_lint(fix=False)[-1],
         Step("prepare a scratch directory", f"mkdir -p {shell(CHECK_DIR)}"),
     ]
     for env, path in merged.items():
@@ -135,90 +137,60 @@ def scan_images(tag: str) -> None:
     say(f"✓ no env files, private keys or secret values in {', '.join(f'{i}:{tag}' for i in IMAGES)}")
 
 
+PREFLIGHT = Step("preflight: env file, required variables, engine", "check prerequisites", action=preflight)
+
+
+def start_step(tag: str, wait_timeout: int) -> Step:
+    up = ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"]
+    return compose_step("start the stack and wait until every service is healthy", tag, *up)
+
+
 def plan_deploy(tag: str, wait_timeout: int) -> list[Step]:
     return [
-        Step("preflight: env file, required variables, engine", "check prerequisites", action=preflight),
+        PREFLIGHT,
         *plan_build(tag),
         plan_check(tag)[0],
-        compose_step(
-            "start the stack and wait until every service is healthy",
-            tag,
-            "up",
-            "--detach",
-            "--wait",
-            "--wait-timeout",
-            str(wait_timeout),
-            "--remove-orphans",
-        ),
+        start_step(tag, wait_timeout),
         Step("smoke-test through the proxy", "GET health/ready and products", action=smoke_test),
         Step("print the URLs", "where to find the API", action=lambda: say(_stack.urls(PROD))),
     ]
 
 
-@task(help={"tag": TAG_HELP, "dry_run": DRY_HELP})
+@task(help={"tag": TAG_HELP, "dry_run": DRY_RUN_HELP})
 def build(c: Context, tag: str = "", dry_run: bool = False) -> None:
     """Build the prod images, tagged with the git revision."""
     execute(c, plan_build(tag or _stack.git_revision()), dry_run)
 
 
-@task(help={"dry_run": DRY_HELP})
+@task(help={"dry_run": DRY_RUN_HELP})
 def config(c: Context, dry_run: bool = False) -> None:
     """Print the merged prod compose config that would run."""
     execute(c, [compose_step("render the merged config", _stack.git_revision(), "config")], dry_run)
 
 
-@task(help={"tag": TAG_HELP, "dry_run": DRY_HELP})
+@task(help={"tag": TAG_HELP, "dry_run": DRY_RUN_HELP})
 def check(c: Context, tag: str = "", dry_run: bool = False) -> None:
     """Security checks: check --deploy in the image, hadolint, compose validation and lint, secret scan."""
     execute(c, plan_check(tag or _stack.git_revision()), dry_run)
 
 
-@task(
-    help={
-        "tag": TAG_HELP,
-        "wait_timeout": "Seconds to wait for every service to be healthy (default: 300).",
-        "dry_run": DRY_HELP,
-    }
-)
+@task(help=START_HELP)
 def deploy(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = False) -> None:
     """Build, check, start and smoke-test the prod stack."""
     execute(c, plan_deploy(tag or _stack.git_revision(), wait_timeout), dry_run)
 
 
-@task(
-    help={
-        "tag": TAG_HELP,
-        "wait_timeout": "Seconds to wait for every service to be healthy (default: 300).",
-        "dry_run": DRY_HELP,
-    }
-)
+@task(help=START_HELP)
 def up(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = False) -> None:
     """Start the prod stack from already built images and wait until healthy."""
-    tag = tag or _stack.git_revision()
-    execute(
-        c,
-        [
-            Step("preflight", "check prerequisites", action=preflight),
-            compose_step(
-                "start and wait until healthy",
-                tag,
-                "up",
-                "--detach",
-                "--wait",
-                "--wait-timeout",
-                str(wait_timeout),
-                "--remove-orphans",
-            ),
-        ],
-        dry_run,
-    )
+    execute(c, [PREFLIGHT, start_step(tag or _stack.git_revision(), wait_timeout)], dry_run)
 
 
 @task(
     help={
         "volumes": "Also delete the data volumes (the production database!); asks first (default: off).",
         "yes": "Do not ask for confirmation before deleting data (default: off).",
-        "dry_run": DRY_HELP,
+        "dry_run": DRY_RUN_HELP,
     }
 )
 def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = False) -> None:
@@ -228,15 +200,7 @@ def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = F
     execute(c, dev.plan_down(PROD, volumes), dry_run)
 
 
-@task(
-    iterable=["service"],
-    help={
-        "service": "Service whose logs to show; repeat for several (default: all).",
-        "follow": "Keep following new output (default: on; --no-follow prints and exits).",
-        "tail": "Lines of history per service (default: 200).",
-        "dry_run": DRY_HELP,
-    },
-)
+@task(iterable=["service"], help=dev.LOGS_HELP)
 def logs(
     c: Context, service: list[str] | None = None, follow: bool = True, tail: int = 200, dry_run: bool = False
 ) -> None:
@@ -244,13 +208,13 @@ def logs(
     execute(c, dev.plan_logs(PROD, service or [], follow, tail), dry_run)
 
 
-@task(help={"dry_run": DRY_HELP})
+@task(help={"dry_run": DRY_RUN_HELP})
 def ps(c: Context, dry_run: bool = False) -> None:
     """List the prod stack's containers with their health."""
     execute(c, [Step("status", PROD.compose("ps", "--all"))], dry_run)
 
 
-@task(help={"dry_run": DRY_HELP})
+@task(help={"dry_run": DRY_RUN_HELP})
 def createsuperuser(c: Context, dry_run: bool = False) -> None:
     """Create a Django admin user in the running prod stack (asks for email and password)."""
     execute(

@@ -7,7 +7,7 @@ import shlex
 from invoke import Context, task
 
 from . import _stack
-from ._plan import Step, execute
+from ._plan import DRY_RUN_HELP, Step, execute
 
 SETTINGS = "config.settings.test"
 
@@ -51,7 +51,7 @@ def plan_test(
         "coverage": "Measure coverage of src/ and print the report (default: off).",
         "failfast": "Stop at the first failure (default: off).",
         "docker": "Run inside the dev web container against the compose PostgreSQL and Redis (default: off).",
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     },
 )
 def run(
@@ -72,7 +72,7 @@ def run(
 @task(
     help={
         "select": "Only end-to-end tests matching this pytest -k expression (default: all).",
-        "dry_run": "Print the steps without running anything (default: off).",
+        "dry_run": DRY_RUN_HELP,
     }
 )
 def e2e(c: Context, select: str = "", dry_run: bool = False) -> None:

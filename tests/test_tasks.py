@@ -15,7 +15,7 @@ from tasks import test as test_tasks
 from tasks._plan import Step, confirm, execute
 
 ROOT = Path(__file__).resolve().parent.parent
-COLLECTIONS = {"dev", "db", "prod", "test", "lint", "deps"}
+COLLECTIONS = {"dev", "db", "prod", "test", "lint", "deps", "bench"}
 
 
 def all_tasks(collection=tasks.ns, prefix=""):
@@ -118,7 +118,7 @@ def test_test_plans_host_and_docker():
 
 
 def test_lint_and_deps_plans():
-    assert [s.name for s in lint.plan_lint(fix=False)] == ["ruff check", "ruff format"]
+    assert [s.name for s in lint.plan_lint(fix=False)] == ["ruff check", "ruff format", "hadolint every Dockerfile"]
     assert "--check" in lint.plan_lint(fix=False)[1].command
     assert "--fix" in lint.plan_lint(fix=True)[0].command
     compiled = [s.command for s in deps.plan_compile(upgrade=True)]

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,6 +205,16 @@ def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: d
         backups,
         extra_env or {},
     )
+
+
+@contextmanager
+def running(stack: Stack, *inv_args: str):
+    """Bring `stack` up with `inv inv_args`; always remove it, volumes included."""
+    try:
+        stack.inv(*inv_args)
+        yield stack
+    finally:
+        stack.down()
 
 
 def register_and_login(stack: Stack, email: str, headers: dict[str, str] | None = None) -> str:

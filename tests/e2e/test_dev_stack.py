@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from .conftest import ROOT, free_port, make_stack, register_and_login
+from .conftest import ROOT, free_port, make_stack, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -33,11 +33,8 @@ def dev(tmp_path_factory):
         },
         extra_env={"HOST_UID": HOST_UID, "HOST_GID": HOST_UID},
     )
-    try:
-        stack.inv("dev.up", "--docker")
+    with running(stack, "dev.up", "--docker"):
         yield stack
-    finally:
-        stack.down()
 
 
 def test_every_service_is_healthy(dev):

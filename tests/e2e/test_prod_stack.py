@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port, make_stack, register_and_login
+from .conftest import free_port, make_stack, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +32,8 @@ def prod(tmp_path_factory):
             "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
         },
     )
-    try:
-        stack.inv("prod.deploy")
+    with running(stack, "prod.deploy"):
         yield stack
-    finally:
-        stack.down()
 
 
 def test_requests_go_through_nginx_to_gunicorn(prod):
