@@ -31,6 +31,7 @@ class Step:
     action: Callable[[], object] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     interactive: bool = False  # needs the terminal (shells, servers, log follow)
+    hint: str = ""  # the next step to suggest when this one fails
 
     def render(self) -> str:
         if self.action is not None:
@@ -66,8 +67,10 @@ def execute(c: Context, plan: Sequence[Step], dry_run: bool = False) -> None:
                     step.command, env={**compose_environment(), **step.env}, pty=tty, in_stream=None if tty else False
                 )
         except UnexpectedExit as exc:
+            hint = f"\n  next: {step.hint}" if step.hint else ""
             raise Exit(
-                f"✗ step {number}/{len(plan)} '{step.name}' failed with exit code {exc.result.exited}: {step.render()}",
+                f"✗ step {number}/{len(plan)} '{step.name}' failed with exit code {exc.result.exited}: "
+                f"{step.render()}{hint}",
                 code=exc.result.exited or 1,
             ) from None
         except KeyboardInterrupt:

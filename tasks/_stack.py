@@ -123,6 +123,14 @@ class Stack:
         return shlex.join([*base, *args])
 
 
+def start_hint(s: Stack) -> str:
+    """What to do when a stack does not come up healthy."""
+    return (
+        f"see which service failed with ./inv {s.env}.ps, then its output with "
+        f"./inv {s.env}.logs -s SERVICE --no-follow (docs/containers.md#troubleshooting)"
+    )
+
+
 def stack(env: str) -> Stack:
     if env not in ENVIRONMENTS:
         raise ValueError(f"unknown environment {env!r}; expected one of {', '.join(ENVIRONMENTS)}")

@@ -58,7 +58,11 @@ def plan_docker_up(wait_timeout: int, profiles: list[str]) -> list[Step]:
             "create .env if missing", "copy .env.example to .env with a fresh SECRET_KEY", action=_stack.create_env_file
         ),
         Step("check host ports are free", "fail early, naming any port in use", action=lambda: _stack.check_ports(DEV)),
-        Step("build if needed, start every service and wait until healthy", DEV.compose(*profile_args, *up)),
+        Step(
+            "build if needed, start every service and wait until healthy",
+            DEV.compose(*profile_args, *up),
+            hint=_stack.start_hint(DEV),
+        ),
         Step(
             "load demo data if the catalogue is empty",
             DEV.compose("exec", "-T", "web", "python", "manage.py", "load_demo_data", "--if-empty"),

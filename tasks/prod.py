@@ -25,9 +25,9 @@ START_HELP = {
 }
 
 
-def compose_step(name: str, tag: str, *args: str, interactive: bool = False) -> Step:
+def compose_step(name: str, tag: str, *args: str, interactive: bool = False, hint: str = "") -> Step:
     """A prod compose command with IMAGE_TAG set, so every service uses the same images."""
-    return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, interactive=interactive)
+    return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, interactive=interactive, hint=hint)
 
 
 def preflight() -> None:
@@ -98,6 +98,7 @@ def plan_check(tag: str) -> list[Step]:
     for env, path in merged.items():
         s = _stack.stack(env)
         steps += [
+            Step(f"compose config -q ({env})", s.compose("config", "-q"), env={"IMAGE_TAG": tag}),
             Step(
                 f"render the merged {env} config",
                 f"{s.compose('config', '--format', 'json')} > {shell(path)}",
@@ -142,7 +143,9 @@ PREFLIGHT = Step("preflight: env file, required variables, engine", "check prere
 
 def start_step(tag: str, wait_timeout: int) -> Step:
     up = ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"]
-    return compose_step("start the stack and wait until every service is healthy", tag, *up)
+    return compose_step(
+        "start the stack and wait until every service is healthy", tag, *up, hint=_stack.start_hint(PROD)
+    )
 
 
 def plan_deploy(tag: str, wait_timeout: int) -> list[Step]:

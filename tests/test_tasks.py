@@ -154,6 +154,13 @@ def test_execute_names_the_failing_step_and_its_exit_code_and_stops():
     assert c.run.call_count == 2
 
 
+def test_a_failing_step_suggests_its_next_step():
+    c = MockContext()
+    c.run = mock.Mock(side_effect=UnexpectedExit(Result(command="up", exited=1)))
+    with pytest.raises(Exit, match=r"(?s)failed with exit code 1: up\n  next: read the logs"):
+        execute(c, [Step("start", "up", hint="read the logs")])
+
+
 def test_dry_run_runs_nothing(capsys):
     c = MockContext()  # any run() call would raise NotImplementedError
     action = mock.Mock()
