@@ -9,6 +9,7 @@ here. Nothing in this module runs at import time beyond path arithmetic, so
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shlex
@@ -225,6 +226,25 @@ def git_revision() -> str:
         return "unversioned"
     dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
     return rev.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def deploy_record(s: Stack) -> Path:
+    return ROOT / "var" / "deploy" / f"{s.project}.json"
+
+
+def deployed(s: Stack) -> dict[str, str]:
+    """{"current": tag, "previous": tag} as recorded by prod.deploy; {} before the first deploy."""
+    path = deploy_record(s)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record_deploy(s: Stack, tag: str) -> None:
+    """Remember `tag` as in service, and what it replaced (for prod.rollback)."""
+    before = deployed(s).get("current")
+    path = deploy_record(s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"current": tag, "previous": before if before and before != tag else deployed(s).get("previous", "")}
+    path.write_text(json.dumps(record) + "\n")
 
 
 def backups_dir() -> Path:

@@ -115,11 +115,8 @@ def measure(cold: bool) -> None:
                     (f"{env_name} stack idle memory", f"{stack_memory_mb(env['COMPOSE_PROJECT_NAME']):.0f} MB")
                 )
             finally:
-                subprocess.run(
-                    shlex.split(_stack.stack(env_name).compose("down", "--volumes", "--timeout", "5")),
-                    env={**os.environ, **env},
-                    capture_output=True,
-                )
+                # Through inv, so the bench's own project and env file are used.
+                inv(f"{env_name}.down", "--volumes", "--yes", env=env)
 
     width = max(len(name) for name, _ in figures)
     say("\nDesiDeliver benchmarks (budgets: " + "; ".join(f"{k} {v}" for k, v in BUDGETS.items()) + ")")

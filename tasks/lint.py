@@ -7,7 +7,7 @@ from invoke import Context, task
 from . import _stack
 from ._plan import DRY_RUN_HELP, Step, execute
 
-DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile")
+DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile", "docker/backup/Dockerfile")
 
 
 def plan_lint(fix: bool) -> list[Step]:

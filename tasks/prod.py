@@ -15,7 +15,7 @@ PROD = _stack.stack("prod")
 # Variables prod cannot start without (compose stops on them too, less readably).
 REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
 SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "EMAIL_URL")
-IMAGES = ("desideliver-django", "desideliver-proxy")
+IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup")
 CHECK_DIR = _stack.ROOT / "var" / "check"
 TAG_HELP = "Image tag to use (default: the checkout's git revision)."
 START_HELP = {
@@ -44,6 +44,8 @@ def preflight() -> None:
         raise Exit(f"✗ {env_file.name} lacks {', '.join(missing)}; set them (see .env.example) and retry.", code=2)
     if problem := _stack.docker_problem():
         raise Exit(f"✗ cannot deploy: {problem}.", code=1)
+    # Created by us, not by the engine (which would make it root's).
+    _stack.backups_dir().mkdir(parents=True, exist_ok=True)
 
 
 def base_url() -> str:
@@ -155,6 +157,7 @@ def plan_deploy(tag: str, wait_timeout: int) -> list[Step]:
         plan_check(tag)[0],
         start_step(tag, wait_timeout),
         Step("smoke-test through the proxy", "GET health/ready and products", action=smoke_test),
+        Step("record the deployed image tag", f"{tag} in var/deploy/", action=lambda: _stack.record_deploy(PROD, tag)),
         Step("print the URLs", "where to find the API", action=lambda: say(_stack.urls(PROD))),
     ]
 

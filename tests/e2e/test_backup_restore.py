@@ -1,0 +1,174 @@
+"""Backups and restores never lose data: round trip, refusals, and a restore that fails late.
+
+The fingerprint of the database is every public table's row count and an md5
+of its full content, so "unchanged" means unchanged to the byte.
+"""
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from .conftest import free_port, make_stack, register_and_login, running
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    dev = make_stack(
+        "dev",
+        tmp_path_factory.mktemp("backup"),
+        {
+            "WEB_PORT": str(free_port()),
+            "POSTGRES_HOST_PORT": str(free_port()),
+            "REDIS_HOST_PORT": str(free_port()),
+        },
+    )
+    with running(dev, "dev.up", "--docker"):
+        token = register_and_login(dev, f"seed-{uuid.uuid4().hex[:6]}@example.com")
+        product = dev.request("GET", "/api/v1/products/?in_stock=true").json()["results"][0]["id"]
+        dev.request("POST", "/api/v1/cart/add/", {"product_id": product, "quantity": 1}, token)
+        assert dev.request("POST", "/api/v1/orders/create/", {}, token).status == 201
+        yield dev
+
+
+def psql(stack, sql: str, database: str = "desideliver") -> str:
+    result = stack.compose(
+        "exec", "-T", "db", "psql", "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-U", "desideliver", "-d", database, "-c", sql
+    )
+    return result.stdout.strip()
+
+
+def fingerprint(stack) -> dict[str, str]:
+    tables = psql(stack, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").split()
+    return {
+        t: psql(
+            stack,
+            f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '') FROM \"{t}\" x",  # noqa: S608 - names from pg_tables
+        )
+        for t in tables
+    }
+
+
+def databases(stack) -> list[str]:
+    return psql(stack, "SELECT datname FROM pg_database ORDER BY 1", database="postgres").split()
+
+
+def restore(stack, name: str, check: bool = False):
+    return stack.inv("db.restore", name, "--yes", check=check)
+
+
+def test_backup_writes_a_verified_dump_with_checksum_and_metadata(stack):
+    out = stack.inv("db.backup").stdout
+    dump = sorted(stack.backups.glob("desideliver-dev-*Z.dump"))[-1]
+    assert f"✓ backup {dump}" in out
+    assert not list(stack.backups.glob("*.partial"))
+    metadata = json.loads(dump.with_name(dump.name + ".json").read_text())
+    assert metadata["database"] == "desideliver"
+    assert metadata["server_version"].startswith("17.")
+    assert metadata["migrations"]["orders"] == "0001_initial"
+    assert metadata["size_bytes"] == dump.stat().st_size
+    assert dump.with_name(dump.name + ".sha256").read_text().split()[0] == metadata["sha256"]
+    assert "ok" in stack.inv("db.backups").stdout.splitlines()[-1]
+
+
+def test_round_trip_restores_every_table_exactly(stack):
+    before = fingerprint(stack)
+    assert int(before["orders_order"].split(":")[0]) >= 1
+    stack.inv("db.backup")
+    psql(
+        stack,
+        "UPDATE catalog_product SET price = price + 1; DELETE FROM support_ticketmessage; "
+        "DELETE FROM orders_orderitem; DELETE FROM orders_order;",
+    )
+    assert fingerprint(stack) != before
+
+    out = restore(stack, "latest", check=True).stdout
+    assert fingerprint(stack) == before
+    assert "the app was unavailable for" in out
+    previous = [d for d in databases(stack) if d.startswith("desideliver_before_restore_")]
+    assert len(previous) == 1  # the replaced database is kept for the operator
+    assert list(stack.backups.glob("*-pre-restore.dump"))  # and it was backed up first
+    assert stack.request("GET", "/api/v1/health/ready/").status == 200
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random", "wrong checksum", "empty", "newer postgres"])
+def test_damaged_backups_are_refused_and_change_nothing(stack, damage):
+    stack.inv("db.backup")
+    good = sorted(stack.backups.glob("desideliver-dev-*Z.dump"))[-1]
+    bad = stack.backups / f"damaged-{uuid.uuid4().hex[:6]}.dump"
+    data = good.read_bytes()
+    if damage == "truncated":
+        bad.write_bytes(data[: len(data) // 2])
+    elif damage == "random":
+        bad.write_bytes(os.urandom(8192))
+    elif damage == "wrong checksum":
+        bad.write_bytes(data)
+        bad.with_name(bad.name + ".sha256").write_text("0" * 64 + f"  {bad.name}\n")
+    elif damage == "empty":
+        bad.write_bytes(b"")
+    else:  # the same dump, claiming to come from PostgreSQL 99
+        assert b"17.11" in data[:400]
+        bad.write_bytes(data[:400].replace(b"17.", b"99.", 1) + data[400:])
+    before, dbs = fingerprint(stack), databases(stack)
+
+    result = restore(stack, bad.name)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    expected = {
+        "truncated": "check the file is a complete PostgreSQL dump",
+        "random": "complete PostgreSQL dump",
+        "wrong checksum": "does not match its checksum",
+        "empty": "is empty",
+        "newer postgres": "made by PostgreSQL 99, newer than this server (17)",
+    }[damage]
+    assert expected in message
+    assert fingerprint(stack) == before
+    assert databases(stack) == dbs  # no scratch database left behind
+    assert stack.request("GET", "/api/v1/health/ready/").status == 200
+
+
+def test_a_restore_that_fails_late_leaves_the_live_database_as_it_was(stack):
+    # A valid archive whose data violates a CHECK constraint: pg_restore gets
+    # through the schema and fails in the middle of loading the data.
+    psql(stack, "DROP DATABASE IF EXISTS late_failure", database="postgres")
+    psql(stack, "CREATE DATABASE late_failure", database="postgres")
+    psql(
+        stack,
+        "CREATE FUNCTION ok(x int) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT true'; "
+        "CREATE TABLE first_table (x int); INSERT INTO first_table SELECT generate_series(1, 100); "
+        "CREATE TABLE t (x int CHECK (ok(x))); INSERT INTO t SELECT generate_series(1, 1000); "
+        "CREATE OR REPLACE FUNCTION ok(x int) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT x < 500';",
+        database="late_failure",
+    )
+    dump = stack.backups / "late-failure.dump"
+    dump.write_bytes(dump_bytes(stack, "late_failure"))
+    psql(stack, "DROP DATABASE late_failure", database="postgres")
+    before, dbs = fingerprint(stack), databases(stack)
+
+    result = restore(stack, dump.name)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "'restore into the scratch database' failed" in message
+    assert 'violates check constraint "t_x_check"' in message
+    assert fingerprint(stack) == before
+    assert databases(stack) == dbs
+    assert stack.request("GET", "/api/v1/health/ready/").status == 200
+
+
+def dump_bytes(stack, database: str) -> bytes:
+    """A custom-format dump of `database`, as bytes (compose would decode stdout as text)."""
+    return subprocess.run(
+        ["docker", "exec", stack.container("db"), "pg_dump", "-Fc", "-U", "desideliver", "-d", database],
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def test_retention_keeps_the_newest_backups(stack):
+    for _ in range(3):
+        stack.inv("db.backup", "--keep", "2")
+    assert len(sorted(stack.backups.glob("desideliver-dev-*Z.dump"))) == 2
