@@ -82,10 +82,15 @@ def docker_problem() -> str | None:
 
 
 def compose_environment() -> dict[str, str]:
-    """Variables every compose command gets: the dev containers run as this user."""
+    """Variables every compose command gets (computed when a command runs, never at import)."""
     return {
+        # The dev containers and the prod backup service run as this user.
         "HOST_UID": os.environ.get("HOST_UID", str(os.getuid())),
         "HOST_GID": os.environ.get("HOST_GID", str(os.getgid())),
+        # Absolute, so the prod backup service mounts the directory db.backups lists.
+        "BACKUP_PATH": str(backups_dir()),
+        # The prod images in service: what the last deploy recorded for this project.
+        "IMAGE_TAG": os.environ.get("IMAGE_TAG") or deployed(stack("prod")).get("current") or git_revision(),
     }
 
 

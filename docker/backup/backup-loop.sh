@@ -27,7 +27,7 @@ backup_once() {
     migrations="$(psql -X -tA -c "SELECT coalesce(json_object_agg(app, name), '{}') FROM
         (SELECT app, max(name) AS name FROM django_migrations GROUP BY app) m" 2>/dev/null || echo '{}')"
     if ! pg_dump --format=custom --no-owner >"$partial"; then
-        rm -f "$partial"; fail "pg_dump exited non-zero"; return 1
+        rm -f "$partial"; fail "could not write the dump to $dir (pg_dump or the write failed)"; return 1
     fi
     if ! pg_restore -f /dev/null "$partial"; then
         rm -f "$partial"; fail "the dump did not read back in full"; return 1

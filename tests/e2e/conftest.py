@@ -179,6 +179,7 @@ class Stack:
 
     def down(self) -> None:
         self.compose("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        (ROOT / "var" / "deploy" / f"{self.project}.json").unlink(missing_ok=True)
 
 
 def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: dict[str, str] | None = None) -> Stack:

@@ -7,11 +7,12 @@ of its full content, so "unchanged" means unchanged to the byte.
 import json
 import os
 import subprocess
+import sys
 import uuid
 
 import pytest
 
-from .conftest import free_port, make_stack, register_and_login, running
+from .conftest import ROOT, free_port, make_stack, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -172,3 +173,56 @@ def test_retention_keeps_the_newest_backups(stack):
     for _ in range(3):
         stack.inv("db.backup", "--keep", "2")
     assert len(sorted(stack.backups.glob("desideliver-dev-*Z.dump"))) == 2
+
+
+def native(source, *args: str, code: str = "") -> subprocess.CompletedProcess:
+    """manage.py on the host against the SQLite file `source`, like the native stack."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": f"sqlite:///{source}",
+        "REDIS_URL": "",
+        "DJANGO_READ_DOT_ENV": "false",
+    }
+    command = [sys.executable, str(ROOT / "src" / "manage.py"), *args, *(["--command", code] if code else [])]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+
+
+def test_transfer_moves_native_data_into_postgres_with_identical_counts(stack, tmp_path):
+    source = tmp_path / "native.sqlite3"
+    native(source, "migrate", "--noinput")
+    native(source, "load_demo_data")
+    native(
+        source,
+        "shell",
+        code=(
+            "from accounts.models import User; from cart.models import Cart, CartItem\n"
+            "from catalog.models import Product; from orders.services import place_order\n"
+            "from support.models import Ticket, TicketMessage\n"
+            "for n in range(5):\n"
+            "    u = User.objects.create_user(f'native{n}@example.com', 'Native-pass-123')\n"
+            "    cart = Cart.objects.create(user=u)\n"
+            "    CartItem.objects.create(cart=cart, product=Product.objects.order_by('pk')[n], quantity=1)\n"
+            "    order = place_order(u, 'MG Road')\n"
+            "    t = Ticket.objects.create(user=u, order=order, subject='hi')\n"
+            "    TicketMessage.objects.create(ticket=t, author=u, body='hello')\n"
+        ),
+    )
+    expected = json.loads(native(source, "model_counts").stdout.strip().splitlines()[-1])
+    before = fingerprint(stack)
+
+    refused = stack.inv("db.transfer", "--source", str(source), check=False)
+    assert refused.returncode != 0
+    assert "already holds data" in refused.stdout + refused.stderr
+    assert fingerprint(stack) == before
+
+    out = stack.inv("db.transfer", "--source", str(source), "--yes").stdout
+    assert "identical counts on both sides" in out
+    counts = stack.compose("exec", "-T", "web", "python", "manage.py", "model_counts").stdout.strip().splitlines()[-1]
+    got = json.loads(counts)
+    for label in ("accounts.User", "orders.Order", "orders.OrderItem", "catalog.Product", "support.TicketMessage"):
+        assert got[label] == expected[label], label
+    assert not list((ROOT / "var").glob("transfer-*.json"))  # the snapshot with password hashes is gone
+    # Sequences were reset: new rows get fresh ids instead of colliding with loaded ones.
+    token = register_and_login(stack, f"after-transfer-{uuid.uuid4().hex[:6]}@example.com")
+    assert stack.request("GET", "/api/v1/auth/me/", token=token).json()["id"] > max(1, expected["accounts.User"])

@@ -30,6 +30,8 @@ def prod(tmp_path_factory):
             "DJANGO_DEBUG": "true",  # must be ignored by prod
             "EMAIL_URL": "consolemail://",
             "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
+            "BACKUP_INTERVAL_SECONDS": "5",
+            "BACKUP_KEEP": "3",
         },
     )
     with running(stack, "prod.deploy"):
@@ -143,3 +145,42 @@ def test_prod_check_passes(prod):
     result = prod.inv("prod.check")
     assert "System check identified no issues" in result.stdout
     assert "✓ no env files, private keys or secret values" in result.stdout
+
+
+def scheduled_dumps(prod) -> list[Path]:
+    return sorted(prod.backups.glob("desideliver-prod-*Z.dump"))
+
+
+def test_scheduled_backups_fire_and_restore(prod):
+    dumps = prod.wait_for(lambda: len(scheduled_dumps(prod)) >= 2 and scheduled_dumps(prod), "two scheduled backups")
+    newest = dumps[-1]
+    metadata = json.loads(newest.with_name(newest.name + ".json").read_text())
+    assert metadata["scheduled"] is True
+    assert metadata["migrations"]["orders"] == "0001_initial"
+    assert newest.with_name(newest.name + ".sha256").read_text().split()[1] == newest.name
+    assert prod.inspect("backup")["State"]["Health"]["Status"] == "healthy"
+    prod.wait_for(lambda: "backup: pruned" in prod.logs("backup"), "retention to prune the oldest", timeout=40)
+    # BACKUP_KEEP=3; a fourth exists only for the moment between sealing and pruning.
+    prod.wait_for(lambda: len(scheduled_dumps(prod)) == 3, "exactly BACKUP_KEEP dumps", timeout=10, interval=0.2)
+
+    out = prod.inv("db.restore", str(newest), "--env", "prod", "--yes").stdout
+    assert f"✓ restored {newest.name}" in out
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+
+
+def test_a_failing_scheduled_backup_turns_the_service_unhealthy(prod):
+    prod.backups.chmod(0o555)  # the service (no capabilities) can no longer write there
+    try:
+        prod.wait_for(
+            lambda: prod.inspect("backup")["State"]["Health"]["Status"] == "unhealthy",
+            "the backup service to turn unhealthy",
+            timeout=60,
+        )
+        assert "backup: FAILED: " in prod.logs("backup")
+    finally:
+        prod.backups.chmod(0o755)
+    prod.wait_for(
+        lambda: prod.inspect("backup")["State"]["Health"]["Status"] == "healthy",
+        "the backup service to recover",
+        timeout=60,
+    )
