@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
 
 from invoke import Context, task
 from invoke.exceptions import Exit
 
-from . import _scan, _stack, dev, lint
+from . import _rollout, _scan, _stack, db, dev, lint
 from ._plan import DRY_RUN_HELP, Step, confirm, execute, say, shell
 
 PROD = _stack.stack("prod")
@@ -150,16 +153,40 @@ def start_step(tag: str, wait_timeout: int) -> Step:
     )
 
 
-def plan_deploy(tag: str, wait_timeout: int) -> list[Step]:
-    return [
+SMOKE = Step("smoke-test through the proxy", "GET health/ready and products", action=smoke_test)
+
+
+def plan_deploy(tag: str, wait_timeout: int, running: bool, backup: Path | None) -> tuple[list[Step], list[Step]]:
+    """Two plans: `prepare` changes nothing live; a failure in `switch` is rolled back."""
+    prepare = [
         PREFLIGHT,
+        compose_step("validate the compose config", tag, "config", "-q"),
         *plan_build(tag),
         plan_check(tag)[0],
-        start_step(tag, wait_timeout),
-        Step("smoke-test through the proxy", "GET health/ready and products", action=smoke_test),
+        *[
+            Step(f"pre-deploy backup: {step.name}", step.command, action=step.action)
+            for step in (db.plan_backup(PROD, backup) if backup else [])
+        ],
+    ]
+    switch = [
+        # From the new image, before any new code runs, in one transaction.
+        compose_step("apply migrations (all or none) from the new image", tag, "run", "--rm", "-T", "migrate"),
+        Step(
+            "roll out: new web beside the old, then worker, beat, backup, proxy",
+            f"rollout :{tag}",
+            action=lambda: _rollout.rollout(tag, wait_timeout),
+        )
+        if running
+        else start_step(tag, wait_timeout),
+        SMOKE,
         Step("record the deployed image tag", f"{tag} in var/deploy/", action=lambda: _stack.record_deploy(PROD, tag)),
         Step("print the URLs", "where to find the API", action=lambda: say(_stack.urls(PROD))),
     ]
+    return prepare, switch
+
+
+def plan_rollback(tag: str, wait_timeout: int) -> list[Step]:
+    return [Step(f"roll back to :{tag}", f"rollout :{tag}", action=lambda: _rollout.rollout(tag, wait_timeout)), SMOKE]
 
 
 @task(help={"tag": TAG_HELP, "dry_run": DRY_RUN_HELP})
@@ -182,8 +209,56 @@ def check(c: Context, tag: str = "", dry_run: bool = False) -> None:
 
 @task(help=START_HELP)
 def deploy(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = False) -> None:
-    """Build, check, start and smoke-test the prod stack."""
-    execute(c, plan_deploy(tag or _stack.git_revision(), wait_timeout), dry_run)
+    """Deploy: build, check, back up, migrate, roll out without a gap, smoke-test; roll back on failure."""
+    tag = tag or _stack.git_revision()
+    previous = _stack.deployed(PROD).get("current", "")
+    running = not dry_run and _stack.is_running(PROD, "web")
+    backup = _stack.backups_dir() / db.backup_name(PROD, datetime.now(UTC), "pre-deploy") if running else None
+    prepare, switch = plan_deploy(tag, wait_timeout, running, backup)
+    execute(c, prepare, dry_run)
+    host = _stack.app_module("healthcheck").probe_host(_stack.setting("ALLOWED_HOSTS"))
+    watch = _rollout.watching(base_url() + "/api/v1/health/", host) if running else nullcontext(_rollout.Availability())
+    with watch as availability:
+        try:
+            execute(c, switch, dry_run)
+        except Exit as failure:
+            if dry_run or not (running and previous):
+                raise
+            say(f"✗ deploying :{tag} failed; rolling back to :{previous}")
+            execute(c, plan_rollback(previous, wait_timeout))
+            raise Exit(
+                f"✗ deploy of :{tag} failed and was rolled back; :{previous} is serving.\n"
+                f"  failure: {failure.message}\n"
+                f"  pre-deploy backup: {backup}\n"
+                f"  {availability.report()}",
+                code=failure.code or 1,
+            ) from None
+    if running:
+        say(availability.report())
+
+
+@task(
+    help={
+        "wait_timeout": "Seconds to wait for every service to be healthy (default: 300).",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+def rollback(c: Context, wait_timeout: int = 300, dry_run: bool = False) -> None:
+    """Redeploy the image tag that was in service before the last deploy (no build, no migrations)."""
+    previous = _stack.deployed(PROD).get("previous")
+    if not previous:
+        raise Exit(f"✗ no previous deploy is recorded for {PROD.project}; nothing to roll back to.", code=2)
+    execute(
+        c,
+        [
+            PREFLIGHT,
+            *plan_rollback(previous, wait_timeout),
+            Step(
+                "record the rollback", f"{previous} in var/deploy/", action=lambda: _stack.record_deploy(PROD, previous)
+            ),
+        ],
+        dry_run,
+    )
 
 
 @task(help=START_HELP)

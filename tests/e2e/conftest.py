@@ -132,9 +132,11 @@ class Stack:
         return self.compose("ps", "-q", service).stdout.strip()
 
     def inspect(self, service: str) -> dict:
-        out = subprocess.run(
-            ["docker", "inspect", self.container(service)], capture_output=True, text=True, check=True
-        ).stdout
+        return self.inspect_container(self.container(service))
+
+    @staticmethod
+    def inspect_container(container: str) -> dict:
+        out = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout
         return json.loads(out)[0]
 
     def logs(self, service: str) -> str:

@@ -1,0 +1,153 @@
+"""prod.deploy: no lost requests, and every failure ends with the previous version serving."""
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from .conftest import OPENER, ROOT, free_port, make_stack, running
+
+pytestmark = pytest.mark.e2e
+
+HOST = "shop.example.com"
+HTTPS = {"Host": HOST, "X-Forwarded-Proto": "https"}
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    stack = make_stack(
+        "prod",
+        tmp_path_factory.mktemp("deploy"),
+        {
+            "HTTP_PORT": str(free_port()),
+            "ALLOWED_HOSTS": HOST,
+            "EMAIL_URL": "consolemail://",
+        },
+    )
+    with running(stack, "prod.deploy", "--tag", "e2e-v1"):
+        yield stack
+
+
+def web_image(prod) -> str:
+    images = {prod.inspect_container(c)["Config"]["Image"] for c in prod.compose("ps", "-q", "web").stdout.split()}
+    assert len(images) == 1, images
+    return images.pop()
+
+
+def record(prod) -> dict:
+    return json.loads((ROOT / "var" / "deploy" / f"{prod.project}.json").read_text())
+
+
+class Load:
+    """A bounded loop of reads through the proxy, on loopback, until stopped (120 s at most)."""
+
+    def __init__(self, prod):
+        self.url, self.ok, self.failed, self.errors = prod.base_url + "/api/v1/products/", 0, 0, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        deadline = time.monotonic() + 120
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                request = urllib.request.Request(self.url, headers=HTTPS)  # noqa: S310 - loopback http
+                with OPENER.open(request, timeout=10) as response:
+                    self.ok += response.status == 200
+                    self.failed += response.status != 200
+            except (urllib.error.URLError, OSError) as exc:
+                self.failed += 1
+                self.errors.append(str(exc))
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def test_a_deploy_under_light_load_loses_no_request(prod):
+    with Load(prod) as load:
+        out = prod.inv("prod.deploy", "--tag", "e2e-v2").stdout
+    assert load.ok > 100
+    assert load.failed == 0, load.errors[:5]
+    assert "new web container healthy beside the old one" in out
+    assert "probes through the proxy answered 200" in out
+    assert web_image(prod) == "desideliver-django:e2e-v2"
+    assert record(prod) == {"current": "e2e-v2", "previous": "e2e-v1"}
+    assert list(prod.backups.glob("desideliver-prod-*-pre-deploy.dump"))
+
+
+def test_an_image_that_fails_its_health_check_is_rolled_back(prod):
+    source = ROOT / "src" / "core" / "health.py"
+    original = source.read_text()
+    live = 'return Response({"status": "ok"})'
+    assert live in original
+    try:
+        source.write_text(original.replace(live, 'return Response({"status": "broken"}, status=500)', 1))
+        result = prod.inv("prod.deploy", "--tag", "e2e-broken", "--wait-timeout", "120", check=False)
+    finally:
+        source.write_text(original)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "the new web container did not become healthy" in message
+    assert "failed and was rolled back; :e2e-v2 is serving" in message
+    assert "pre-deploy backup: " in message
+    assert web_image(prod) == "desideliver-django:e2e-v2"
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+    assert record(prod)["current"] == "e2e-v2"
+
+
+def schema_and_data(prod) -> tuple[str, str, str]:
+    def psql(sql: str) -> str:
+        return prod.compose(
+            "exec", "-T", "db", "psql", "-X", "-tA", "-U", "desideliver", "-d", "desideliver", "-c", sql
+        ).stdout.strip()
+
+    return (
+        psql(
+            "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns "
+            "WHERE table_name = 'catalog_product'"
+        ),
+        psql("SELECT string_agg(app || '.' || name, ',' ORDER BY id) FROM django_migrations"),
+        psql("SELECT count(*) || ':' || md5(string_agg(p::text, ',' ORDER BY p.id)) FROM catalog_product p"),
+    )
+
+
+def test_a_failing_migration_leaves_schema_and_data_as_they_were(prod):
+    before = schema_and_data(prod)
+    migration = ROOT / "src" / "catalog" / "migrations" / f"0002_e2e_broken_{uuid.uuid4().hex[:6]}.py"
+    migration.write_text(
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('catalog', '0001_initial')]\n"
+        "    operations = [\n"
+        "        migrations.AddField('product', 'e2e_flag', models.BooleanField(default=False)),\n"
+        "        migrations.RunSQL('UPDATE catalog_product SET price = price * 2'),\n"
+        "        migrations.RunSQL('SELECT 1 / 0'),\n"
+        "    ]\n"
+    )
+    try:
+        result = prod.inv("prod.deploy", "--tag", "e2e-badmig", check=False)
+    finally:
+        migration.unlink()
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "'apply migrations (all or none) from the new image' failed" in message
+    assert "division by zero" in message
+    assert schema_and_data(prod) == before
+    assert web_image(prod) == "desideliver-django:e2e-v2"
+    assert prod.request("GET", "/api/v1/products/", headers=HTTPS).status == 200
+
+
+def test_rollback_redeploys_the_previous_tag(prod):
+    prod.inv("prod.rollback")
+    assert web_image(prod) == "desideliver-django:e2e-v1"
+    assert record(prod) == {"current": "e2e-v1", "previous": "e2e-v2"}
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
