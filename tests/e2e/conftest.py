@@ -210,6 +210,22 @@ def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: d
     )
 
 
+HOST = "shop.example.com"
+# What the TLS-terminating load balancer in front of nginx would send.
+HTTPS = {"Host": HOST, "X-Forwarded-Proto": "https"}
+
+
+def dev_settings(**extra: str) -> dict[str, str]:
+    """Env-file values for a dev stack on free host ports."""
+    ports = ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT")
+    return {**{name: str(free_port()) for name in ports}, **extra}
+
+
+def prod_settings(**extra: str) -> dict[str, str]:
+    """Env-file values for a prod stack on a free port, serving HOST."""
+    return {"HTTP_PORT": str(free_port()), "ALLOWED_HOSTS": HOST, "EMAIL_URL": "consolemail://", **extra}
+
+
 @contextmanager
 def running(stack: Stack, *inv_args: str):
     """Bring `stack` up with `inv inv_args`; always remove it, volumes included."""

@@ -12,22 +12,14 @@ import uuid
 
 import pytest
 
-from .conftest import ROOT, free_port, make_stack, register_and_login, running
+from .conftest import ROOT, dev_settings, make_stack, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    dev = make_stack(
-        "dev",
-        tmp_path_factory.mktemp("backup"),
-        {
-            "WEB_PORT": str(free_port()),
-            "POSTGRES_HOST_PORT": str(free_port()),
-            "REDIS_HOST_PORT": str(free_port()),
-        },
-    )
+    dev = make_stack("dev", tmp_path_factory.mktemp("backup"), dev_settings())
     with running(dev, "dev.up", "--docker"):
         token = register_and_login(dev, f"seed-{uuid.uuid4().hex[:6]}@example.com")
         product = dev.request("GET", "/api/v1/products/?in_stock=true").json()["results"][0]["id"]

@@ -9,25 +9,14 @@ import uuid
 
 import pytest
 
-from .conftest import OPENER, ROOT, free_port, make_stack, running
+from .conftest import HTTPS, OPENER, ROOT, make_stack, prod_settings, running
 
 pytestmark = pytest.mark.e2e
-
-HOST = "shop.example.com"
-HTTPS = {"Host": HOST, "X-Forwarded-Proto": "https"}
 
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory):
-    stack = make_stack(
-        "prod",
-        tmp_path_factory.mktemp("deploy"),
-        {
-            "HTTP_PORT": str(free_port()),
-            "ALLOWED_HOSTS": HOST,
-            "EMAIL_URL": "consolemail://",
-        },
-    )
+    stack = make_stack("prod", tmp_path_factory.mktemp("deploy"), prod_settings())
     with running(stack, "prod.deploy", "--tag", "e2e-v1"):
         yield stack
 

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from .conftest import ROOT, free_port, make_stack, register_and_login, running
+from .conftest import ROOT, dev_settings, make_stack, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -25,12 +25,7 @@ def dev(tmp_path_factory):
     stack = make_stack(
         "dev",
         tmp_path_factory.mktemp("dev"),
-        {
-            "WEB_PORT": str(free_port()),
-            "POSTGRES_HOST_PORT": str(free_port()),
-            "REDIS_HOST_PORT": str(free_port()),
-            "CART_PURGE_INTERVAL_SECONDS": "5",
-        },
+        dev_settings(CART_PURGE_INTERVAL_SECONDS="5"),
         extra_env={"HOST_UID": HOST_UID, "HOST_GID": HOST_UID},
     )
     with running(stack, "dev.up", "--docker"):

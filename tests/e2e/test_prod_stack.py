@@ -10,30 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port, make_stack, register_and_login, running
+from .conftest import HOST, HTTPS, make_stack, prod_settings, register_and_login, running
 
 pytestmark = pytest.mark.e2e
-
-HOST = "shop.example.com"
-# What the TLS-terminating load balancer in front of nginx would send.
-HTTPS = {"Host": HOST, "X-Forwarded-Proto": "https"}
 
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory):
-    stack = make_stack(
-        "prod",
-        tmp_path_factory.mktemp("prod"),
-        {
-            "HTTP_PORT": str(free_port()),
-            "ALLOWED_HOSTS": HOST,
-            "DJANGO_DEBUG": "true",  # must be ignored by prod
-            "EMAIL_URL": "consolemail://",
-            "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
-            "BACKUP_INTERVAL_SECONDS": "5",
-            "BACKUP_KEEP": "3",
-        },
-    )
+    extra = {
+        "DJANGO_DEBUG": "true",  # must be ignored by prod
+        "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
+        "BACKUP_INTERVAL_SECONDS": "5",
+        "BACKUP_KEEP": "3",
+    }
+    stack = make_stack("prod", tmp_path_factory.mktemp("prod"), prod_settings(**extra))
     with running(stack, "prod.deploy"):
         yield stack
 
