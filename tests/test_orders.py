@@ -52,6 +52,14 @@ def test_order_flow_snapshots_prices_decrements_stock_empties_cart_and_emails(
     assert auth.get(f"/api/v1/orders/{order['id']}/").json()["total"] == "335.00"
 
 
+def test_a_cached_product_list_shows_the_stock_an_order_took(auth, product, django_capture_on_commit_callbacks):
+    assert auth.get("/api/v1/products/").json()["results"][0]["stock"] == 10  # now cached
+    fill_cart(auth, product, 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert auth.post(CREATE, {}, format="json").status_code == 201
+    assert auth.get("/api/v1/products/").json()["results"][0]["stock"] == 7
+
+
 def test_empty_cart_is_400(auth):
     response = auth.post(CREATE, {}, format="json")
     assert response.status_code == 400

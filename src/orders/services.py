@@ -5,8 +5,10 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from cart.models import Cart
+from catalog import cache as catalog_cache
 from catalog.models import Product
 
 from .models import Order, OrderItem
@@ -64,10 +66,11 @@ def place_order(user, delivery_address: str = "") -> Order:
             )
             for pid, qty in wanted.items()
         )
+        now = timezone.now()
         for pid, qty in wanted.items():
-            Product.objects.filter(pk=pid).update(stock=F("stock") - qty)
-            # update() sends no signal; the catalogue cache must still see new stock.
-            Product.objects.get(pk=pid).save(update_fields=["updated_at"])
+            Product.objects.filter(pk=pid).update(stock=F("stock") - qty, updated_at=now)
+        # update() sends no post_save, so invalidate the cached lists here, once.
+        transaction.on_commit(catalog_cache.invalidate)
         order.total = sum((products[pid].price * qty for pid, qty in wanted.items()), Decimal("0.00"))
         order.save(update_fields=["total"])
         cart.items.all().delete()
