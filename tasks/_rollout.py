@@ -12,7 +12,6 @@ published port, is recreated only when its image really changed.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import threading
@@ -38,7 +37,7 @@ def compose(tag: str, *args: str) -> str:
         shlex.split(PROD.compose(*args)),
         capture_output=True,
         text=True,
-        env={**os.environ, **_stack.compose_environment(), "IMAGE_TAG": tag},
+        env=_stack.compose_process_env(IMAGE_TAG=tag),
     )
     if result.returncode != 0:
         raise Exit(f"✗ docker compose {' '.join(args)} failed: {result.stderr.strip()[-800:]}", code=1)
@@ -141,10 +140,9 @@ class Availability:
 
 
 @contextmanager
-def watching(url: str, host: str) -> Iterator[Availability]:
+def watching(url: str, headers: dict[str, str]) -> Iterator[Availability]:
     """Probe `url` every 0.2 s in the background until the block ends (bounded: one deploy)."""
     stats, stop = Availability(), threading.Event()
-    headers = {"Host": host, "X-Forwarded-Proto": "https"}
 
     def probe() -> None:
         while not stop.wait(0.2):

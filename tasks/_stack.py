@@ -8,16 +8,21 @@ here. Nothing in this module runs at import time beyond path arithmetic, so
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from invoke.exceptions import Exit
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -82,7 +87,10 @@ def docker_problem() -> str | None:
 
 
 def compose_environment() -> dict[str, str]:
-    """Variables every compose command gets (computed when a command runs, never at import)."""
+    """Variables every compose command gets (computed when a command runs, never at import).
+
+    Only what compose needs on top of the process environment; `compose_process_env` is the whole.
+    """
     return {
         # The dev containers and the prod backup service run as this user.
         "HOST_UID": os.environ.get("HOST_UID", str(os.getuid())),
@@ -92,6 +100,11 @@ def compose_environment() -> dict[str, str]:
         # The prod images in service: what the last deploy recorded for this project.
         "IMAGE_TAG": os.environ.get("IMAGE_TAG") or deployed(stack("prod")).get("current") or git_revision(),
     }
+
+
+def compose_process_env(**extra: str) -> dict[str, str]:
+    """The full environment a compose command runs in: ours, plus compose_environment, plus `extra`."""
+    return {**os.environ, **compose_environment(), **extra}
 
 
 @dataclass(frozen=True)
@@ -170,7 +183,10 @@ def setting(name: str, default: str = "") -> str:
 
 def running_services(s: Stack) -> set[str]:
     result = subprocess.run(
-        shlex.split(s.compose("ps", "--status", "running", "--services")), capture_output=True, text=True
+        shlex.split(s.compose("ps", "--status", "running", "--services")),
+        capture_output=True,
+        text=True,
+        env=compose_process_env(),
     )
     return set(result.stdout.split()) if result.returncode == 0 else set()
 
@@ -180,8 +196,6 @@ def is_running(s: Stack, service: str) -> bool:
 
 
 def port_in_use(port: int) -> bool:
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -189,8 +203,6 @@ def port_in_use(port: int) -> bool:
 
 def check_ports(s: Stack) -> None:
     """Fail with the port and the variable to change when a published port is taken."""
-    from invoke.exceptions import Exit
-
     if running_services(s):
         return  # our own containers hold the ports; `up` will reconcile them
     for variable, default in PORTS[s.env].items():
@@ -220,8 +232,9 @@ def urls(s: Stack) -> str:
     )
 
 
+@functools.cache
 def git_revision() -> str:
-    """Short git revision of the checkout, with `-dirty` when files changed."""
+    """Short git revision of the checkout, with `-dirty` when files changed (asked once per run)."""
 
     def git(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
@@ -245,10 +258,11 @@ def deployed(s: Stack) -> dict[str, str]:
 
 def record_deploy(s: Stack, tag: str) -> None:
     """Remember `tag` as in service, and what it replaced (for prod.rollback)."""
-    before = deployed(s).get("current")
+    old = deployed(s)
+    before = old.get("current")
     path = deploy_record(s)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"current": tag, "previous": before if before and before != tag else deployed(s).get("previous", "")}
+    record = {"current": tag, "previous": before if before and before != tag else old.get("previous", "")}
     path.write_text(json.dumps(record) + "\n")
 
 
@@ -264,8 +278,6 @@ def tool(name: str) -> str:
 
 def app_module(name: str):
     """A dependency-free module from src/ (e.g. healthcheck), without putting src/ on sys.path."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location(f"desideliver_{name}", ROOT / "src" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -29,7 +28,7 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
         cwd=_stack.ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, **_stack.compose_environment(), **(env or {})},
+        env=_stack.compose_process_env(**(env or {})),
     )
     if result.returncode != 0:
         raise SystemExit(f"✗ {shlex.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")

@@ -65,7 +65,7 @@ def query(s: _stack.Stack, sql: str, database: str = "") -> str:
         shlex.split(in_db(s, command)),
         capture_output=True,
         text=True,
-        env={**os.environ, **_stack.compose_environment()},
+        env=_stack.compose_process_env(),
     )
     if result.returncode != 0:
         raise Exit(f"✗ query failed ({sql}): {result.stderr.strip() or result.stdout.strip()}", code=1)
@@ -98,9 +98,7 @@ def dump_with_progress(command: str, partial: Path) -> None:
     started = time.monotonic()
     try:
         with partial.open("wb") as out:
-            process = subprocess.Popen(
-                shlex.split(command), stdout=out, env={**os.environ, **_stack.compose_environment()}
-            )
+            process = subprocess.Popen(shlex.split(command), stdout=out, env=_stack.compose_process_env())
             while process.poll() is None:
                 time.sleep(0.5)
                 if time.monotonic() - started > 5:  # quiet for small databases
@@ -217,7 +215,7 @@ def check_versions(s: _stack.Stack, dump: Path) -> None:
             stdin=source,
             capture_output=True,
             text=True,
-            env={**os.environ, **_stack.compose_environment()},
+            env=_stack.compose_process_env(),
         )
     found = re.search(r"Dumped from database version: (\d+)", listing.stdout)
     if listing.returncode != 0 or not found:
@@ -436,9 +434,7 @@ REBUILT = ("contenttypes.ContentType", "auth.Permission")
 
 def counts_in_container(s: _stack.Stack) -> dict[str, int]:
     command = s.compose("exec", "-T", "web", "python", "manage.py", "model_counts")
-    result = subprocess.run(
-        shlex.split(command), capture_output=True, text=True, env={**os.environ, **_stack.compose_environment()}
-    )
+    result = subprocess.run(shlex.split(command), capture_output=True, text=True, env=_stack.compose_process_env())
     if result.returncode != 0:
         raise Exit(f"✗ could not count rows in the {s.env} stack: {result.stderr.strip()[-500:]}", code=1)
     return {k: v for k, v in json.loads(result.stdout.strip().splitlines()[-1]).items() if k not in REBUILT}

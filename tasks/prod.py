@@ -55,11 +55,16 @@ def base_url() -> str:
     return f"http://127.0.0.1:{_stack.setting('HTTP_PORT', '8080')}"
 
 
+def proxy_headers() -> dict[str, str]:
+    """What an HTTPS client of the first allowed host sends, as the TLS terminator forwards it."""
+    host = _stack.app_module("healthcheck").probe_host(_stack.setting("ALLOWED_HOSTS"))
+    return {"Host": host, "X-Forwarded-Proto": "https"}
+
+
 def smoke_test(paths: tuple[str, ...] = ("/api/v1/health/ready/", "/api/v1/products/")) -> None:
     """GET each path through the proxy as an HTTPS client of the first allowed host would."""
-    host = _stack.app_module("healthcheck").probe_host(_stack.setting("ALLOWED_HOSTS"))
+    headers = proxy_headers()
     for path in paths:
-        headers = {"Host": host, "X-Forwarded-Proto": "https"}
         request = urllib.request.Request(base_url() + path, headers=headers)  # noqa: S310 - local http URL
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local http URL
@@ -216,8 +221,8 @@ def deploy(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = F
     backup = _stack.backups_dir() / db.backup_name(PROD, datetime.now(UTC), "pre-deploy") if running else None
     prepare, switch = plan_deploy(tag, wait_timeout, running, backup)
     execute(c, prepare, dry_run)
-    host = _stack.app_module("healthcheck").probe_host(_stack.setting("ALLOWED_HOSTS"))
-    watch = _rollout.watching(base_url() + "/api/v1/health/", host) if running else nullcontext(_rollout.Availability())
+    probe = base_url() + "/api/v1/health/"
+    watch = _rollout.watching(probe, proxy_headers()) if running else nullcontext(_rollout.Availability())
     with watch as availability:
         try:
             execute(c, switch, dry_run)
