@@ -156,11 +156,8 @@ def stack(env: str) -> Stack:
     return Stack(env)
 
 
-# Host ports each stack publishes, with the .env variable that moves them.
-PORTS = {
-    "dev": {"WEB_PORT": 8000, "POSTGRES_HOST_PORT": 5432, "REDIS_HOST_PORT": 6379},
-    "prod": {"HTTP_PORT": 8080},
-}
+# Host ports the dev stack publishes, with the .env variable that moves each.
+DEV_PORTS = {"WEB_PORT": 8000, "POSTGRES_HOST_PORT": 5432, "REDIS_HOST_PORT": 6379}
 
 
 def env_values(path: Path | None = None) -> dict[str, str]:
@@ -202,10 +199,10 @@ def port_in_use(port: int) -> bool:
 
 
 def check_ports(s: Stack) -> None:
-    """Fail with the port and the variable to change when a published port is taken."""
+    """Fail with the port and the variable to change when a dev port is taken (prod publishes one, via `up`)."""
     if running_services(s):
         return  # our own containers hold the ports; `up` will reconcile them
-    for variable, default in PORTS[s.env].items():
+    for variable, default in DEV_PORTS.items():
         port = int(setting(variable, str(default)))
         if port_in_use(port):
             raise Exit(
