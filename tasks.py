@@ -6,10 +6,17 @@ the module `tasks`. The collections live in the folder `tasks/`, which has
 package for that folder, so `from tasks import dev` finds `tasks/dev.py`, and
 Invoke, pytest and plain Python all import the very same modules. Adding a
 `tasks/__init__.py` would make plain Python (and so pytest) import that file
-as `tasks` instead of this one; tests/test_task_layout.py fails if it appears.
+as `tasks` instead of this one; tests/test_tasks.py fails if it appears.
 
-Shared logic sits in `tasks/_stack.py` and `tasks/_plan.py`, which define no
-tasks (a Task imported into a collection module would be listed twice).
+Two layers, and imports only go down:
+
+    tasks/dev.py db.py prod.py test.py lint.py deps.py bench.py   collections (tasks)
+          |   no collection imports another
+    tasks/lib/   run, cli, deploys, stack, backups, lock, database, compose,
+                 checks, rollout, scan: shared code that defines no task and
+                 imports no collection (its own order: tasks/lib/__init__.py)
+
+tests/test_tasks.py fails when the layering breaks.
 """
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Container health checks: `python -m healthcheck web|worker|beat`.
+"""Container health checks: `python -m healthcheck web|ready|worker|beat`.
 
 Exit 0 when healthy, 1 with the reason on stderr otherwise.
 
@@ -7,6 +7,9 @@ Exit 0 when healthy, 1 with the reason on stderr otherwise.
   Reading a file costs nothing, unlike a `celery inspect ping` broker round trip.
 - web: GET the liveness endpoint with a Host header taken from ALLOWED_HOSTS,
   so the probe passes host validation without widening ALLOWED_HOSTS.
+- ready: the same for the readiness endpoint (database, cache, migrations);
+  not a container health check (an outage must not restart web), but the
+  gate ./inv uses before a restore or a rollout lets traffic in.
 """
 
 import os
@@ -50,7 +53,11 @@ def probe_host(allowed_hosts: str) -> str:
     return "localhost"
 
 
-def check_web(url: str = "http://127.0.0.1:8000/api/v1/health/") -> str | None:
+LIVENESS = "http://127.0.0.1:8000/api/v1/health/"
+READINESS = "http://127.0.0.1:8000/api/v1/health/ready/"
+
+
+def check_web(url: str = LIVENESS) -> str | None:
     host = probe_host(os.environ.get("ALLOWED_HOSTS", "localhost"))
     request = urllib.request.Request(url, headers={"Host": host, "X-Forwarded-Proto": "https"})  # noqa: S310
     try:
@@ -62,8 +69,9 @@ def check_web(url: str = "http://127.0.0.1:8000/api/v1/health/") -> str | None:
 
 if __name__ == "__main__":
     role = sys.argv[1] if len(sys.argv) > 1 else ""
-    if role not in ("web", "worker", "beat"):
-        sys.exit("usage: python -m healthcheck web|worker|beat")
-    problem = check_web() if role == "web" else check(role)
+    if role not in ("web", "ready", "worker", "beat"):
+        sys.exit("usage: python -m healthcheck web|ready|worker|beat")
+    urls = {"web": LIVENESS, "ready": READINESS}
+    problem = check_web(urls[role]) if role in urls else check(role)
     if problem:
         sys.exit(problem)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from invoke import Context, task
+from invoke import Context
 
-from . import _stack
-from ._plan import DRY_RUN_HELP, Step, execute, say
+from .lib import stack as _stack
+from .lib.cli import task
+from .lib.run import DRY_RUN_HELP, Step, execute, output, say
+from .lib.run import run as run_command
 
 DOCKERFILE = "docker/django/Dockerfile"
 # Budgets from the issue that introduced the containers.
@@ -23,38 +24,21 @@ BUDGETS = {"prod image": "≤ 220 MB (aim 200)", "dev.up warm": "≤ 30 s (aim 1
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     """Run `command` quietly; return its wall time in seconds, or fail with its output."""
     started = time.monotonic()
-    result = subprocess.run(
-        command,
-        cwd=_stack.ROOT,
-        capture_output=True,
-        text=True,
-        env=_stack.compose_process_env(**(env or {})),
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"✗ {shlex.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    run_command(shlex.join(command), step=f"time {shlex.join(command[:4])}", capture=True, env=env)
     return time.monotonic() - started
 
 
 def image_mb(image: str) -> float:
-    out = subprocess.run(
-        ["docker", "image", "inspect", image, "--format", "{{.Size}}"], capture_output=True, text=True, check=True
-    ).stdout
-    return int(out) / 1e6
+    return (
+        int(output(shlex.join(["docker", "image", "inspect", image, "--format", "{{.Size}}"]), step="image size")) / 1e6
+    )
 
 
 def stack_memory_mb(project: str) -> float:
-    ids = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    stats = subprocess.run(
-        ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *ids],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    ids = output(f"docker ps -q --filter label=com.docker.compose.project={project}", step="list containers").split()
+    stats = output(
+        shlex.join(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *ids]), step="memory use"
+    ).splitlines()
     units = {"B": 1e-6, "KiB": 1.024e-3, "MiB": 1.048576, "GiB": 1073.741824}
     total = 0.0
     for line in stats:
@@ -84,7 +68,7 @@ def measure(cold: bool) -> None:
         finally:
             probe.unlink()
         figures.append((f"{target} image size", f"{image_mb(image):.0f} MB"))
-        subprocess.run(["docker", "rmi", image], capture_output=True)
+        run_command(f"docker rmi {image}", step="remove the bench image", capture=True, check=False)
 
     with tempfile.TemporaryDirectory() as tmp:
         env_file = Path(tmp) / "bench.env"
@@ -140,4 +124,4 @@ def _free_port() -> int:
 )
 def run(c: Context, cold: bool = True, dry_run: bool = False) -> None:
     """Print image sizes, build times, warm dev.up time and idle memory of the stacks (own compose projects)."""
-    execute(c, [Step("measure", "build, start and measure throwaway stacks", action=lambda: measure(cold))], dry_run)
+    execute([Step("measure", "build, start and measure throwaway stacks", action=lambda: measure(cold))], dry_run)

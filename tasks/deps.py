@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
-from . import _stack
-from ._plan import DRY_RUN_HELP, Step, execute
+from .lib import stack as _stack
+from .lib.cli import task
+from .lib.run import DRY_RUN_HELP, Step, execute
 
 # Order matters: each set is constrained by the one before it.
 SETS = ("base", "prod", "dev")
@@ -32,4 +33,4 @@ def plan_compile(upgrade: bool) -> list[Step]:
 )
 def compile(c: Context, upgrade: bool = False, dry_run: bool = False) -> None:  # noqa: A001
     """Compile requirements/*.in into pinned requirements/*.txt (universal: Python 3.11 and 3.13)."""
-    execute(c, plan_compile(upgrade), dry_run)
+    execute(plan_compile(upgrade), dry_run)

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import shlex
 
-from invoke import Context, task
+from invoke import Context
 from invoke.exceptions import Exit
 
-from . import _stack
-from ._plan import DRY_RUN_HELP, Step, confirm, execute, say
-from ._stack import manage
+from .lib import stack as _stack
+from .lib.cli import task
+from .lib.compose import LOGS_HELP, NATIVE_ENV, manage_step, one_off, plan_down, plan_logs, plan_ps
+from .lib.run import DRY_RUN_HELP, Step, confirm, execute, say
+from .lib.stack import APP_SERVICES, manage
 
 DEV = _stack.stack("dev")
-APP_SERVICES = ("web", "worker", "beat")
-LOGS_HELP = {
-    "service": "Service whose logs to show; repeat for several (default: all).",
-    "follow": "Keep following new output (default: on; --no-follow prints and exits).",
-    "tail": "Lines of history per service (default: 200).",
-    "dry_run": DRY_RUN_HELP,
-}
-NATIVE_ENV = {"DJANGO_SETTINGS_MODULE": _stack.SETTINGS["dev"]}
 
 
 def native_notice(problem: str) -> str:
@@ -35,7 +29,9 @@ def native_notice(problem: str) -> str:
 def plan_native_up(host: str, port: int) -> list[Step]:
     return [
         Step(
-            "create .env if missing", "copy .env.example to .env with a fresh SECRET_KEY", action=_stack.create_env_file
+            "create .env if missing",
+            "copy .env.example to .env with a fresh SECRET_KEY",
+            action=_stack.create_env_file,
         ),
         Step("apply migrations", manage("migrate", "--noinput"), env=NATIVE_ENV),
         Step("load demo data if the catalogue is empty", manage("load_demo_data", "--if-empty"), env=NATIVE_ENV),
@@ -55,13 +51,15 @@ def plan_docker_up(wait_timeout: int, profiles: list[str]) -> list[Step]:
     profile_args = [arg for p in profiles for arg in ("--profile", p)]
     return [
         Step(
-            "create .env if missing", "copy .env.example to .env with a fresh SECRET_KEY", action=_stack.create_env_file
+            "create .env if missing",
+            "copy .env.example to .env with a fresh SECRET_KEY",
+            action=_stack.create_env_file,
         ),
         Step("check host ports are free", "fail early, naming any port in use", action=lambda: _stack.check_ports(DEV)),
         Step(
             "build if needed, start every service and wait until healthy",
             DEV.compose(*profile_args, *up),
-            hint=_stack.start_hint(DEV),
+            hint=DEV.start_hint(),
         ),
         Step(
             "load demo data if the catalogue is empty",
@@ -69,25 +67,6 @@ def plan_docker_up(wait_timeout: int, profiles: list[str]) -> list[Step]:
         ),
         Step("print the URLs", "where to find the API", action=lambda: say(_stack.urls(DEV))),
     ]
-
-
-def plan_down(s: _stack.Stack, volumes: bool) -> list[Step]:
-    what = " and DELETE the data volumes" if volumes else " (volumes kept)"
-    return [
-        Step("stop and remove containers" + what, s.compose("down", "--remove-orphans", *(["--volumes"] * volumes)))
-    ]
-
-
-def plan_logs(s: _stack.Stack, services: list[str], follow: bool, tail: int) -> list[Step]:
-    args = ["logs", "--tail", str(tail), *(["--follow"] * follow), *services]
-    return [Step("logs", s.compose(*args), interactive=follow)]
-
-
-def plan_one_off(service: str, command: list[str], running: bool, capture: bool = False) -> Step:
-    """Run `command` in `service`: exec into it when running, a throwaway container otherwise."""
-    tty = [] if not capture else ["-T"]
-    args = ["exec", *tty, service] if running else ["run", "--rm", *tty, "--no-deps", service]
-    return Step(f"run in {service}", DEV.compose(*args, *command), interactive=not capture)
 
 
 def use_docker(native: bool, docker: bool) -> bool:
@@ -126,9 +105,9 @@ def up(
 ) -> None:
     """Start the development stack: Docker when available, else the native embedded stack."""
     if use_docker(native, docker):
-        execute(c, plan_docker_up(wait_timeout, ["flower"] if flower else []), dry_run)
+        execute(plan_docker_up(wait_timeout, ["flower"] if flower else []), dry_run)
     else:
-        execute(c, plan_native_up("127.0.0.1", port), dry_run)
+        execute(plan_native_up("127.0.0.1", port), dry_run)
 
 
 @task(
@@ -142,7 +121,7 @@ def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = F
     """Stop the Docker dev stack; data volumes are kept unless --volumes."""
     if volumes and not dry_run:
         confirm(f"This deletes every data volume of compose project '{DEV.project}' (the dev database and Redis).", yes)
-    execute(c, plan_down(DEV, volumes), dry_run)
+    execute(plan_down(DEV, volumes), dry_run)
 
 
 @task(
@@ -154,7 +133,7 @@ def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = F
 )
 def restart(c: Context, service: list[str] | None = None, dry_run: bool = False) -> None:
     """Restart services of the Docker dev stack."""
-    execute(c, [Step("restart", DEV.compose("restart", *(service or APP_SERVICES)))], dry_run)
+    execute([Step("restart", DEV.compose("restart", *(service or APP_SERVICES)))], dry_run)
 
 
 @task(iterable=["service"], help=LOGS_HELP)
@@ -162,30 +141,19 @@ def logs(
     c: Context, service: list[str] | None = None, follow: bool = True, tail: int = 200, dry_run: bool = False
 ) -> None:
     """Show the dev stack's logs."""
-    execute(c, plan_logs(DEV, service or [], follow, tail), dry_run)
+    execute(plan_logs(DEV, service or [], follow, tail), dry_run)
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def ps(c: Context, dry_run: bool = False) -> None:
     """List the dev stack's containers with their health."""
-    execute(c, [Step("status", DEV.compose("ps", "--all"))], dry_run)
+    execute(plan_ps(DEV), dry_run)
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def build(c: Context, dry_run: bool = False) -> None:
     """Build the dev image."""
-    execute(c, [Step("build images", DEV.compose("build"))], dry_run)
-
-
-def run_manage(c: Context, command: list[str], dry_run: bool, interactive: bool = True) -> None:
-    """A manage.py command in the web container, or on the host without Docker."""
-    if _stack.docker_problem() is None:
-        step = plan_one_off(
-            "web", ["python", "manage.py", *command], _stack.is_running(DEV, "web"), capture=not interactive
-        )
-    else:
-        step = Step("run natively (Docker is not available)", manage(*command), env=NATIVE_ENV, interactive=interactive)
-    execute(c, [step], dry_run)
+    execute([Step("build images", DEV.compose("build"))], dry_run)
 
 
 @task(
@@ -197,9 +165,13 @@ def run_manage(c: Context, command: list[str], dry_run: bool, interactive: bool 
 )
 def manage_command(c: Context, command: str, dry_run: bool = False) -> None:
     """Run any Django management command (in the web container, or natively without Docker)."""
-    if not command.strip():
-        raise Exit('Name a management command, e.g. ./inv dev.manage "showmigrations".', code=2)
-    run_manage(c, shlex.split(command), dry_run)
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise Exit(f"✗ --command {command!r} cannot be split into words ({exc}); check its quotes.", code=2) from None
+    if not words:
+        raise Exit('✗ name a management command, e.g. ./inv dev.manage "showmigrations".', code=2)
+    execute([manage_step(DEV, words)], dry_run)
 
 
 @task(
@@ -210,7 +182,7 @@ def manage_command(c: Context, command: str, dry_run: bool = False) -> None:
 )
 def shell(c: Context, command: str = "", dry_run: bool = False) -> None:
     """Open a Django shell (or run --command in it)."""
-    run_manage(c, ["shell", *(["--command", command] if command else [])], dry_run, interactive=not command)
+    execute([manage_step(DEV, ["shell", *(["--command", command] if command else [])])], dry_run)
 
 
 @task(
@@ -221,4 +193,4 @@ def shell(c: Context, command: str = "", dry_run: bool = False) -> None:
 )
 def bash(c: Context, service: str = "web", dry_run: bool = False) -> None:
     """Open a bash shell inside a dev container."""
-    execute(c, [plan_one_off(service, ["bash"], _stack.is_running(DEV, service))], dry_run)
+    execute([one_off(DEV, service, ["bash"], running=not dry_run and DEV.is_running(service))], dry_run)

@@ -1,22 +1,12 @@
-"""Linters: ruff for Python, hadolint for Dockerfiles."""
+"""Linters: ruff for Python, hadolint for Dockerfiles, bash -n for the backup scripts."""
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
-from . import _stack
-from ._plan import DRY_RUN_HELP, Step, execute
-
-DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile", "docker/backup/Dockerfile")
-
-
-def plan_lint(fix: bool) -> list[Step]:
-    py = _stack.python()
-    return [
-        Step("ruff check", f"{py} -m ruff check {'--fix ' if fix else ''}."),
-        Step("ruff format", f"{py} -m ruff format {'' if fix else '--check '}."),
-        Step("hadolint every Dockerfile", f"{_stack.tool('hadolint')} {' '.join(DOCKERFILES)}"),
-    ]
+from .lib.checks import plan_lint
+from .lib.cli import task
+from .lib.run import DRY_RUN_HELP, execute
 
 
 @task(
@@ -27,5 +17,5 @@ def plan_lint(fix: bool) -> list[Step]:
     },
 )
 def run(c: Context, fix: bool = False, dry_run: bool = False) -> None:
-    """Lint the Python code with ruff and the Dockerfiles with hadolint (prod.check adds the compose checks)."""
-    execute(c, plan_lint(fix), dry_run)
+    """Lint Python (ruff), Dockerfiles (hadolint) and backup scripts (bash -n); prod.check adds compose checks."""
+    execute(plan_lint(fix), dry_run)

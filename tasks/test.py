@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shlex
 
-from invoke import Context, task
+from invoke import Context
 
-from . import _stack
-from ._plan import DRY_RUN_HELP, Step, execute
+from .lib import stack as _stack
+from .lib.cli import task
+from .lib.run import DRY_RUN_HELP, Step, execute
 
 SETTINGS = "config.settings.test"
 
@@ -64,9 +65,9 @@ def run(
     dry_run: bool = False,
 ) -> None:
     """Run the test suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise); `-- ARGS` go to pytest."""
-    running = docker and not dry_run and _stack.is_running(_stack.stack("dev"), "web")
+    running = docker and not dry_run and _stack.stack("dev").is_running("web")
     extra = getattr(c, "remainder", "") or ""
-    execute(c, plan_test(select, path, coverage, failfast, docker, running, extra), dry_run)
+    execute(plan_test(select, path, coverage, failfast, docker, running, extra), dry_run)
 
 
 @task(
@@ -80,4 +81,4 @@ def e2e(c: Context, select: str = "", dry_run: bool = False) -> None:
     args = ["-m", "pytest", "--ds", SETTINGS, "-m", "e2e", "-p", "no:randomly", "-v"]
     if select:
         args += ["-k", select]
-    execute(c, [Step("run the end-to-end suite", f"{_stack.python()} {shlex.join([*args, 'tests/e2e'])}")], dry_run)
+    execute([Step("run the end-to-end suite", f"{_stack.python()} {shlex.join([*args, 'tests/e2e'])}")], dry_run)

@@ -1,114 +1,156 @@
-"""Backup and restore logic that needs no database: names, checks, plans."""
+"""Backups and restores: the checks before anything is touched, the lock, and the plans."""
 
+import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 from invoke.exceptions import Exit
 
-from tasks import _stack, db
+from tasks.lib import backups, database, lock
+from tasks.lib import stack as _stack
 
 DEV = _stack.stack("dev")
 NOW = datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
 
 
 @pytest.fixture
-def backups(tmp_path, monkeypatch):
+def backup_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path))
     return tmp_path
 
 
-def write_backup(directory, name, content=b"PGDMP-fake-dump"):
+def write_backup(directory, name, content=b"PGDMP-fake-dump", environment="dev", kind="regular", created=""):
     path = directory / name
     path.write_bytes(content)
-    db.checksum_file(path).write_text(f"{db.sha256(path)}  {name}\n")
+    backups.sidecar(path, "sha256").write_text(f"{backups.sha256(path)}  {name}\n")
+    facts = {"environment": environment, "kind": kind, "created_at": created or name, "size_bytes": len(content)}
+    backups.sidecar(path, "json").write_text(json.dumps(facts))
     return path
 
 
-def test_backup_names_sort_by_time_and_mark_safety_backups():
-    assert db.backup_name(DEV, NOW) == "desideliver-dev-20261122T010203Z.dump"
-    assert db.backup_name(DEV, NOW, "pre-restore") == "desideliver-dev-20261122T010203Z-pre-restore.dump"
+def test_latest_is_the_newest_regular_backup_of_that_environment(backup_dir):
+    write_backup(backup_dir, "a.dump", created="2026-11-01T00:00:00+00:00")
+    newest = write_backup(backup_dir, "b.dump", created="2026-11-02T00:00:00+00:00")
+    write_backup(backup_dir, "c.dump", kind="pre-restore", created="2026-11-03T00:00:00+00:00")
+    write_backup(backup_dir, "d.dump", environment="prod", created="2026-11-04T00:00:00+00:00")
+    (backup_dir / "e.dump.partial").write_bytes(b"half")
+    assert backups.resolve("dev", "latest") == newest
 
 
-def test_latest_is_the_newest_regular_backup_of_that_environment(backups):
-    write_backup(backups, "desideliver-dev-20261101T000000Z.dump")
-    newest = write_backup(backups, "desideliver-dev-20261102T000000Z.dump")
-    write_backup(backups, "desideliver-dev-20261103T000000Z-pre-restore.dump")
-    write_backup(backups, "desideliver-prod-20261104T000000Z.dump")
-    (backups / "desideliver-dev-20261105T000000Z.dump.partial").write_bytes(b"half")
-    assert db.resolve_backup(DEV, "latest") == newest
+def damage_empty(path):
+    path.write_bytes(b"")
+
+
+def damage_content(path):
+    path.write_bytes(b"PGDMP-other-bytes")
+
+
+def damage_checksum_file(path):
+    backups.sidecar(path, "sha256").write_text("")
 
 
 @pytest.mark.parametrize(
-    ("make", "message"),
+    ("damage", "message"),
     [
-        (lambda d: None, "does not exist"),
-        (lambda d: (d / "x.dump").write_bytes(b""), "is empty"),
-        (
-            lambda d: db.checksum_file(write_backup(d, "x.dump")).write_text("0" * 64 + "  x.dump\n"),
-            "does not match its checksum",
-        ),
+        (damage_empty, "is empty"),
+        (damage_content, "does not match its checksum"),
+        (damage_checksum_file, "has an empty or unreadable checksum file"),
     ],
 )
-def test_unusable_files_are_refused_before_anything_runs(backups, make, message):
-    make(backups)
+@pytest.mark.parametrize("how", ["latest", "by name"])
+def test_every_restore_input_gets_the_same_checks(backup_dir, damage, message, how):
+    dump = write_backup(backup_dir, "x.dump", created="2026-11-01T00:00:00+00:00")
+    damage(dump)
     with pytest.raises(Exit, match=message) as refused:
-        db.resolve_backup(DEV, "x.dump")
+        backups.resolve("dev", "latest" if how == "latest" else "x.dump")
     assert refused.value.code == 2
 
 
-def test_no_backups_at_all_says_how_to_take_one(backups):
+def test_missing_names_and_directories_are_told_apart(backup_dir):
+    with pytest.raises(Exit, match="does not exist"):
+        backups.resolve("dev", "nope.dump")
+    (backup_dir / "sub").mkdir()
+    with pytest.raises(Exit, match="is a directory; name a backup file in it"):
+        backups.resolve("dev", str(backup_dir / "sub"))
     with pytest.raises(Exit, match=r"no dev backups .* ./inv db.backup --env dev"):
-        db.resolve_backup(DEV, "latest")
+        backups.resolve("dev", "latest")
 
 
-def test_prune_keeps_the_newest_and_their_sidecars_only(backups):
-    names = [f"desideliver-dev-2026110{i}T000000Z.dump" for i in range(1, 5)]
-    for name in names:
-        db.metadata_file(write_backup(backups, name)).write_text("{}")
-    safety = write_backup(backups, "desideliver-dev-20261101T000000Z-pre-restore.dump")
-    db.prune("dev", keep=2)
-    assert [p.name for p in db.regular_backups("dev")] == names[2:]
-    assert not db.checksum_file(backups / names[0]).exists()
-    assert not db.metadata_file(backups / names[0]).exists()
-    assert safety.exists()  # safety backups are not subject to retention
+def test_the_listing_survives_a_broken_checksum_file_and_marks_it(backup_dir):
+    dump = write_backup(backup_dir, "x.dump")
+    backups.sidecar(dump, "sha256").write_text("")
+    assert backups.checksum_state(dump) == "unreadable"
+    assert [b.dump for b in backups.listing()] == [dump]
 
 
-def test_room_check_refuses_when_the_disk_is_smaller_than_the_database(backups, monkeypatch):
-    monkeypatch.setattr(db, "query", lambda s, sql, database="": "5000000000")
-    monkeypatch.setattr(db.shutil, "disk_usage", lambda path: SimpleNamespace(free=1_000_000_000))
-    with pytest.raises(Exit, match="has 1000 MB free but the database is 5000 MB"):
-        db.check_room(DEV, backups)
+def test_an_unusable_backups_directory_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    blocker = tmp_path / "backups"
+    blocker.write_text("a file, not a directory")
+    monkeypatch.setenv("BACKUP_DIR", str(blocker))
+    with pytest.raises(Exit, match="is a file, not a directory"):
+        backups.prepare_dir()
+    monkeypatch.setenv("BACKUP_DIR", "/proc/desideliver-backups")
+    with pytest.raises(Exit, match="is not usable"):
+        backups.prepare_dir()
 
 
-def test_a_dump_from_a_newer_postgres_is_refused(backups, monkeypatch):
-    dump = write_backup(backups, "x.dump")
+def test_the_backups_directory_is_private(backup_dir):
+    backup_dir.chmod(0o755)
+    assert backups.prepare_dir().stat().st_mode & 0o777 == 0o700
+
+
+def test_a_second_operation_on_the_same_stack_is_refused_naming_the_holder(backup_dir):
+    with lock.held(DEV, "db.restore of x.dump"):
+        refused = pytest.raises(Exit, match=r"cannot start prod.deploy: db.restore of x.dump \(pid \d+")
+        with refused, lock.held(DEV, "prod.deploy", wait=0.6):
+            pass  # pragma: no cover - never reached
+        with lock.held(_stack.stack("prod"), "prod.deploy"):
+            pass  # another stack has its own lock
+    with lock.held(DEV, "db.backup"):
+        pass  # released when the holder ends
+
+
+def test_a_dump_from_a_newer_postgres_is_refused(backup_dir, monkeypatch):
+    dump = write_backup(backup_dir, "x.dump")
     listing = SimpleNamespace(returncode=0, stderr="", stdout=";     Dumped from database version: 18.1\n")
-    monkeypatch.setattr(db.subprocess, "run", lambda *a, **k: listing)
-    monkeypatch.setattr(db, "query", lambda s, sql, database="": "170011")
+    monkeypatch.setattr(database, "run", lambda *a, **k: listing)
+    monkeypatch.setattr(database, "query", lambda s, sql, database="": "170011")
     with pytest.raises(Exit, match="made by PostgreSQL 18, newer than this server \\(17\\)"):
-        db.check_versions(DEV, dump)
+        database.check_versions(DEV, dump)
 
 
-def test_restore_plan_restores_aside_before_stopping_anything_and_swaps_atomically(backups):
-    swap = db.Swap.at("desideliver", NOW)
-    assert (swap.scratch, swap.previous) == (
+def test_restore_restores_aside_before_stopping_anything_and_swaps_atomically(backup_dir):
+    swap = database.Swap.at("desideliver", NOW)
+    assert (swap.scratch, swap.previous, swap.failed) == (
         "desideliver_restore_20261122010203",
         "desideliver_before_restore_20261122010203",
+        "desideliver_failed_restore_20261122010203",
     )
-    names = [step.name for step in db.plan_restore(DEV, backups / "x.dump", swap, backups / "s.dump", {})]
-    order = {name: i for i, name in enumerate(names)}
-    assert order["check the file is a complete PostgreSQL dump"] == 0
-    assert order["restore into the scratch database"] < order["stop the app services"]
-    assert order["stop the app services"] < order["swap the restored database in"]
-    assert order["swap the restored database in"] < order["apply migrations (the backup may be from an older schema)"]
-    assert any(name.startswith("safety backup:") for name in names[: order["create a scratch database"]])
-    swap_step = db.plan_restore(DEV, backups / "x.dump", swap, backups / "s.dump", {})[
-        order["swap the restored database in"]
-    ]
-    assert " -1 -c " in swap_step.command  # both renames in one transaction
+    prepare = [s.name for s in database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap)]
+    assert prepare[0] == "check the file is a complete PostgreSQL dump"
+    assert prepare.index("take a verified pre-restore backup (dump, read back, checksum, metadata)") < prepare.index(
+        "create a scratch database"
+    )
+    assert prepare[-1] == "restore into the scratch database"
+    switch = database.plan_switch(DEV, swap)
+    assert [s.name for s in switch] == ["stop the app services", "swap the restored database in"]
+    assert " -1 -c " in switch[1].command  # both renames in one transaction
+    assert switch[1].command.index(swap.previous) < switch[1].command.index(swap.scratch)
+
+
+def test_a_failure_after_the_swap_puts_the_previous_database_back_and_gates_on_readiness():
+    swap = database.Swap.at("desideliver", NOW)
+    after = database.plan_after_swap(DEV)
+    assert after[-1].name == "wait until the app is ready (database, cache, migrations)"
+    back = database.plan_swap_back(DEV, swap)
+    renames = next(s.command for s in back if s.name.startswith("swap the previous database back"))
+    # live -> failed, previous -> live: the restored copy is kept, the old data is live again.
+    assert renames.index(swap.failed) < renames.index(swap.previous)
+    assert " -1 -c " in renames
+    assert back[-1].name.startswith("wait until the app is ready")
 
 
 def test_identifiers_and_literals_are_quoted():
-    assert db.ident('we"ird') == '"we""ird"'
-    assert db.literal("it's") == "'it''s'"
+    assert database.ident('we"ird') == '"we""ird"'
+    assert database.literal("it's") == "'it''s'"

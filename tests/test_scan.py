@@ -3,7 +3,7 @@
 import io
 import tarfile
 
-from tasks import _scan
+from tasks.lib import scan as _scan
 
 KEY = (
     b"-----BEGIN PRIVATE KEY-----\n"

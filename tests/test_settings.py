@@ -148,8 +148,9 @@ def referenced_variables() -> set[str]:
             names |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", text))
             names |= set(re.findall(r'environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
             build_args |= set(re.findall(r"^ARG ([A-Z][A-Z0-9_]+)", text, re.MULTILINE))
-    # Build arguments and what ./inv computes (the image tag) are not settings.
-    return names - build_args - {"DJANGO_SETTINGS_MODULE", "IMAGE_TAG"}
+    # Build arguments, what ./inv computes (the image tag) and what compose sets
+    # for the backup scripts (BACKUP_ENV; PGHOST is libpq's) are not settings.
+    return names - build_args - {"DJANGO_SETTINGS_MODULE", "IMAGE_TAG", "BACKUP_ENV", "PGHOST"}
 
 
 def test_env_example_documents_every_variable_with_a_comment():

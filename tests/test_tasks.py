@@ -6,13 +6,16 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from invoke import Config, Context, MockContext, Result
-from invoke.exceptions import Exit, UnexpectedExit
+from invoke import MockContext
+from invoke.exceptions import Exit
 
 import tasks
-from tasks import _stack, deps, dev, lint
+from tasks import deps, dev, lint
 from tasks import test as test_tasks
-from tasks._plan import Step, confirm, execute
+from tasks.lib import checks
+from tasks.lib import stack as _stack
+from tasks.lib.compose import one_off, plan_down
+from tasks.lib.run import Step, confirm, execute
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = {"dev", "db", "prod", "test", "lint", "deps", "bench"}
@@ -76,6 +79,7 @@ def test_no_task_is_listed_twice():
 def test_native_up_plan_creates_env_migrates_seeds_then_serves():
     plan = dev.plan_native_up("127.0.0.1", 8123)
     assert plan[0].action is _stack.create_env_file
+    assert "copy .env.example" in plan[0].command
     commands = [s.command for s in plan[1:]]
     assert commands[0].endswith("src/manage.py migrate --noinput")
     assert commands[1].endswith("src/manage.py load_demo_data --if-empty")
@@ -97,16 +101,21 @@ def test_docker_up_plan_builds_and_waits_for_health(monkeypatch):
     assert " --profile flower up " in next(s.command for s in with_flower if " up " in s.command)
 
 
-def test_down_keeps_volumes_unless_asked():
-    assert "--volumes" not in dev.plan_down(dev.DEV, volumes=False)[0].command
-    assert dev.plan_down(dev.DEV, volumes=True)[0].command.endswith("--volumes")
+def test_down_keeps_volumes_unless_asked_and_stops_every_profile():
+    assert "--volumes" not in plan_down(dev.DEV, volumes=False)[0].command
+    assert plan_down(dev.DEV, volumes=True)[0].command.endswith("--volumes")
+    assert " --profile '*' down " in plan_down(dev.DEV, volumes=False)[0].command  # flower too
 
 
-def test_one_off_uses_exec_when_running_and_run_rm_otherwise():
-    assert " exec web python manage.py check" in dev.plan_one_off("web", ["python", "manage.py", "check"], True).command
-    step = dev.plan_one_off("web", ["bash"], running=False)
-    assert " run --rm --no-deps web bash" in step.command
-    assert " exec -T web " in dev.plan_one_off("web", ["ls"], running=True, capture=True).command
+def test_one_off_uses_exec_when_running_and_passes_piped_input_without_a_tty(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", mock.Mock(isatty=lambda: True))
+    monkeypatch.setattr(sys, "stdout", mock.Mock(isatty=lambda: True, write=lambda s: None, flush=lambda: None))
+    assert " exec web python manage.py check" in one_off(dev.DEV, "web", ["python", "manage.py", "check"], True).command
+    assert " run --rm --no-deps web bash" in one_off(dev.DEV, "web", ["bash"], running=False).command
+    monkeypatch.setattr(sys, "stdin", mock.Mock(isatty=lambda: False))
+    piped = one_off(dev.DEV, "web", ["python", "manage.py", "shell"], running=True)
+    assert " exec -T web " in piped.command
+    assert piped.interactive  # standard input is handed through, not closed
 
 
 def test_test_plans_host_and_docker():
@@ -118,9 +127,10 @@ def test_test_plans_host_and_docker():
 
 
 def test_lint_and_deps_plans():
-    assert [s.name for s in lint.plan_lint(fix=False)] == ["ruff check", "ruff format", "hadolint every Dockerfile"]
-    assert "--check" in lint.plan_lint(fix=False)[1].command
-    assert "--fix" in lint.plan_lint(fix=True)[0].command
+    names = [s.name for s in checks.plan_lint(fix=False)]
+    assert names == ["ruff check", "ruff format", "hadolint every Dockerfile", "bash -n every backup script"]
+    assert "--check" in checks.plan_lint(fix=False)[1].command
+    assert "--fix" in checks.plan_lint(fix=True)[0].command
     compiled = [s.command for s in deps.plan_compile(upgrade=True)]
     assert [c.split()[-1] for c in compiled] == [
         "requirements/base.txt",
@@ -130,41 +140,52 @@ def test_lint_and_deps_plans():
     assert all("--upgrade" in c for c in compiled)
 
 
-# --- executor -------------------------------------------------------------------------
+# --- the runner -----------------------------------------------------------------------
 
 
-def test_execute_runs_steps_in_order_from_the_repo_root(capsys):
-    c = MockContext(run=Result(exited=0))
+def test_execute_runs_steps_in_order_from_the_repo_root(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     action = mock.Mock()
-    execute(c, [Step("first", "echo one"), Step("py", "an action", action=action), Step("second", "echo two")])
-    assert [call.args[0] for call in c.run.call_args_list] == ["echo one", "echo two"]
+    where = tmp_path / "where"
+    execute([Step("first", "echo one"), Step("py", "an action", action=action), Step("where", f"pwd > {where}")])
     action.assert_called_once_with()
     out = capsys.readouterr().out
     assert "[1/3] first: echo one" in out
-    assert "[3/3] second: echo two" in out
+    assert "[3/3] where: pwd" in out
+    assert where.read_text().strip() == str(ROOT)
 
 
-def test_execute_names_the_failing_step_and_its_exit_code_and_stops():
-    c = MockContext()
-    c.run = mock.Mock(side_effect=[Result(exited=0), UnexpectedExit(Result(command="false", exited=3))])
+def test_a_failing_step_is_one_line_with_its_exit_code_and_stops_the_plan(tmp_path):
+    marker = tmp_path / "never"
     with pytest.raises(Exit) as failure:
-        execute(c, [Step("ok", "true"), Step("migrate", "false"), Step("never", "echo never")])
+        execute([Step("ok", "true"), Step("migrate", "exit 3", hint="read the logs"), Step("never", f"touch {marker}")])
     assert failure.value.code == 3
-    assert "step 2/3 'migrate' failed with exit code 3: false" in str(failure.value.message)
-    assert c.run.call_count == 2
+    assert "✗ 'step 2/3 migrate' failed with exit code 3" in failure.value.message
+    assert "next: read the logs" in failure.value.message
+    assert not marker.exists()
 
 
-def test_a_failing_step_suggests_its_next_step():
-    c = MockContext()
-    c.run = mock.Mock(side_effect=UnexpectedExit(Result(command="up", exited=1)))
-    with pytest.raises(Exit, match=r"(?s)failed with exit code 1: up\n  next: read the logs"):
-        execute(c, [Step("start", "up", hint="read the logs")])
+@pytest.mark.parametrize(
+    ("command", "kwargs", "expected"),
+    [
+        ("exit 4", {}, "failed with exit code 4"),
+        ("no-such-program-anywhere", {}, "failed with exit code 127"),
+        ("sleep 5", {"timeout": 0.2}, "did not finish within 0s"),
+        ("echo detail >&2; exit 1", {"capture": True}, "failed with exit code 1: detail"),
+    ],
+)
+def test_every_kind_of_failure_becomes_one_exit_line(command, kwargs, expected):
+    from tasks.lib.run import run
+
+    with pytest.raises(Exit) as failure:
+        run(command, step="the step", **kwargs)
+    assert expected in failure.value.message
+    assert failure.value.message.startswith("✗ 'the step'")
 
 
 def test_dry_run_runs_nothing(capsys):
-    c = MockContext()  # any run() call would raise NotImplementedError
     action = mock.Mock()
-    execute(c, [Step("a", "rm -rf /data"), Step("b", "x", action=action)], dry_run=True)
+    execute([Step("a", "rm -rf /data"), Step("b", "x", action=action)], dry_run=True)
     action.assert_not_called()
     assert "rm -rf /data" in capsys.readouterr().out
 
@@ -177,10 +198,9 @@ def test_dry_run_of_a_task_changes_nothing(tmp_path, monkeypatch, capsys):
 
 
 def test_failure_through_a_real_task_is_one_readable_line(monkeypatch):
-    c = MockContext(config=Config(defaults=tasks.ns.configuration()))
-    c.run = mock.Mock(side_effect=UnexpectedExit(Result(command="ruff", exited=1)))
-    with pytest.raises(Exit, match=r"'ruff check' failed with exit code 1"):
-        lint.run(c)
+    monkeypatch.setattr(checks, "python", lambda: "false")
+    with pytest.raises(Exit, match=r"'step 1/4 ruff check' failed with exit code 1"):
+        lint.run(MockContext())
 
 
 # --- confirmation and docker detection ----------------------------------------------
@@ -234,7 +254,7 @@ def test_project_name_is_explicit_and_differs_per_checkout(monkeypatch):
 
 
 def test_unknown_environment_is_rejected():
-    with pytest.raises(ValueError, match="unknown environment 'staging'"):
+    with pytest.raises(Exit, match="unknown environment 'staging'"):
         _stack.stack("staging")
 
 
@@ -252,13 +272,7 @@ def test_env_file_is_created_once_with_a_fresh_secret(tmp_path):
 
 def test_port_check_names_the_port_and_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(tmp_path / ".env"))
-    monkeypatch.setattr(_stack, "running_services", lambda s: set())
+    monkeypatch.setattr(_stack.Stack, "running_services", lambda s: set())
     monkeypatch.setattr(_stack, "port_in_use", lambda port: port == 5432)
     with pytest.raises(Exit, match=r"port 5432 \(POSTGRES_HOST_PORT\) is already in use"):
         _stack.check_ports(_stack.stack("dev"))
-
-
-def test_real_context_runs_commands_from_the_repo_root(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    execute(Context(), [Step("where", "pwd")])
-    assert capsys.readouterr().out.strip().splitlines()[-1] == str(ROOT)

@@ -1,56 +1,73 @@
 #!/usr/bin/env bash
-# Scheduled backups for the prod stack: every BACKUP_INTERVAL_SECONDS, one
-# verified dump into /backups, then retention. The same guarantees as
-# `./inv db.backup`: written under .partial, read back in full, sha256 and
-# metadata beside it, renamed last, pruned only after a success.
-# The health check reads /tmp/backup-status: "ok ..." or "failed: why".
+# The scheduled backup service: a verified backup (backup-once.sh) whenever the
+# newest regular backup is BACKUP_INTERVAL_SECONDS old, so restarts and deploys
+# do not dump again. It holds the stack lock while it dumps (a restore, deploy
+# or manual backup in progress makes it wait a minute). SIGTERM stops it at
+# once, and the dump in progress removes its partial file.
+# The health check reads /tmp/backup-status: "ok ...", "starting" or "failed: why".
 set -euo pipefail
 
 interval="${BACKUP_INTERVAL_SECONDS:-86400}"
-keep="${BACKUP_KEEP:-7}"
-dir=/backups
+dir="${BACKUP_DIR:-/backups}"
+lock="$dir/.lock-${BACKUP_ENV:?BACKUP_ENV (dev or prod) is not set}"
 status=/tmp/backup-status
-export PGHOST=db PGUSER="${POSTGRES_USER}" PGDATABASE="${POSTGRES_DB}" PGPASSWORD="${POSTGRES_PASSWORD}"
+child=""
 
-fail() {
-    echo "failed: $*" >"$status"
-    echo "backup: FAILED: $*" >&2
+if [[ ! "$interval" =~ ^[1-9][0-9]*$ ]]; then
+    echo "failed: BACKUP_INTERVAL_SECONDS must be a whole number of seconds" >"$status"
+    echo "backup: FAILED: BACKUP_INTERVAL_SECONDS must be a whole number of seconds, not '$interval'" >&2
+    exit 2
+fi
+
+stop() {
+    echo "backup: stopping"
+    if [[ -n "$child" ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; fi
+    exit 0
+}
+trap stop TERM INT
+
+# Runs "$@" in the background so a signal is handled at once.
+background() {
+    "$@" & child=$!
+    local rc=0
+    wait "$child" || rc=$?
+    child=""
+    return "$rc"
 }
 
-backup_once() {
-    local stamp name partial started size version migrations
-    stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-    name="desideliver-prod-${stamp}.dump"
-    partial="$dir/$name.partial"
-    started="$(date +%s)"
-    version="$(psql -X -tA -c 'SHOW server_version')" || { fail "cannot reach the database"; return 1; }
-    migrations="$(psql -X -tA -c "SELECT coalesce(json_object_agg(app, name), '{}') FROM
-        (SELECT app, max(name) AS name FROM django_migrations GROUP BY app) m" 2>/dev/null || echo '{}')"
-    if ! pg_dump --format=custom --no-owner >"$partial"; then
-        rm -f "$partial"; fail "could not write the dump to $dir (pg_dump or the write failed)"; return 1
-    fi
-    if ! pg_restore -f /dev/null "$partial"; then
-        rm -f "$partial"; fail "the dump did not read back in full"; return 1
-    fi
-    size="$(stat -c %s "$partial")"
-    (cd "$dir" && sha256sum "$name.partial" | sed "s/\.partial\$//") >"$dir/$name.sha256"
-    printf '{"file": "%s", "environment": "prod", "database": "%s", "server_version": "%s", "migrations": %s, "size_bytes": %s, "duration_seconds": %s, "created_at": "%s", "scheduled": true}\n' \
-        "$name" "$PGDATABASE" "$version" "$migrations" "$size" "$(($(date +%s) - started))" \
-        "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" >"$dir/$name.json"
-    mv "$partial" "$dir/$name"
-    # Retention only after a success, never with keep=0 (keep all; `head -n -0`
-    # would list every file); safety backups (-pre-restore) are not touched.
-    [[ "$keep" -gt 0 ]] && find "$dir" -maxdepth 1 -name 'desideliver-prod-*Z.dump' | sort | head -n "-$keep" | while read -r old; do
-        rm -f "$old" "$old.sha256" "$old.json"
-        echo "backup: pruned $(basename "$old")"
-    done
-    echo "ok $name $(date -u +%s)" >"$status"
-    echo "backup: wrote $name ($size bytes)"
+seconds_since_newest() {
+    local newest
+    newest="$(find "$dir" -maxdepth 1 -name "desideliver-$BACKUP_ENV-*Z.dump" -printf '%T@\n' | sort -n | tail -n 1)"
+    newest="${newest:-0}"
+    echo $(( $(date +%s) - ${newest%.*} ))
 }
 
 echo "starting" >"$status"
-echo "backup: every ${interval}s into $dir, keeping $keep"
-while true; do
-    backup_once || true
-    sleep "$interval"
+echo "backup: one verified backup every ${interval}s into $dir"
+while :; do
+    age="$(seconds_since_newest)"
+    if (( age < interval )); then
+        echo "backup: the newest backup is ${age}s old; the next one in $((interval - age))s"
+        background sleep "$((interval - age))" || true
+        continue
+    fi
+    if ! exec 9>>"$lock"; then
+        echo "failed: cannot open the lock file $lock" >"$status"
+        echo "backup: FAILED: cannot open the lock file $lock; is $dir writable by uid $(id -u)?" >&2
+        background sleep 60 || true
+        continue
+    fi
+    if ! flock -n 9; then
+        echo "backup: skipped: $(cat "$lock" 2>/dev/null || echo another operation) holds the stack lock; retrying in 60s"
+        exec 9>&-
+        background sleep 60 || true
+        continue
+    fi
+    echo "the scheduled backup service (since $(date -u +%Y-%m-%dT%H:%M:%SZ))" >"$lock"
+    if background backup-once.sh; then
+        echo "ok $(date -u +%s)" >"$status"
+    else
+        echo "failed: the last scheduled backup failed; see this service's log" >"$status"
+    fi
+    exec 9>&-
 done

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    dev = make_stack("dev", tmp_path_factory.mktemp("backup"), dev_settings())
+    retention = {"BACKUP_KEEP_LAST": "2", "BACKUP_KEEP_DAILY": "0", "BACKUP_KEEP_WEEKLY": "0"}
+    dev = make_stack("dev", tmp_path_factory.mktemp("backup"), dev_settings(**retention))
     with running(dev, "dev.up", "--docker"):
         token = register_and_login(dev, f"seed-{uuid.uuid4().hex[:6]}@example.com")
         product = dev.request("GET", "/api/v1/products/?in_stock=true").json()["results"][0]["id"]
@@ -59,7 +60,11 @@ def test_backup_writes_a_verified_dump_with_checksum_and_metadata(stack):
     dump = sorted(stack.backups.glob("desideliver-dev-*Z.dump"))[-1]
     assert f"✓ backup {dump}" in out
     assert not list(stack.backups.glob("*.partial"))
+    # Personal data and password hashes: readable by the operator only.
+    assert stack.backups.stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in stack.backups.glob("desideliver-*")} == {0o600}
     metadata = json.loads(dump.with_name(dump.name + ".json").read_text())
+    assert (metadata["environment"], metadata["kind"]) == ("dev", "regular")
     assert metadata["database"] == "desideliver"
     assert metadata["server_version"].startswith("17.")
     assert metadata["migrations"]["orders"] == "0001_initial"
@@ -145,7 +150,7 @@ def test_a_restore_that_fails_late_leaves_the_live_database_as_it_was(stack):
     result = restore(stack, dump.name)
     assert result.returncode != 0
     message = result.stdout + result.stderr
-    assert "'restore into the scratch database' failed" in message
+    assert "restore into the scratch database' failed" in message
     assert 'violates check constraint "t_x_check"' in message
     assert fingerprint(stack) == before
     assert databases(stack) == dbs
@@ -163,8 +168,34 @@ def dump_bytes(stack, database: str) -> bytes:
 
 def test_retention_keeps_the_newest_backups(stack):
     for _ in range(3):
-        stack.inv("db.backup", "--keep", "2")
-    assert len(sorted(stack.backups.glob("desideliver-dev-*Z.dump"))) == 2
+        stack.inv("db.backup")
+    assert len(sorted(stack.backups.glob("desideliver-dev-*Z.dump"))) == 2  # BACKUP_KEEP_LAST=2
+
+
+def test_a_restore_whose_migrations_fail_after_the_swap_puts_the_previous_database_back(stack):
+    # A dump whose migration history lacks the support app although its tables
+    # exist: migrate, after the swap, fails with "relation ... already exists".
+    rows = psql(stack, "SELECT id || ',' || name FROM django_migrations WHERE app = 'support'").split()
+    psql(stack, "DELETE FROM django_migrations WHERE app = 'support'")
+    try:
+        data = dump_bytes(stack, "desideliver")
+    finally:
+        for row in rows:
+            row_id, name = row.split(",", 1)
+            values = f"({row_id}, 'support', '{name}', now())"
+            psql(stack, f"INSERT INTO django_migrations (id, app, name, applied) VALUES {values}")  # noqa: S608
+    dump = stack.backups / "unmigratable.dump"
+    dump.write_bytes(data)
+    before = fingerprint(stack)
+
+    result = restore(stack, dump.name)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "failed after the swap and was undone: the previous database is live again" in message
+    assert "already exists" in message
+    assert fingerprint(stack) == before
+    assert any(d.startswith("desideliver_failed_restore_") for d in databases(stack))  # kept for inspection
+    assert stack.request("GET", "/api/v1/health/ready/").status == 200
 
 
 def native(source, *args: str, code: str = "") -> subprocess.CompletedProcess:

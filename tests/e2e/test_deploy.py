@@ -73,21 +73,31 @@ def test_a_deploy_under_light_load_loses_no_request(prod):
     assert list(prod.backups.glob("desideliver-prod-*-pre-deploy.dump"))
 
 
-def test_an_image_that_fails_its_health_check_is_rolled_back(prod):
+def test_an_image_that_fails_its_health_check_is_rolled_back_and_says_the_schema_is_newer(prod):
     source = ROOT / "src" / "core" / "health.py"
     original = source.read_text()
     live = 'return Response({"status": "ok"})'
     assert live in original
+    # A harmless migration ships with the broken code: it runs before the rollout fails.
+    migration = ROOT / "src" / "catalog" / "migrations" / f"0002_e2e_newer_{uuid.uuid4().hex[:6]}.py"
+    migration.write_text(
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('catalog', '0001_initial')]\n"
+        "    operations = [migrations.AddField('product', 'e2e_note', models.TextField(null=True))]\n"
+    )
     try:
         source.write_text(original.replace(live, 'return Response({"status": "broken"}, status=500)', 1))
         result = prod.inv("prod.deploy", "--tag", "e2e-broken", "--wait-timeout", "120", check=False)
     finally:
         source.write_text(original)
+        migration.unlink()
     message = result.stdout + result.stderr
     assert result.returncode != 0
     assert "the new web container did not become healthy" in message
     assert "failed and was rolled back; :e2e-v2 is serving" in message
     assert "pre-deploy backup: " in message
+    assert f"schema: NEWER than the code rolled back to (catalog.{migration.stem}" in message
     assert web_image(prod) == "desideliver-django:e2e-v2"
     assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
     assert record(prod)["current"] == "e2e-v2"
@@ -128,7 +138,8 @@ def test_a_failing_migration_leaves_schema_and_data_as_they_were(prod):
         migration.unlink()
     message = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "'apply migrations (all or none) from the new image' failed" in message
+    assert "apply migrations (all or none) from the new image' failed" in message
+    assert "schema: unchanged (the failed deploy applied no migration)" in message
     assert "division by zero" in message
     assert schema_and_data(prod) == before
     assert web_image(prod) == "desideliver-django:e2e-v2"

@@ -21,7 +21,9 @@ def prod(tmp_path_factory):
         "DJANGO_DEBUG": "true",  # must be ignored by prod
         "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
         "BACKUP_INTERVAL_SECONDS": "5",
-        "BACKUP_KEEP": "3",
+        "BACKUP_KEEP_LAST": "3",
+        "BACKUP_KEEP_DAILY": "0",
+        "BACKUP_KEEP_WEEKLY": "0",
     }
     stack = make_stack("prod", tmp_path_factory.mktemp("prod"), prod_settings(**extra))
     with running(stack, "prod.deploy"):
@@ -145,13 +147,13 @@ def test_scheduled_backups_fire_and_restore(prod):
     dumps = prod.wait_for(lambda: len(scheduled_dumps(prod)) >= 2 and scheduled_dumps(prod), "two scheduled backups")
     newest = dumps[-1]
     metadata = json.loads(newest.with_name(newest.name + ".json").read_text())
-    assert metadata["scheduled"] is True
+    assert (metadata["environment"], metadata["kind"]) == ("prod", "regular")
     assert metadata["migrations"]["orders"] == "0001_initial"
     assert newest.with_name(newest.name + ".sha256").read_text().split()[1] == newest.name
     assert prod.inspect("backup")["State"]["Health"]["Status"] == "healthy"
     prod.wait_for(lambda: "backup: pruned" in prod.logs("backup"), "retention to prune the oldest", timeout=40)
-    # BACKUP_KEEP=3; a fourth exists only for the moment between sealing and pruning.
-    prod.wait_for(lambda: len(scheduled_dumps(prod)) == 3, "exactly BACKUP_KEEP dumps", timeout=10, interval=0.2)
+    # BACKUP_KEEP_LAST=3; a fourth exists only for the moment between sealing and pruning.
+    prod.wait_for(lambda: len(scheduled_dumps(prod)) == 3, "exactly three dumps", timeout=10, interval=0.2)
 
     out = prod.inv("db.restore", str(newest), "--env", "prod", "--yes").stdout
     assert f"✓ restored {newest.name}" in out

@@ -12,8 +12,6 @@ published port, is recreated only when its image really changed.
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
 import threading
 import time
 import urllib.error
@@ -24,32 +22,24 @@ from dataclasses import dataclass
 
 from invoke.exceptions import Exit
 
-from . import _stack
-from ._plan import say
+from .database import wait_ready
+from .run import output, run, say, shell
+from .stack import Stack
 
-PROD = _stack.stack("prod")
 # Longer than Gunicorn's graceful_timeout (25 s), like the web service's stop_grace_period.
 STOP_SECONDS = 35
 
 
-def compose(tag: str, *args: str) -> str:
-    result = subprocess.run(
-        shlex.split(PROD.compose(*args)),
-        capture_output=True,
-        text=True,
-        env=_stack.compose_process_env(IMAGE_TAG=tag),
-    )
-    if result.returncode != 0:
-        raise Exit(f"✗ docker compose {' '.join(args)} failed: {result.stderr.strip()[-800:]}", code=1)
-    return result.stdout
+def compose(s: Stack, tag: str, *args: str) -> str:
+    return output(s.compose(*args), step=f"docker compose {' '.join(args)}", env={"IMAGE_TAG": tag}, timeout=900)
 
 
 def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
+    return output(shell("docker", *args), step=f"docker {args[0]} {args[1] if len(args) > 1 else ''}".strip())
 
 
-def containers(tag: str, service: str) -> set[str]:
-    return set(compose(tag, "ps", "-q", service).split())
+def containers(s: Stack, tag: str, service: str) -> set[str]:
+    return set(compose(s, tag, "ps", "-q", service).split())
 
 
 def image_id(reference: str) -> str:
@@ -79,19 +69,20 @@ def wait_healthy(new: set[str], timeout: int) -> None:
         time.sleep(1)
 
 
-def replace_web(tag: str, timeout: int) -> None:
+def replace_web(s: Stack, tag: str, timeout: int) -> None:
     target = image_id(f"desideliver-django:{tag}")
-    old = containers(tag, "web")
+    old = containers(s, tag, "web")
     if old and all(runs(c, target) for c in old):
         say(f"  web already runs :{tag}")
         return
-    compose(tag, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"web={len(old) + 1}", "web")
-    new = containers(tag, "web") - old
+    compose(s, tag, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"web={len(old) + 1}", "web")
+    new = containers(s, tag, "web") - old
     try:
         wait_healthy(new, timeout)
     except Exit:
         for container in new:  # the old container never stopped serving
-            docker("rm", "--force", container)
+            run(shell("docker", "stop", "--time", "5", container), step="stop the failed web container", check=False)
+            run(shell("docker", "rm", "--force", container), step="remove the failed web container", check=False)
         raise
     say(f"  new web container healthy beside the old one; retiring {len(old)} old container(s)")
     for container in old:
@@ -103,21 +94,22 @@ def layers(image: str) -> str:
     return docker("image", "inspect", image, "--format", "{{json .RootFS.Layers}}")
 
 
-def refresh_proxy(tag: str, timeout: int) -> None:
-    running = containers(tag, "proxy")
+def refresh_proxy(s: Stack, tag: str, timeout: int) -> None:
+    running = containers(s, tag, "proxy")
     # Compared by filesystem layers: the revision label alone makes every tag a
     # new image, and recreating the proxy closes the published port briefly.
     wanted = layers(f"desideliver-proxy:{tag}")
     if running and all(layers(docker("inspect", c, "--format", "{{.Image}}")) == wanted for c in running):
         return
-    compose(tag, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", str(timeout), "proxy")
+    compose(s, tag, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", str(timeout), "proxy")
 
 
-def rollout(tag: str, timeout: int) -> None:
-    """Put every app service on `tag`, web without a gap."""
-    replace_web(tag, timeout)
-    compose(tag, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", str(timeout), "worker", "beat", "backup")
-    refresh_proxy(tag, timeout)
+def rollout(s: Stack, tag: str, timeout: int) -> None:
+    """Put every app service on `tag`, web without a gap, then gate on readiness."""
+    replace_web(s, tag, timeout)
+    compose(s, tag, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", str(timeout), "worker", "beat", "backup")
+    refresh_proxy(s, tag, timeout)
+    wait_ready(s)
     say(f"  web, worker, beat, backup and proxy run :{tag}")
 
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One verified backup of the stack's database into $BACKUP_DIR: the project's
+# only backup implementation. `./inv db.backup`, the safety backups of restore
+# and deploy, and the scheduled service (backup-loop.sh) all run this script.
+#
+#   backup-once.sh [KIND]    KIND marks a safety backup: pre-restore, pre-deploy
+#
+# The dump is written as NAME.partial (0600), read back in full, its sha256 and
+# metadata are written beside it, and only then does it get its final name.
+# Any failure or SIGTERM removes what it wrote; nothing that looks like a
+# finished backup is left half-written. Regular backups are then pruned
+# (backup-prune.sh). The last line printed is "backup: wrote NAME ...".
+set -euo pipefail
+umask 077
+
+env_name="${BACKUP_ENV:?BACKUP_ENV (dev or prod) is not set}"
+kind="${1:-}"
+dir="${BACKUP_DIR:-/backups}"
+export PGHOST="${PGHOST:-db}" PGUSER="${POSTGRES_USER:?}" PGDATABASE="${POSTGRES_DB:?}" PGPASSWORD="${POSTGRES_PASSWORD:?}"
+name="" partial="" child=""
+
+fail() {
+    echo "backup: FAILED: $*" >&2
+    exit 1
+}
+cleanup() {
+    [[ -n "$child" ]] && kill "$child" 2>/dev/null
+    [[ -n "$partial" ]] && rm -f -- "$partial" "$dir/$name.sha256.partial" "$dir/$name.json.partial"
+    return 0
+}
+trap cleanup EXIT
+trap 'echo "backup: interrupted; removed the partial dump" >&2; exit 143' TERM INT
+trap 'fail "line $LINENO: $BASH_COMMAND"' ERR
+
+[[ "$kind" =~ ^[a-z-]*$ ]] || fail "KIND must be letters and dashes (e.g. pre-restore), not '$kind'"
+[[ -d "$dir" && -w "$dir" ]] || fail "$dir is not a writable directory"
+
+version="$(psql -X -tA -c 'SHOW server_version' 2>&1)" || fail "cannot query the database: $version"
+migrations="$(psql -X -tA -c "SELECT coalesce(json_object_agg(app, name), '{}') FROM
+    (SELECT app, max(name) AS name FROM django_migrations GROUP BY app) m" 2>/dev/null || echo '{}')"
+
+# Room for the dump: the last dump's size with a margin, else a quarter of the
+# database (custom-format dumps are compressed: 11 MB for a 156 MB database).
+last="$(find "$dir" -maxdepth 1 -name "desideliver-$env_name-*.dump" -printf '%s\n' | sort -n | tail -n 1)"
+needed=$(( ${last:-0} * 3 / 2 ))
+if [[ "$needed" -eq 0 ]]; then
+    needed=$(( $(psql -X -tA -c 'SELECT pg_database_size(current_database())') / 4 ))
+fi
+free="$(df -P -B1 "$dir" | awk 'NR == 2 {print $4}')"
+(( free >= needed )) || fail "$dir has $((free / 1000000)) MB free, the dump needs about $((needed / 1000000)) MB; free some space"
+
+started="$(date +%s)"
+while :; do
+    name="desideliver-$env_name-$(date -u +%Y%m%dT%H%M%SZ)${kind:+-$kind}.dump"
+    [[ -e "$dir/$name" ]] || break
+    sleep 1
+done
+partial="$dir/$name.partial"
+
+# In the background, so SIGTERM is handled at once (and kills the dump).
+pg_dump --format=custom --no-owner --file="$partial" & child=$!
+wait "$child" || fail "pg_dump failed (exit $?); no backup was written"
+child=""
+# A full read catches truncation, which `pg_restore --list` alone does not.
+pg_restore -f /dev/null "$partial" || fail "the dump did not read back in full"
+
+size="$(stat -c %s "$partial")"
+digest="$(sha256sum "$partial" | cut -d' ' -f1)"
+printf '%s  %s\n' "$digest" "$name" >"$dir/$name.sha256.partial"
+printf '{"file": "%s", "environment": "%s", "kind": "%s", "database": "%s", "server_version": "%s", "migrations": %s, "size_bytes": %s, "sha256": "%s", "duration_seconds": %s, "created_at": "%s"}\n' \
+    "$name" "$env_name" "${kind:-regular}" "$PGDATABASE" "$version" "$migrations" "$size" "$digest" \
+    "$(($(date +%s) - started))" "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" >"$dir/$name.json.partial"
+mv "$dir/$name.sha256.partial" "$dir/$name.sha256"
+mv "$dir/$name.json.partial" "$dir/$name.json"
+# Last: only a dump that was read back in full gets its final name.
+mv "$partial" "$dir/$name"
+partial=""
+
+[[ -z "$kind" ]] && backup-prune.sh
+echo "backup: wrote $name ($size bytes in $(($(date +%s) - started))s)"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Retention of regular backups by age, like pgBackRest's and borg's: keep the
+# newest BACKUP_KEEP_LAST, the newest of each of the last BACKUP_KEEP_DAILY
+# days and of each of the last BACKUP_KEEP_WEEKLY ISO weeks that have one.
+# Restarts and repeated deploys add backups to today only, so they can never
+# push older days out. Safety backups (-pre-restore, -pre-deploy) are kept.
+set -euo pipefail
+
+env_name="${BACKUP_ENV:?BACKUP_ENV (dev or prod) is not set}"
+dir="${BACKUP_DIR:-/backups}"
+keep_last="${BACKUP_KEEP_LAST:-3}" keep_daily="${BACKUP_KEEP_DAILY:-7}" keep_weekly="${BACKUP_KEEP_WEEKLY:-4}"
+for setting in BACKUP_KEEP_LAST="$keep_last" BACKUP_KEEP_DAILY="$keep_daily" BACKUP_KEEP_WEEKLY="$keep_weekly"; do
+    if [[ ! "${setting#*=}" =~ ^[0-9]+$ ]]; then
+        echo "backup: FAILED: ${setting%%=*} must be a whole number, not '${setting#*=}'" >&2
+        exit 2
+    fi
+done
+if (( keep_last + keep_daily + keep_weekly == 0 )); then
+    echo "backup: retention is off (every BACKUP_KEEP_* is 0): keeping all backups"
+    exit 0
+fi
+
+declare -A days=() weeks=()
+seen=0
+while read -r path; do
+    name="${path##*/}"
+    day="${name#"desideliver-$env_name-"}"
+    day="${day:0:8}"
+    week="$(date -u -d "$day" +%G-%V)"
+    keep=""
+    (( seen < keep_last )) && keep=yes
+    if [[ -z "${days[$day]:-}" && ${#days[@]} -lt $keep_daily ]]; then days[$day]=1; keep=yes; fi
+    if [[ -z "${weeks[$week]:-}" && ${#weeks[@]} -lt $keep_weekly ]]; then weeks[$week]=1; keep=yes; fi
+    seen=$((seen + 1))
+    [[ -n "$keep" ]] && continue
+    rm -f -- "$path" "$path.sha256" "$path.json"
+    echo "backup: pruned $name"
+done < <(find "$dir" -maxdepth 1 -name "desideliver-$env_name-*Z.dump" | sort -r)

@@ -1,0 +1,21 @@
+"""The shared layer under the task collections: defines no task, imports no collection.
+
+`tasks/*.py` are the collections `inv --list` shows; each imports only from
+here. Modules here import only each other, in this order (a module may use
+those above it):
+
+    run      one runner for every external command; Step plans, dry runs, confirm
+    cli      the @task decorator: one short flag per meaning, checked arguments
+    deploys  git revision and the record of deployed tags
+    stack    paths, env file, compose stacks, the Docker engine, settings
+    backups  backup files: listing, checks (the backup image writes them)
+    lock     one lock per stack for backup, restore, transfer and deploy
+    database queries, backup and restore plans against a stack's PostgreSQL
+    compose  plans shared by dev and prod: down, logs, one-off commands
+    checks   lint and config validation plans (lint.run and prod.check)
+    rollout  the prod web rollout that keeps serving
+    scan     the secret scan of built images
+
+tests/test_tasks.py fails when a collection imports another collection or a
+module here imports a collection.
+"""

@@ -1,0 +1,98 @@
+"""The @task every collection uses: one short flag per meaning, and checked arguments.
+
+Invoke gives each flag the first free letter of its name, so `-d` meant
+`--docker` on one task and `--dry-run` on others. Here `--dry-run` is always
+`-n` (as in make -n) and no other flag takes `n`. Whole-number flags and the
+`--env` choice are checked while parsing: a bad value is one line naming the
+flag and what it accepts, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import invoke
+from invoke.exceptions import ParseError
+from invoke.parser import Argument
+
+DRY_RUN_SHORT = "n"
+ENVIRONMENTS = ("dev", "prod")
+# Accepted ranges of whole-number flags, by name; others take any number >= 0.
+RANGES = {"port": (1, 65535), "wait_timeout": (1, 3600), "tail": (0, 1_000_000)}
+CHOICES = {"env": ENVIRONMENTS}
+
+
+def _checked(name: str, kind: type) -> Callable[[str], Any]:
+    flag = "--" + name.replace("_", "-")
+
+    def convert(value: str) -> Any:
+        if name in CHOICES:
+            if value not in CHOICES[name]:
+                raise ParseError(f"{flag} {value!r} is not one of: {', '.join(CHOICES[name])}.")
+            return value
+        if kind is not int:
+            return kind(value)
+        low, high = RANGES.get(name, (0, 10**9))
+        try:
+            number = int(value)
+        except ValueError:
+            raise ParseError(f"{flag} takes a whole number from {low} to {high}, not {value!r}.") from None
+        if not low <= number <= high:
+            raise ParseError(f"{flag} takes a whole number from {low} to {high}, not {number}.")
+        return number
+
+    return convert
+
+
+class CheckedArgument(Argument):
+    """An Invoke argument whose value is converted by `check` (raising ParseError) when parsed."""
+
+    def __init__(self, check: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        if cast and self.check is not None and isinstance(value, str):
+            value = self.check(value)
+        super().set_value(value, cast=cast)
+
+
+class Task(invoke.Task):
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        if name == "dry_run":
+            opts = super().arg_opts(name, default, taken_names | set(DRY_RUN_SHORT))
+            opts["names"] = ["dry-run", DRY_RUN_SHORT]
+            return opts
+        return super().arg_opts(name, default, taken_names | {DRY_RUN_SHORT})
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        # Invoke pops help texts as it uses them; keep them for the next call (help, tests).
+        texts = dict(self.help)
+        try:
+            arguments = super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = texts
+        checked = []
+        for arg in arguments:
+            if arg.kind in (int, str) and (arg.kind is int or arg.attr_name in CHOICES or arg.name in CHOICES):
+                name = arg.attr_name or arg.name
+                replacement = CheckedArgument(
+                    check=_checked(name, arg.kind),
+                    names=arg.names,
+                    kind=arg.kind,
+                    default=arg.default,
+                    help=arg.help,
+                    positional=arg.positional,
+                    optional=arg.optional,
+                    incrementable=arg.incrementable,
+                    attr_name=arg.attr_name,
+                )
+                checked.append(replacement)
+            else:
+                checked.append(arg)
+        return checked
+
+
+task = functools.partial(invoke.task, klass=Task)

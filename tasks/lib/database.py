@@ -1,0 +1,202 @@
+"""A stack's PostgreSQL: queries, and the backup and restore plans (db.* and prod.deploy use them)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from invoke.exceptions import Exit
+
+from . import backups
+from .run import Step, output, run, say, shell
+from .stack import APP_SERVICES, Stack
+
+# Inside the db container, where the image's own variables name the role and database.
+PSQL = 'psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER"'
+READY_SECONDS = 120
+
+
+def in_db(s: Stack, command: str) -> str:
+    return s.exec("db", "sh", "-c", command)
+
+
+def query(s: Stack, sql: str, database: str = "") -> str:
+    """One psql query in the db container; its unaligned output, or one line naming the query."""
+    target = shell(database) if database else '"$POSTGRES_DB"'
+    return output(in_db(s, f"{PSQL} -tA -d {target} -c {shell(sql)}"), step=f"query ({sql[:60]})")
+
+
+def migration_state(s: Stack) -> dict[str, str]:
+    """The newest applied migration per Django app ({} for a database Django never touched)."""
+    if query(s, "SELECT to_regclass('django_migrations') IS NOT NULL") != "t":
+        return {}
+    rows = query(s, "SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app")
+    return dict(line.split("|", 1) for line in rows.splitlines() if line)
+
+
+def backup_step(s: Stack, kind: str = "") -> Step:
+    """One verified backup by the backup image (docker/backup/backup-once.sh), the only implementation."""
+    label = f"{kind} backup" if kind else "backup"
+    return Step(
+        f"take a verified {label} (dump, read back, checksum, metadata)",
+        s.compose("run", "--rm", "--no-deps", "-T", "backup", "backup-once.sh", *([kind] if kind else [])),
+        hint=f"see the line 'backup: FAILED: ...' above; ./inv db.backups --env {s.env} lists what exists",
+    )
+
+
+def check_versions(s: Stack, dump: Path) -> None:
+    """Refuse a dump made by a newer PostgreSQL major version than the server runs."""
+    with dump.open("rb") as source:
+        listing = run(
+            s.exec("db", "pg_restore", "--list"), step="read the dump's header", capture=True, stdin=source, check=False
+        )
+    found = re.search(r"Dumped from database version: (\d+)", listing.stdout)
+    if listing.returncode != 0 or not found:
+        raise Exit(f"✗ {dump.name} is not a PostgreSQL custom-format dump: {listing.stderr.strip()[-300:]}", code=2)
+    server = int(query(s, "SHOW server_version_num")) // 10000
+    if int(found.group(1)) > server:
+        raise Exit(
+            f"✗ {dump.name} was made by PostgreSQL {found.group(1)}, newer than this server "
+            f"({server}); restore it on PostgreSQL {found.group(1)} or newer.",
+            code=2,
+        )
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def wait_ready(s: Stack, timeout: float = READY_SECONDS) -> None:
+    """Gate on readiness (database, cache, migrations), not liveness: poll the web container's probe."""
+    deadline, problem = time.monotonic() + timeout, ""
+    probe = s.exec("web", "python", "-m", "healthcheck", "ready")
+    while time.monotonic() < deadline:
+        result = run(probe, step="readiness probe", capture=True, check=False, timeout=30)
+        if result.returncode == 0:
+            return
+        problem = (result.stderr or result.stdout).strip()[-300:]
+        time.sleep(1)
+    raise Exit(f"✗ the app did not become ready within {timeout:.0f}s: {problem}", code=1)
+
+
+def ready_step(s: Stack) -> Step:
+    return Step(
+        "wait until the app is ready (database, cache, migrations)",
+        f"{s.exec('web', 'python', '-m', 'healthcheck', 'ready')}  # repeated until it passes",
+        action=lambda: wait_ready(s),
+    )
+
+
+@dataclass
+class Swap:
+    """The database names one restore works with."""
+
+    live: str
+    scratch: str
+    previous: str
+    failed: str
+
+    @classmethod
+    def at(cls, live: str, now: datetime) -> Swap:
+        stamp = f"{now:%Y%m%d%H%M%S}"
+        return cls(live, f"{live}_restore_{stamp}", f"{live}_before_restore_{stamp}", f"{live}_failed_restore_{stamp}")
+
+    def renames(self, away: str, into: str) -> str:
+        """SQL that moves `live` to `away` and `into` to `live`, cutting off connections first."""
+        return (
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {literal(self.live)} "  # noqa: S608
+            f"AND pid <> pg_backend_pid(); ALTER DATABASE {ident(self.live)} RENAME TO {ident(away)}; "
+            f"ALTER DATABASE {ident(into)} RENAME TO {ident(self.live)};"
+        )
+
+
+def on_postgres(s: Stack, sql: str, one_transaction: bool = False) -> str:
+    return in_db(s, f"{PSQL} -d postgres {'-1 ' if one_transaction else ''}-c {shell(sql)}")
+
+
+def start_app(s: Stack) -> list[Step]:
+    return [
+        Step(
+            "start the app services and wait until healthy",
+            s.compose("up", "--detach", "--wait", "--wait-timeout", "180", *APP_SERVICES),
+            hint=s.start_hint(),
+        ),
+        ready_step(s),
+    ]
+
+
+def plan_prepare_restore(s: Stack, dump: Path, swap: Swap) -> list[Step]:
+    """Everything before the app stops: checks, safety backup, restore aside. A failure changes nothing live."""
+    restore = f'pg_restore -U "$POSTGRES_USER" -d {shell(swap.scratch)} --no-owner --exit-on-error --single-transaction'
+    return [
+        Step(
+            "check the file is a complete PostgreSQL dump",
+            f"{s.exec('db', 'pg_restore', '-f', '/dev/null')} < {shell(dump)}",
+        ),
+        Step(
+            "check the dump's PostgreSQL version",
+            f"{s.exec('db', 'pg_restore', '--list')} < {shell(dump)}; SHOW server_version_num",
+            action=lambda: check_versions(s, dump),
+        ),
+        backup_step(s, "pre-restore"),
+        Step("create a scratch database", on_postgres(s, f"CREATE DATABASE {ident(swap.scratch)} TEMPLATE template0")),
+        # Into the scratch database: a failure at any point leaves the live one untouched.
+        Step("restore into the scratch database", f"{in_db(s, restore)} < {shell(dump)}"),
+    ]
+
+
+def plan_switch(s: Stack, swap: Swap) -> list[Step]:
+    """Stop the app, swap the restored database in (both renames in one transaction)."""
+    return [
+        Step("stop the app services", s.compose("stop", *APP_SERVICES)),
+        Step("swap the restored database in", on_postgres(s, swap.renames(swap.previous, swap.scratch), True)),
+    ]
+
+
+def plan_after_swap(s: Stack) -> list[Step]:
+    """Migrate the restored database and bring the app back, gated on readiness."""
+    return [
+        Step("apply migrations (the backup may be from an older schema)", s.compose("run", "--rm", "-T", "migrate")),
+        *start_app(s),
+    ]
+
+
+def plan_recover(s: Stack, swap: Swap) -> list[Step]:
+    """After a failure before the swap: drop the scratch database (if there) and start the app."""
+    drop = f"DROP DATABASE IF EXISTS {ident(swap.scratch)} WITH (FORCE)"
+    return [Step("drop the scratch database", on_postgres(s, drop)), *start_app(s)]
+
+
+def plan_swap_back(s: Stack, swap: Swap) -> list[Step]:
+    """After a failure past the swap: put the previous database back live and start the app on it."""
+    return [
+        Step("stop the app services", s.compose("stop", *APP_SERVICES)),
+        Step(
+            "swap the previous database back in (the restored one is kept aside)",
+            on_postgres(s, swap.renames(swap.failed, swap.previous), True),
+        ),
+        *start_app(s),
+    ]
+
+
+def drop_older_previous(s: Stack, swap: Swap) -> None:
+    """Keep only the database this restore replaced; earlier ones were superseded by it."""
+    prefix = literal(f"{swap.live}_before_restore_")
+    sql = f"SELECT datname FROM pg_database WHERE starts_with(datname, {prefix})"  # noqa: S608 - quoted literal
+    for name in query(s, sql, database="postgres").split():
+        if name != swap.previous:
+            query(s, f"DROP DATABASE {ident(name)} WITH (FORCE)", database="postgres")
+            say(f"  dropped {name} (replaced by {swap.previous})")
+
+
+def describe(backup: backups.Backup | None) -> str:
+    return str(backup.dump) if backup else "not taken"

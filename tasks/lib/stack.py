@@ -1,0 +1,255 @@
+"""Where things are and which stack a command talks to.
+
+The one place that knows the repository root, the env file, the compose file
+and project name for each environment, and whether a usable Docker engine is
+here. Nothing here runs at import time beyond path arithmetic, so
+`inv --list` and tab completion stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from invoke.exceptions import Exit
+
+from . import deploys, run
+from .cli import ENVIRONMENTS
+from .run import ROOT
+
+ENV_EXAMPLE = ROOT / ".env.example"
+SETTINGS = {"dev": "config.settings.local", "prod": "config.settings.production"}
+APP_SERVICES = ("web", "worker", "beat")
+
+
+def env_file() -> Path:
+    """The env file compose and Django read: `.env`, or $DESIDELIVER_ENV_FILE."""
+    return Path(os.environ.get("DESIDELIVER_ENV_FILE", ROOT / ".env")).resolve()
+
+
+def python() -> str:
+    """The interpreter running Invoke: the `.venv` one when started via ./inv."""
+    return shlex.quote(sys.executable)
+
+
+def manage(*args: str) -> str:
+    """A host-side `manage.py` command line."""
+    return f"{python()} src/manage.py {shlex.join(args)}".strip()
+
+
+def tool(name: str) -> str:
+    """A command-line tool installed in the venv running Invoke (hadolint, compose-lint, ...)."""
+    return shlex.quote(str(Path(sys.executable).parent / name))
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(50)
+
+
+def create_env_file(target: Path | None = None) -> bool:
+    """Copy .env.example to the env file with a fresh SECRET_KEY; False if it exists."""
+    target = target or env_file()
+    if target.exists():
+        return False
+    lines = [
+        f"SECRET_KEY={new_secret_key()}" if line.startswith("SECRET_KEY=") else line
+        for line in ENV_EXAMPLE.read_text().splitlines()
+    ]
+    target.write_text("\n".join(lines) + "\n")
+    target.chmod(0o600)
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+    print(f"Created {shown} from .env.example with a fresh SECRET_KEY.")
+    return True
+
+
+def env_values(path: Path | None = None) -> dict[str, str]:
+    """KEY=VALUE pairs of the env file (comments and blank lines skipped); {} when absent."""
+    path = path or env_file()
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def setting(name: str, default: str = "") -> str:
+    """A variable as compose sees it: the process environment first, then the env file."""
+    return os.environ.get(name) or env_values().get(name, default)
+
+
+def whole_number_setting(name: str, default: int, low: int = 0) -> int:
+    """An integer setting, or one line naming the variable and the file to fix."""
+    value = setting(name, str(default))
+    if not value.isdigit() or int(value) < low:
+        raise Exit(f"✗ {name}={value!r} in {env_file().name} must be a whole number >= {low}; fix it and retry.", 2)
+    return int(value)
+
+
+def docker_problem() -> str | None:
+    """Why Docker cannot be used here, or None when engine and compose plugin work."""
+    if shutil.which("docker") is None:
+        return "the docker command is not installed"
+    try:
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=15
+        )
+        if info.returncode != 0:
+            if "permission denied" in info.stderr.lower():
+                return (
+                    "this user may not use the Docker engine (permission denied on its socket; join the docker group)"
+                )
+            return "the Docker engine is not running (docker info failed)"
+        compose = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return "the Docker engine did not answer within 15 s"
+    if compose.returncode != 0:
+        return "the docker compose v2 plugin is not installed"
+    return None
+
+
+def backups_dir() -> Path:
+    """Where backups go: BACKUP_DIR from the environment or env file, default backups/."""
+    return (ROOT / setting("BACKUP_DIR", "backups")).resolve()
+
+
+def compose_environment() -> dict[str, str]:
+    """Variables every command gets on top of the process environment (computed per command)."""
+    return {
+        # The dev containers and the backup service run as this user.
+        "HOST_UID": os.environ.get("HOST_UID", str(os.getuid())),
+        "HOST_GID": os.environ.get("HOST_GID", str(os.getgid())),
+        # Absolute, so the backup service mounts the directory db.backups lists.
+        "BACKUP_PATH": str(backups_dir()),
+        # The prod images in service: what the last deploy recorded for this project.
+        "IMAGE_TAG": os.environ.get("IMAGE_TAG") or deploys.current_tag(Stack("prod").project),
+    }
+
+
+run.BASE_ENV.append(compose_environment)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One compose environment: `dev` or `prod`."""
+
+    env: str
+
+    @property
+    def compose_file(self) -> Path:
+        return ROOT / "compose" / self.env / "compose.yaml"
+
+    @property
+    def project(self) -> str:
+        """Explicit and unique per checkout, so two clones never share containers or volumes."""
+        if name := os.environ.get("COMPOSE_PROJECT_NAME"):
+            return name
+        digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]
+        return f"desideliver-{self.env}-{digest}"
+
+    def compose(self, *args: str) -> str:
+        """A `docker compose` command line for this stack."""
+        base = ["docker", "compose", "--project-name", self.project, "--project-directory"]
+        base += [str(self.compose_file.parent), "--env-file", str(env_file()), "-f", str(self.compose_file)]
+        return shlex.join([*base, *args])
+
+    def exec(self, service: str, *command: str) -> str:
+        """`command` in the running `service`, its input from ours (never a TTY)."""
+        return self.compose("exec", "-T", service, *command)
+
+    def start_hint(self) -> str:
+        """What to do when the stack does not come up healthy."""
+        return (
+            f"see which service failed with ./inv {self.env}.ps, then its output with "
+            f"./inv {self.env}.logs -s SERVICE --no-follow (docs/containers.md#troubleshooting)"
+        )
+
+    def running_services(self) -> set[str]:
+        result = run.run(
+            self.compose("ps", "--status", "running", "--services"), step="list", capture=True, check=False
+        )
+        return set(result.stdout.split()) if result.returncode == 0 else set()
+
+    def is_running(self, service: str) -> bool:
+        return service in self.running_services()
+
+    def require_running(self, service: str, task: str) -> None:
+        """Fail in seconds, creating nothing, when `service` is not up."""
+        if not self.is_running(service):
+            raise Exit(
+                f"✗ {task} needs the {self.env} stack's {service} service, which is not running; "
+                f"start the stack with ./inv {self.env}.{'up' if self.env == 'dev' else 'deploy'}, then retry.",
+                code=1,
+            )
+
+    def volume_exists(self, name: str) -> bool:
+        """Whether this project's named volume exists (holds data even while the stack is stopped)."""
+        found = run.run(
+            f"docker volume inspect {shlex.quote(f'{self.project}_{name}')}", step="", capture=True, check=False
+        )
+        return found.returncode == 0
+
+
+def stack(env: str) -> Stack:
+    if env not in ENVIRONMENTS:
+        raise Exit(f"✗ unknown environment {env!r}; use one of: {', '.join(ENVIRONMENTS)}.", code=2)
+    return Stack(env)
+
+
+# Host ports the dev stack publishes, with the env-file variable that moves each.
+DEV_PORTS = {"WEB_PORT": 8000, "POSTGRES_HOST_PORT": 5432, "REDIS_HOST_PORT": 6379}
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def check_ports(s: Stack) -> None:
+    """Fail with the port and the variable to change when a dev port is taken."""
+    if s.running_services():
+        return  # our own containers hold the ports; `up` will reconcile them
+    for variable, default in DEV_PORTS.items():
+        port = whole_number_setting(variable, default, low=1)
+        if port_in_use(port):
+            raise Exit(
+                f"✗ port {port} ({variable}) is already in use on this machine. Stop what listens there "
+                f"(find it with: ss -ltnp 'sport = :{port}') or set {variable} to a free port in "
+                f"{env_file().name}, then run the command again.",
+                code=1,
+            )
+
+
+def urls(s: Stack) -> str:
+    port = setting("WEB_PORT", "8000") if s.env == "dev" else setting("HTTP_PORT", "8080")
+    base = f"http://localhost:{port}"
+    return "\n".join(
+        [
+            f"✓ The {s.env} stack is up (compose project {s.project}).",
+            f"  API:    {base}/api/v1/",
+            f"  Docs:   {base}/api/v1/docs/",
+            f"  Admin:  {base}/admin/",
+            f"  Health: {base}/api/v1/health/ready/",
+        ]
+    )
+
+
+def app_module(name: str) -> ModuleType:
+    """A dependency-free module from src/ (e.g. healthcheck), without putting src/ on sys.path."""
+    spec = importlib.util.spec_from_file_location(f"desideliver_{name}", ROOT / "src" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

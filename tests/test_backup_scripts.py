@@ -1,0 +1,158 @@
+"""The backup image's scripts, run on this host against a real PostgreSQL server.
+
+docker/backup/*.sh are the project's one backup implementation; here they run
+with the host's pg_dump against the server the test run uses (DATABASE_URL),
+so their failure paths can be forced: a checksum write that fails, SIGTERM in
+the middle of a dump, retention over many days.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "docker" / "backup"
+URL = urlsplit(os.environ.get("DATABASE_URL", ""))
+needs_postgres = pytest.mark.skipif(
+    URL.scheme not in ("postgres", "postgresql") or not os.path.exists("/usr/bin/pg_dump"),
+    reason="needs PostgreSQL (DATABASE_URL) and pg_dump on this host, as .ci/run provides",
+)
+
+
+def environment(directory: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": f"{SCRIPTS}:{os.environ['PATH']}",
+        "BACKUP_ENV": "dev",
+        "BACKUP_DIR": str(directory),
+        "PGHOST": URL.hostname or "127.0.0.1",
+        "PGPORT": str(URL.port or 5432),
+        "POSTGRES_USER": URL.username or "postgres",
+        "POSTGRES_PASSWORD": URL.password or "unused-with-trust-auth",
+        "POSTGRES_DB": "postgres",
+        **extra,
+    }
+
+
+def script(name: str, directory: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SCRIPTS / name), *args], env=environment(directory, **extra), capture_output=True, text=True, timeout=120
+    )
+
+
+@needs_postgres
+def test_a_backup_is_verified_private_and_described(tmp_path):
+    result = script("backup-once.sh", tmp_path)
+    assert result.returncode == 0, result.stderr
+    (dump,) = tmp_path.glob("desideliver-dev-*Z.dump")
+    assert result.stdout.strip().splitlines()[-1].startswith(f"backup: wrote {dump.name}")
+    for path in (dump, Path(f"{dump}.sha256"), Path(f"{dump}.json")):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@needs_postgres
+def test_a_failed_checksum_write_leaves_no_backup_and_no_empty_sidecar(tmp_path):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sha256sum").write_text("#!/bin/sh\nexit 1\n")
+    (shim / "sha256sum").chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = script("backup-once.sh", out, PATH=f"{shim}:{SCRIPTS}:{os.environ['PATH']}")
+    assert result.returncode != 0
+    assert "backup: FAILED: " in result.stderr
+    assert list(out.iterdir()) == []  # no dump, no .partial, no empty .sha256
+
+
+@needs_postgres
+def test_the_room_check_is_sized_by_the_last_dump_not_the_database(tmp_path):
+    # 10 GB "last dump": the next one is expected near that size, which this disk cannot hold.
+    big = tmp_path / "desideliver-dev-20260101T000000Z.dump"
+    with big.open("wb") as f:
+        f.truncate(10**13)
+    result = script("backup-once.sh", tmp_path)
+    assert result.returncode != 0
+    assert "the dump needs about 15000000 MB" in result.stderr
+
+
+def make_dumps(directory: Path, stamps: list[datetime]) -> None:
+    for stamp in stamps:
+        path = directory / f"desideliver-dev-{stamp:%Y%m%dT%H%M%SZ}.dump"
+        path.write_bytes(b"x")
+        Path(f"{path}.sha256").write_text("x")
+
+
+def test_retention_by_age_keeps_older_days_however_many_backups_today(tmp_path):
+    today = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    earlier_days = [today - timedelta(days=d) for d in range(1, 7)]
+    restarts_today = [today + timedelta(minutes=m) for m in range(10)]
+    make_dumps(tmp_path, earlier_days + restarts_today)
+    (tmp_path / "desideliver-dev-20200101T000000Z-pre-restore.dump").write_bytes(b"safety")
+    result = script("backup-prune.sh", tmp_path, BACKUP_KEEP_LAST="3", BACKUP_KEEP_DAILY="7", BACKUP_KEEP_WEEKLY="0")
+    assert result.returncode == 0, result.stderr
+    kept = sorted(p.name[16:24] + p.name[25:29] for p in tmp_path.glob("desideliver-dev-*Z.dump"))
+    assert [k[:8] for k in kept[:6]] == [f"{d:%Y%m%d}" for d in sorted(earlier_days)]  # every earlier day survives
+    assert len([k for k in kept if k.startswith("20261126")]) == 3  # today: the newest three
+    assert (tmp_path / "desideliver-dev-20200101T000000Z-pre-restore.dump").exists()
+    assert not any(p.name.endswith(".sha256") and not Path(str(p)[:-7]).exists() for p in tmp_path.iterdir())
+
+
+def test_retention_refuses_a_non_numeric_setting_and_keeps_everything(tmp_path):
+    make_dumps(tmp_path, [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 10)])
+    result = script("backup-prune.sh", tmp_path, BACKUP_KEEP_DAILY="seven")
+    assert result.returncode == 2
+    assert "BACKUP_KEEP_DAILY must be a whole number, not 'seven'" in result.stderr
+    assert len(list(tmp_path.glob("*.dump"))) == 9
+
+
+def slow_pg_dump(tmp_path: Path) -> str:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    # Writes a little, then hangs like a dump of a large database.
+    (shim / "pg_dump").write_text(
+        '#!/bin/bash\nfor a; do [[ $a == --file=* ]] && f="${a#--file=}"; done\necho PGDMP >"$f"\nexec sleep 60\n'
+    )
+    (shim / "pg_dump").chmod(0o755)
+    (shim / "psql").write_text("#!/bin/sh\necho 17.0\n")
+    (shim / "psql").chmod(0o755)
+    return f"{shim}:{SCRIPTS}:{os.environ['PATH']}"
+
+
+def test_the_scheduled_service_stops_at_once_on_sigterm_without_leftovers(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    env = environment(out, PATH=slow_pg_dump(tmp_path), BACKUP_INTERVAL_SECONDS="3600")
+    loop = subprocess.Popen([str(SCRIPTS / "backup-loop.sh")], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not list(out.glob("*.partial")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(out.glob("*.partial")), "the dump never started"
+        started = time.monotonic()
+        loop.send_signal(signal.SIGTERM)
+        loop.wait(timeout=5)
+        assert time.monotonic() - started < 3
+    finally:
+        loop.kill()
+    assert loop.returncode == 0
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".lock")] == []
+
+
+def test_the_scheduled_service_does_not_dump_again_after_a_restart(tmp_path):
+    make_dumps(tmp_path, [datetime.now(UTC) - timedelta(minutes=5)])
+    env = environment(tmp_path, BACKUP_INTERVAL_SECONDS="3600")
+    loop = subprocess.Popen([str(SCRIPTS / "backup-loop.sh")], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "newest backup is" not in line:
+            line = loop.stdout.readline()
+        assert "the next one in" in line
+    finally:
+        loop.terminate()
+        loop.wait(timeout=5)
+    assert len(list(tmp_path.glob("*.dump"))) == 1

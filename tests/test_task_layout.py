@@ -1,0 +1,118 @@
+"""The task layer's structure: two layers, small modules, one flag letter per meaning, no tracebacks."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tasks
+from tests.test_tasks import all_tasks
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTIONS = sorted(p.stem for p in (ROOT / "tasks").glob("*.py"))
+LIB = sorted(p.stem for p in (ROOT / "tasks" / "lib").glob("*.py") if p.stem != "__init__")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The tasks modules `path` imports, as 'lib.x' or a collection name."""
+    found = set()
+    in_lib = path.parent.name == "lib"
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level == 1 and in_lib:
+                names = [module] if module else [a.name for a in node.names]
+                found |= {f"lib.{n}" for n in names}
+            elif node.level == 1:
+                found |= {module} if module else {a.name for a in node.names}
+                if module == "lib":
+                    found |= {f"lib.{a.name}" for a in node.names}
+            elif node.level == 2:
+                found.add(module or "..")
+            elif module.startswith("tasks"):
+                found.add(module.removeprefix("tasks.") or "tasks")
+    return found
+
+
+def test_no_collection_imports_another_collection():
+    for name in COLLECTIONS:
+        others = imported_modules(ROOT / "tasks" / f"{name}.py") & set(COLLECTIONS)
+        assert not others, f"tasks/{name}.py imports the collection(s) {others}; move shared code to tasks/lib/"
+
+
+def test_lib_imports_no_collection_and_defines_no_task():
+    for name in LIB:
+        path = ROOT / "tasks" / "lib" / f"{name}.py"
+        imported = imported_modules(path)
+        assert all(m.startswith("lib.") for m in imported), f"tasks/lib/{name}.py imports {imported}"
+        assert "\n@task" not in path.read_text(), f"tasks/lib/{name}.py defines a task"
+
+
+def test_lib_modules_import_only_modules_listed_before_them():
+    order = [line.split()[0] for line in tasks.lib.__doc__.split("\n\n")[2].strip().splitlines()]
+    assert sorted(order) == LIB, "tasks/lib/__init__.py must list every module of tasks/lib in import order"
+    for position, name in enumerate(order):
+        for imported in imported_modules(ROOT / "tasks" / "lib" / f"{name}.py"):
+            assert order.index(imported.removeprefix("lib.")) < position, f"lib.{name} imports {imported}"
+
+
+def test_every_module_is_under_300_lines():
+    for path in [*(ROOT / "tasks").glob("*.py"), *(ROOT / "tasks" / "lib").glob("*.py")]:
+        assert len(path.read_text().splitlines()) < 300, path
+
+
+def test_dry_run_is_n_everywhere_and_n_means_nothing_else():
+    for name, task in all_tasks().values():
+        for argument in task.get_arguments():
+            if argument.names[0] == "dry-run":
+                assert "n" in argument.names, name
+            else:
+                assert "n" not in argument.names, f"{name} --{argument.name} takes -n"
+
+
+def inv(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "DESIDELIVER_ENV_FILE": "/nonexistent/.env"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["db.backup", "--env", "nonsense"], "--env 'nonsense' is not one of: dev, prod"),
+        (["db.restore", "latest", "--env", "staging"], "--env 'staging' is not one of: dev, prod"),
+        (["dev.up", "--native", "--port", "abc"], "--port takes a whole number from 1 to 65535, not 'abc'"),
+        (["dev.up", "--native", "--port", "99999"], "--port takes a whole number from 1 to 65535, not 99999"),
+        (["dev.logs", "--tail", "-3"], "--tail takes a whole number"),
+        (["prod.deploy", "--wait-timeout", "soon"], "--wait-timeout takes a whole number from 1 to 3600"),
+        (["dev.manage", "showmigrations 'orders"], "cannot be split into words (No closing quotation)"),
+        (["db.restore"], "'db.restore' did not receive required positional arguments: 'file'"),
+        (["db.restore", ""], "name the backup to restore: a file, or 'latest'"),
+        (["db.restore", "/"], "is a directory; name a backup file in it"),
+    ],
+)
+def test_bad_arguments_get_one_line_naming_them_and_no_traceback(args, message):
+    result = inv(*args)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_number_in_the_env_file_names_the_variable(tmp_path, monkeypatch):
+    from invoke.exceptions import Exit
+
+    from tasks.lib import stack
+
+    env = tmp_path / ".env"
+    env.write_text("WEB_PORT=eighty\n")
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    monkeypatch.delenv("WEB_PORT", raising=False)
+    with pytest.raises(Exit, match=r"WEB_PORT='eighty' in .env must be a whole number >= 1"):
+        stack.whole_number_setting("WEB_PORT", 8000, low=1)
