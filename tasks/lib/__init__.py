@@ -12,9 +12,9 @@ those above it):
     lock     one lock per stack for backup, restore, transfer and deploy
     database queries, backup and restore plans against a stack's PostgreSQL
     compose  plans shared by dev and prod: down, logs, one-off commands
-    checks   lint and config validation plans (lint.run and prod.check)
-    rollout  the prod web rollout that keeps serving
     scan     the secret scan of built images
+    checks   lint and check plans (lint.run and prod.check)
+    rollout  the prod web rollout that keeps serving
 
 tests/test_tasks.py fails when a collection imports another collection or a
 module here imports a collection.

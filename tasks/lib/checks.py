@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from .run import Step, shell
-from .stack import ROOT, Stack, python, tool
+from invoke.exceptions import Exit
+
+from . import scan
+from .run import Step, say, shell
+from .stack import ROOT, Stack, env_values, python, stack, tool
 
 DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile", "docker/backup/Dockerfile")
 SCRIPTS = ("docker/backup/backup-once.sh", "docker/backup/backup-prune.sh", "docker/backup/backup-loop.sh")
 CHECK_DIR = ROOT / "var" / "check"
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "EMAIL_URL")
+IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup")
 
 
 def plan_lint(fix: bool) -> list[Step]:
@@ -37,3 +42,33 @@ def plan_validate(s: Stack, tag: str) -> list[Step]:
             env={"IMAGE_TAG": tag},
         ),
     ]
+
+
+def plan_check(tag: str) -> list[Step]:
+    """What prod.check runs after Django's own check --deploy in the image."""
+    lint_input = CHECK_DIR / "prod-config.yaml"
+    prod = stack("prod")
+    return [
+        hadolint_step(),
+        *[step for env in ("dev", "prod") for step in plan_validate(stack(env), tag)],
+        # Not interpolated, so the linter sees ${VAR} references where secrets go.
+        Step(
+            "compose-lint the merged prod config",
+            f"mkdir -p {shell(CHECK_DIR)} && {prod.compose('config', '--no-interpolate')} > {shell(lint_input)}"
+            f" && {tool('compose-lint')} check --no-env --fail-on medium --strict-config "
+            f"--config compose/prod/compose-lint.yml {shell(lint_input)}",
+        ),
+        Step(
+            "scan the prod images for env files, private keys and secret values",
+            " ".join(f"docker export/history {image}:{tag}" for image in IMAGES),
+            action=lambda: scan_images(tag),
+        ),
+    ]
+
+
+def scan_images(tag: str) -> None:
+    secrets = scan.secret_values(env_values(), SECRETS)
+    found = [f"{image}:{tag}: {f}" for image in IMAGES for f in scan.scan_image(f"{image}:{tag}", secrets)]
+    if found:
+        raise Exit("✗ secrets found in the images:\n  " + "\n  ".join(found), code=1)
+    say(f"✓ no env files, private keys or secret values in {', '.join(f'{i}:{tag}' for i in IMAGES)}")

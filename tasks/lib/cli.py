@@ -10,6 +10,7 @@ flag and what it accepts, never a traceback.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +61,15 @@ class CheckedArgument(Argument):
 
 
 class Task(invoke.Task):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Invoke's own `inv --dry TASK` only stubs Context.run, which these tasks
+        # do not use: make it mean --dry-run, so it never runs anything for real.
+        context = args[0] if args else None
+        dry = context is not None and bool(context.config.get("run", {}).get("dry"))
+        if dry and "dry_run" in inspect.signature(self.body).parameters:
+            kwargs["dry_run"] = True
+        return super().__call__(*args, **kwargs)
+
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         if name == "dry_run":
             opts = super().arg_opts(name, default, taken_names | set(DRY_RUN_SHORT))

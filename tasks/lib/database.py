@@ -75,10 +75,9 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def wait_ready(s: Stack, timeout: float = READY_SECONDS) -> None:
-    """Gate on readiness (database, cache, migrations), not liveness: poll the web container's probe."""
+def wait_ready(probe: str, timeout: float = READY_SECONDS) -> None:
+    """Gate on readiness (database, cache, migrations), not liveness: repeat `probe` until it passes."""
     deadline, problem = time.monotonic() + timeout, ""
-    probe = s.exec("web", "python", "-m", "healthcheck", "ready")
     while time.monotonic() < deadline:
         result = run(probe, step="readiness probe", capture=True, check=False, timeout=30)
         if result.returncode == 0:
@@ -89,10 +88,11 @@ def wait_ready(s: Stack, timeout: float = READY_SECONDS) -> None:
 
 
 def ready_step(s: Stack) -> Step:
+    probe = s.exec("web", "python", "-m", "healthcheck", "ready")
     return Step(
         "wait until the app is ready (database, cache, migrations)",
-        f"{s.exec('web', 'python', '-m', 'healthcheck', 'ready')}  # repeated until it passes",
-        action=lambda: wait_ready(s),
+        f"{probe}  # repeated until it passes",
+        action=lambda: wait_ready(probe),
     )
 
 

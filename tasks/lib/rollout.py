@@ -1,12 +1,14 @@
 """Replace the prod app containers with another image tag while serving.
 
 Plain `docker compose up` removes a container before starting its successor.
-For web, this starts the new container beside the old one (scale out with
---no-recreate), waits until it is healthy (nginx re-resolves `web` every 5 s
-and retries another container on errors), then stops the old one gracefully
-and removes it: the approach of docker-rollout. Worker, beat and the backup
-service have no inbound traffic and are simply recreated. The proxy, the one
-published port, is recreated only when its image really changed.
+For web, the rollout pins the proxy to the old containers' addresses, starts
+the new container beside them (scale out with --no-recreate), waits until it
+is healthy and ready, pins the proxy to it (a graceful nginx reload: requests
+in flight finish where they are), lets the old containers drain, stops them
+and routes by name again. A new container that never gets ready is removed
+without having received a request. Worker, beat and the backup service have
+no inbound traffic and are simply recreated. The proxy, the one published
+port, is recreated only when its image really changed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from .stack import Stack
 
 # Longer than Gunicorn's graceful_timeout (25 s), like the web service's stop_grace_period.
 STOP_SECONDS = 35
+# After the proxy's reload: its old workers finish what they sent to the old container.
+DRAIN_SECONDS = 5
+UPSTREAM = "/etc/nginx/upstream"  # docker/nginx/entrypoint.sh
 
 
 def compose(s: Stack, tag: str, *args: str) -> str:
@@ -69,25 +74,50 @@ def wait_healthy(new: set[str], timeout: int) -> None:
         time.sleep(1)
 
 
+def edge_address(s: Stack, container: str) -> str:
+    """The container's address on the network the proxy reaches web by."""
+    networks = json.loads(docker("inspect", container, "--format", "{{json .NetworkSettings.Networks}}"))
+    return networks[f"{s.project}_edge"]["IPAddress"]
+
+
+def route(s: Stack, tag: str, addresses: list[str] | None) -> None:
+    """Pin the proxy to `addresses`, or route by the name `web` again; a graceful reload (nginx -s reload)."""
+    if addresses:
+        servers = "".join(f"server {a}:8000;\n" for a in addresses)
+        write = f"printf %s {shell(servers)} > {UPSTREAM}/servers.conf && echo 'set $web_backend pinned;'"
+    else:
+        write = "echo 'set $web_backend web:8000;'"
+    for proxy in containers(s, tag, "proxy"):
+        docker("exec", proxy, "sh", "-c", f"{write} > {UPSTREAM}/target.conf && nginx -t -q && nginx -s reload")
+
+
 def replace_web(s: Stack, tag: str, timeout: int) -> None:
+    """New web containers beside the old; traffic moves to them only once they are ready, then the old drain."""
     target = image_id(f"desideliver-django:{tag}")
     old = containers(s, tag, "web")
     if old and all(runs(c, target) for c in old):
         say(f"  web already runs :{tag}")
         return
+    # Pinned to the old containers by address: the new one is found by name, but gets no traffic yet.
+    route(s, tag, [edge_address(s, c) for c in old])
     compose(s, tag, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"web={len(old) + 1}", "web")
     new = containers(s, tag, "web") - old
     try:
         wait_healthy(new, timeout)
+        for container in new:
+            wait_ready(shell("docker", "exec", container, "python", "-m", "healthcheck", "ready"))
     except Exit:
-        for container in new:  # the old container never stopped serving
-            run(shell("docker", "stop", "--time", "5", container), step="stop the failed web container", check=False)
+        for container in new:  # it never received traffic
             run(shell("docker", "rm", "--force", container), step="remove the failed web container", check=False)
+        route(s, tag, None)  # by name again: only the old containers answer to it now
         raise
-    say(f"  new web container healthy beside the old one; retiring {len(old)} old container(s)")
+    route(s, tag, [edge_address(s, c) for c in new])
+    say(f"  traffic moved to the new web container; draining {len(old)} old container(s) for {DRAIN_SECONDS}s")
+    time.sleep(DRAIN_SECONDS)
     for container in old:
         docker("stop", "--time", str(STOP_SECONDS), container)
         docker("rm", container)
+    route(s, tag, None)
 
 
 def layers(image: str) -> str:
@@ -105,12 +135,16 @@ def refresh_proxy(s: Stack, tag: str, timeout: int) -> None:
 
 
 def rollout(s: Stack, tag: str, timeout: int) -> None:
-    """Put every app service on `tag`, web without a gap, then gate on readiness."""
+    """Put every app service on `tag`, web without a gap and gated on readiness."""
     replace_web(s, tag, timeout)
     compose(s, tag, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", str(timeout), "worker", "beat", "backup")
     refresh_proxy(s, tag, timeout)
-    wait_ready(s)
     say(f"  web, worker, beat, backup and proxy run :{tag}")
+
+
+# Reads and writes: a POST is never retried by nginx once sent, so it is what a
+# careless switch loses. Django answers POST on the liveness URL with 405.
+PROBES = (("GET", "/api/v1/health/", 200), ("POST", "/api/v1/health/", 405))
 
 
 @dataclass
@@ -124,28 +158,36 @@ class Availability:
 
     def report(self) -> str:
         if not self.failed:
-            return f"availability: {self.sent} of {self.sent} probes through the proxy answered 200"
+            return f"availability: {self.sent} of {self.sent} probes through the proxy (GET and POST) answered"
         window = (self.last_failure or 0) - (self.first_failure or 0)
         return (
-            f"availability: {self.failed} of {self.sent} probes through the proxy failed, within a {window:.1f}s window"
+            f"availability: {self.failed} of {self.sent} probes through the proxy (GET and POST) failed, "
+            f"within a {window:.1f}s window"
         )
 
 
+def answered(base_url: str, headers: dict[str, str], method: str, path: str, expected: int) -> bool:
+    body = b"" if method == "POST" else None
+    request = urllib.request.Request(base_url + path, method=method, headers=headers, data=body)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local http URL
+            return response.status == expected
+    except urllib.error.HTTPError as exc:
+        return exc.code == expected
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 @contextmanager
-def watching(url: str, headers: dict[str, str]) -> Iterator[Availability]:
-    """Probe `url` every 0.2 s in the background until the block ends (bounded: one deploy)."""
+def watching(base_url: str, headers: dict[str, str]) -> Iterator[Availability]:
+    """Probe through the proxy every 0.2 s, reads and writes in turn, until the block ends (bounded: one deploy)."""
     stats, stop = Availability(), threading.Event()
 
     def probe() -> None:
         while not stop.wait(0.2):
+            method, path, expected = PROBES[stats.sent % len(PROBES)]
             stats.sent += 1
-            try:
-                request = urllib.request.Request(url, headers=headers)  # noqa: S310 - local http URL
-                with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                    ok = response.status == 200
-            except (urllib.error.URLError, OSError):
-                ok = False
-            if not ok:
+            if not answered(base_url, headers, method, path, expected):
                 now = time.monotonic()
                 stats.failed += 1
                 stats.first_failure = stats.first_failure or now

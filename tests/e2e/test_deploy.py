@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from .conftest import HTTPS, OPENER, ROOT, make_stack, prod_settings, running
+from .conftest import HTTPS, OPENER, ROOT, make_stack, prod_settings, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -32,24 +32,56 @@ def record(prod) -> dict:
 
 
 class Load:
-    """A bounded loop of reads through the proxy, on loopback, until stopped (120 s at most)."""
+    """A bounded loop through the proxy, on loopback, until stopped (150 s at most): reads and writes in turn.
+
+    The writes add to a cart and remove from it: a POST that reaches a container
+    is never retried by nginx, so a switch that drops a connection shows up here
+    as a failed write.
+    """
 
     def __init__(self, prod):
-        self.url, self.ok, self.failed, self.errors = prod.base_url + "/api/v1/products/", 0, 0, []
+        self.base, self.reads, self.writes, self.failed, self.errors = prod.base_url, 0, 0, 0, []
+        self.token = register_and_login(prod, f"load-{uuid.uuid4().hex[:8]}@example.com", headers=HTTPS)
+        self.item = 0
+        self.product = prod.request("GET", "/api/v1/products/?in_stock=true", headers=HTTPS).json()["results"][0]["id"]
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
+    def send(self, kind: str) -> None:
+        auth = {**HTTPS, "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        if kind == "add":
+            body = json.dumps({"product_id": self.product, "quantity": 1}).encode()
+            request = urllib.request.Request(self.base + "/api/v1/cart/add/", body, auth, method="POST")  # noqa: S310
+        elif kind == "remove":
+            url = f"{self.base}/api/v1/cart/remove/{self.item}/"
+            request = urllib.request.Request(url, headers=auth, method="DELETE")  # noqa: S310 - loopback
+        else:
+            request = urllib.request.Request(self.base + "/api/v1/products/", headers=HTTPS)  # noqa: S310 - loopback
+        try:
+            with OPENER.open(request, timeout=10) as response:
+                ok, detail = response.status in (200, 201, 204), ""
+                if kind == "add":
+                    items = json.loads(response.read())["items"]
+                    self.item = next(i["id"] for i in items if i["product"]["id"] == self.product)
+        except urllib.error.HTTPError as exc:
+            ok, detail = False, f"{exc.code} {exc.read()[:200]!r}"
+        except (urllib.error.URLError, OSError) as exc:
+            ok, detail = False, str(exc)
+        if ok:
+            self.writes += kind != "read"
+            self.reads += kind == "read"
+        else:
+            self.failed += 1
+            self.errors.append(f"{kind}: {detail}")
+
     def run(self):
-        deadline = time.monotonic() + 120
+        # read, add (a POST), read, remove: the cart never outgrows the stock.
+        deadline, cycle, n = time.monotonic() + 150, ("read", "add", "read", "remove"), 0
         while not self.stop.is_set() and time.monotonic() < deadline:
-            try:
-                request = urllib.request.Request(self.url, headers=HTTPS)  # noqa: S310 - loopback http
-                with OPENER.open(request, timeout=10) as response:
-                    self.ok += response.status == 200
-                    self.failed += response.status != 200
-            except (urllib.error.URLError, OSError) as exc:
-                self.failed += 1
-                self.errors.append(str(exc))
+            kind = cycle[n % len(cycle)]
+            if kind != "remove" or self.item:
+                self.send(kind)
+            n += 1
             time.sleep(0.02)
 
     def __enter__(self):
@@ -61,13 +93,14 @@ class Load:
         self.thread.join(timeout=30)
 
 
-def test_a_deploy_under_light_load_loses_no_request(prod):
+def test_a_deploy_under_mixed_reads_and_writes_loses_no_request(prod):
     with Load(prod) as load:
         out = prod.inv("prod.deploy", "--tag", "e2e-v2").stdout
-    assert load.ok > 100
+    assert load.reads > 50
+    assert load.writes > 50
     assert load.failed == 0, load.errors[:5]
-    assert "new web container healthy beside the old one" in out
-    assert "probes through the proxy answered 200" in out
+    assert "traffic moved to the new web container; draining 1 old container(s)" in out
+    assert "probes through the proxy (GET and POST) answered" in out
     assert web_image(prod) == "desideliver-django:e2e-v2"
     assert record(prod) == {"current": "e2e-v2", "previous": "e2e-v1"}
     assert list(prod.backups.glob("desideliver-prod-*-pre-deploy.dump"))
@@ -88,10 +121,12 @@ def test_an_image_that_fails_its_health_check_is_rolled_back_and_says_the_schema
     )
     try:
         source.write_text(original.replace(live, 'return Response({"status": "broken"}, status=500)', 1))
-        result = prod.inv("prod.deploy", "--tag", "e2e-broken", "--wait-timeout", "120", check=False)
+        with Load(prod) as load:
+            result = prod.inv("prod.deploy", "--tag", "e2e-broken", "--wait-timeout", "120", check=False)
     finally:
         source.write_text(original)
         migration.unlink()
+    assert load.failed == 0, load.errors[:5]  # the broken container never received a request
     message = result.stdout + result.stderr
     assert result.returncode != 0
     assert "the new web container did not become healthy" in message
@@ -150,4 +185,13 @@ def test_rollback_redeploys_the_previous_tag(prod):
     prod.inv("prod.rollback")
     assert web_image(prod) == "desideliver-django:e2e-v1"
     assert record(prod) == {"current": "e2e-v1", "previous": "e2e-v2"}
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+
+
+def test_a_deploy_onto_a_stopped_stack_backs_up_the_database_first(prod):
+    prod.inv("prod.down")
+    before = set(prod.backups.glob("desideliver-prod-*-pre-deploy.dump"))
+    prod.inv("prod.deploy", "--tag", "e2e-v3")
+    assert len(set(prod.backups.glob("desideliver-prod-*-pre-deploy.dump")) - before) == 1
+    assert web_image(prod) == "desideliver-django:e2e-v3"
     assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200

@@ -6,6 +6,7 @@ takes the stack down comes last.
 
 import re
 import subprocess
+import sys
 import time
 import uuid
 
@@ -71,6 +72,19 @@ def test_manage_and_shell_run_commands(dev):
     assert re.search(r"\[X\] 0001_initial", dev.inv("dev.manage", "showmigrations orders").stdout)
     count = dev.inv("dev.shell", "--command", "from catalog.models import Product; print(Product.objects.count())")
     assert count.stdout.strip().splitlines()[-1] == "14"
+
+
+def test_piped_input_reaches_psql_and_the_django_shell(dev):
+    def piped(*args: str, text: str) -> str:
+        command = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args]
+        result = subprocess.run(command, input=text, env=dev.environ, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return [line.strip() for line in result.stdout.splitlines()]
+
+    assert "42" in piped("db.psql", text="SELECT 40 + 2;\n")
+    assert "14" in piped("dev.shell", text="from catalog.models import Product; print(Product.objects.count())\n")
+    assert "42" in piped("db.psql", "-c", "SELECT 6 * 7", text="")
+    assert "psql on database desideliver as role desideliver" in piped("db.psql", "-c", "SELECT 1", text="")
 
 
 def test_files_created_in_the_container_belong_to_the_host_user(dev, tmp_path):

@@ -1,0 +1,72 @@
+"""prod.deploy's failure handling, without an engine: any failed step after preparation rolls back."""
+
+from contextlib import nullcontext
+from unittest import mock
+
+import pytest
+from invoke import MockContext
+from invoke.exceptions import Exit
+
+from tasks import prod
+from tasks.lib import deploys, lock, rollout
+from tasks.lib.run import Step
+
+
+@pytest.fixture
+def deploy_world(monkeypatch, tmp_path):
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path))
+    monkeypatch.setattr(prod.PROD.__class__, "is_running", lambda self, service: True)
+    monkeypatch.setattr(prod.PROD.__class__, "volume_exists", lambda self, name: True)
+    monkeypatch.setattr(deploys, "deployed", lambda project: {"current": "v1", "previous": "v0"})
+    monkeypatch.setattr(lock, "held", lambda *a, **k: nullcontext())
+    monkeypatch.setattr(prod.database, "migration_state", lambda s: {"catalog": "0001_initial"})
+    monkeypatch.setattr(prod.rollout, "watching", lambda *a: nullcontext(rollout.Availability(sent=3)))
+    rolled = mock.Mock()
+    monkeypatch.setattr(prod.rollout, "rollout", rolled)
+    monkeypatch.setattr(prod, "smoke_test", lambda: None)
+    recorded = mock.Mock()
+    monkeypatch.setattr(deploys, "record", recorded)
+    return rolled, recorded
+
+
+@pytest.mark.parametrize("failing", ["exit 7", "no-such-docker-binary rollout"])
+def test_any_failing_command_in_the_switch_rolls_back_to_the_previous_tag(deploy_world, monkeypatch, failing):
+    rolled, recorded = deploy_world
+
+    def plan(tag, wait_timeout, running, has_data):
+        return [Step("prepare", "true")], [Step("apply migrations", "true"), Step("roll out", failing)]
+
+    monkeypatch.setattr(prod, "plan_deploy", plan)
+    with pytest.raises(Exit) as failure:
+        prod.deploy(MockContext(), tag="v2")
+    message = failure.value.message
+    assert "✗ deploy of :v2 failed and was rolled back; :v1 is serving." in message
+    assert "'step 2/2 roll out' failed with exit code" in message
+    assert "schema: unchanged (the failed deploy applied no migration)" in message
+    rolled.assert_called_once()
+    assert rolled.call_args.args[1:] == ("v1", 300)
+    recorded.assert_not_called()  # v2 is never recorded as deployed
+
+
+def test_the_report_says_when_the_schema_is_newer_than_the_code_rolled_back_to(deploy_world, monkeypatch):
+    states = iter([{"catalog": "0001_initial"}, {"catalog": "0002_new_field"}])
+    monkeypatch.setattr(prod.database, "migration_state", lambda s: next(states))
+    monkeypatch.setattr(prod, "plan_deploy", lambda *a: ([], [Step("apply migrations", "true"), Step("x", "false")]))
+    with pytest.raises(Exit, match=r"schema: NEWER than the code rolled back to \(catalog.0002_new_field applied"):
+        prod.deploy(MockContext(), tag="v2")
+
+
+def test_a_deploy_backs_up_whenever_the_database_volume_exists():
+    names = [s.name for s in prod.plan_deploy("v2", 60, running=False, has_data=True)[0]]
+    assert "start the database for the backup" in names
+    assert "take a verified pre-deploy backup (dump, read back, checksum, metadata)" in names
+    running = [s.name for s in prod.plan_deploy("v2", 60, running=True, has_data=True)[0]]
+    assert "start the database for the backup" not in running
+    fresh = [s.name for s in prod.plan_deploy("v2", 60, running=False, has_data=False)[0]]
+    assert not any("take a verified" in name for name in fresh)  # a first deploy has nothing to back up
+
+
+def test_prod_up_starts_the_deployed_tag_not_the_checkout(monkeypatch, capsys):
+    monkeypatch.setattr(deploys, "deployed", lambda project: {"current": "v7", "previous": "v6"})
+    prod.up(MockContext(), dry_run=True)
+    assert "IMAGE_TAG=v7 docker compose" in capsys.readouterr().out
