@@ -220,6 +220,7 @@ def transfer(c: Context, source: str = "var/db.sqlite3", yes: bool = False, dry_
         raise Exit(f"✗ no SQLite database at {path}; the native stack keeps its data in var/db.sqlite3.", code=2)
     snapshot = ROOT / "var" / f"transfer-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     if dry_run:
+        say("Would check first that the dev stack's web runs and whether its database holds data (then ask).")
         execute(plan_transfer(s, path, snapshot, replace=False), dry_run=True)
         return
     s.require_running("web", "db.transfer")

@@ -171,10 +171,14 @@ def deploy(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = F
     """Deploy: build, check, back up, migrate, roll out without a gap, smoke-test; roll back on any failure."""
     tag = tag or deploys.git_revision()
     previous = deploys.deployed(PROD.project).get("current", "")
-    running = not dry_run and PROD.is_running("web")
-    has_data = dry_run or PROD.volume_exists("postgres_data")
+    # Read-only looks, so a dry run shows the branch a real deploy would take.
+    running, has_data = PROD.is_running("web"), PROD.volume_exists("postgres_data")
     prepare, switch = plan_deploy(tag, wait_timeout, running, has_data)
     if dry_run:
+        say(
+            f"Checked: web is {'running: a rollout beside it' if running else 'not running: a plain start'}; "
+            f"the database volume {'exists: backed up first' if has_data else 'does not exist yet: no backup'}."
+        )
         execute([*prepare, *switch], dry_run=True)
         say(f"On a failure after migrations: roll back to :{previous or '(the previous tag)'}, then smoke-test.")
         return

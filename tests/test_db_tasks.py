@@ -1,10 +1,12 @@
 """Backups and restores: the checks before anything is touched, the lock, and the plans."""
 
 import json
+import os
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from invoke import MockContext
 from invoke.exceptions import Exit
 
 from tasks.lib import backups, database, lock
@@ -154,3 +156,27 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back_and_gates_on_r
 def test_identifiers_and_literals_are_quoted():
     assert database.ident('we"ird') == '"we""ird"'
     assert database.literal("it's") == "'it''s'"
+
+
+def test_a_failed_transfer_leaves_no_snapshot_behind(tmp_path, monkeypatch):
+    from tasks import db
+
+    source = tmp_path / "native.sqlite3"
+    source.write_bytes(b"SQLite format 3\x00")
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.setattr(_stack.Stack, "require_running", lambda self, service, task: None)
+    monkeypatch.setattr(db, "counts", lambda *a, **k: {})
+    written = []
+
+    def failing_execute(plan, dry_run=False):
+        snapshot = next(s.command.split("--output ")[1].split()[0] for s in plan if "--output" in s.command)
+        written.append(snapshot)
+        with open(snapshot, "w") as f:  # what dumpdata writes: user rows with password hashes
+            f.write("[]")
+        raise Exit("✗ 'step 3/4 load into PostgreSQL' failed with exit code 1", code=1)
+
+    monkeypatch.setattr(db, "execute", failing_execute)
+    with pytest.raises(Exit, match="load into PostgreSQL"):
+        db.transfer(MockContext(), source=str(source))
+    assert written
+    assert not any(os.path.exists(path) for path in written)

@@ -19,14 +19,15 @@ from .run import ROOT
 def git_revision() -> str:
     """Short git revision of the checkout, with `-dirty` when tracked files changed (asked once per run)."""
 
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    # Not lib.run: the runner asks this for every command's IMAGE_TAG. Any failure means "unversioned".
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else ""
 
-    rev = git("rev-parse", "--short=12", "HEAD")
-    if rev.returncode != 0:
+    revision = git("rev-parse", "--short=12", "HEAD")
+    if not revision:
         return "unversioned"
-    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
-    return rev.stdout.strip() + ("-dirty" if dirty else "")
+    return revision + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def record_path(project: str) -> Path:

@@ -61,7 +61,7 @@ def run(
     for extra in BASE_ENV:
         environment.update(extra())
     environment.update(env or {})
-    output = subprocess.PIPE if capture else None
+    pipe = subprocess.PIPE if capture else None
     try:
         result = subprocess.run(  # noqa: S602 - our own command lines, quoted with shlex
             command,
@@ -69,8 +69,8 @@ def run(
             cwd=ROOT,
             env=environment,
             stdin=stdin,
-            stdout=output,
-            stderr=output,
+            stdout=pipe,
+            stderr=pipe,
             text=True,
             timeout=timeout,
         )

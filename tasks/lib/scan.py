@@ -12,6 +12,10 @@ import tarfile
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from invoke.exceptions import Exit
+
+from .run import output, run, shell
+
 # A header followed by a base64 body: libraries carry the bare header as a constant.
 PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]{64}")
 ENV_FILE = re.compile(r"(^|/)\.env(\.[\w.-]+)?$")
@@ -54,14 +58,17 @@ def findings_in_tar(stream, secrets: list[bytes]) -> list[str]:
 
 def scan_image(image: str, secrets: list[bytes]) -> list[str]:
     """Everything suspicious in `image`'s filesystem and history; [] when clean."""
-    history = subprocess.run(
-        ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image], capture_output=True, check=True
-    ).stdout
-    found = [f"a secret value from the env file in {image}'s build history" for s in secrets if s in history]
-    container = subprocess.run(["docker", "create", image], capture_output=True, text=True, check=True).stdout.strip()
+    history = output(
+        shell("docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image), step="image history"
+    )
+    found = [f"a secret value from the env file in {image}'s build history" for s in secrets if s in history.encode()]
+    container = output(shell("docker", "create", image), step=f"create a container of {image} to read its files")
     try:
+        # Streamed, not captured: an image's filesystem is hundreds of megabytes.
         with subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE) as export:
             found += findings_in_tar(export.stdout, secrets)
+        if export.returncode != 0:
+            raise Exit(f"✗ docker export of {image} failed with exit code {export.returncode}", code=1)
     finally:
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        run(shell("docker", "rm", "-f", container), step="remove the scan container", capture=True, check=False)
     return found

@@ -15,7 +15,6 @@ import secrets
 import shlex
 import shutil
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,17 +102,17 @@ def docker_problem() -> str | None:
     if shutil.which("docker") is None:
         return "the docker command is not installed"
     try:
-        info = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=15
-        )
+        info = run.run("docker info", step="docker info", capture=True, check=False, timeout=15)
         if info.returncode != 0:
             if "permission denied" in info.stderr.lower():
                 return (
                     "this user may not use the Docker engine (permission denied on its socket; join the docker group)"
                 )
             return "the Docker engine is not running (docker info failed)"
-        compose = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired:
+        compose = run.run(
+            "docker compose version", step="docker compose version", capture=True, check=False, timeout=15
+        )
+    except Exit:
         return "the Docker engine did not answer within 15 s"
     if compose.returncode != 0:
         return "the docker compose v2 plugin is not installed"
