@@ -180,3 +180,14 @@ def test_a_failed_transfer_leaves_no_snapshot_behind(tmp_path, monkeypatch):
         db.transfer(MockContext(), source=str(source))
     assert written
     assert not any(os.path.exists(path) for path in written)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only root may give files away (CI runs as root)")
+def test_as_root_the_backups_directory_and_lock_belong_to_the_container_user(backup_dir, monkeypatch):
+    monkeypatch.setenv("HOST_UID", "4242")
+    monkeypatch.setenv("HOST_GID", "4343")
+    directory = backups.prepare_dir()
+    with lock.held(DEV, "db.backup"):
+        pass
+    for path in (directory, directory / ".lock-dev"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (4242, 4343), path

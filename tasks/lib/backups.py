@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from .stack import backups_dir
+from .stack import backups_dir, compose_environment
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def prepare_dir() -> Path:
         probe = directory / ".write-test"
         probe.touch()
         probe.unlink()
+        hand_over(directory)
     except OSError as exc:
         raise Exit(
             f"✗ the backups directory {directory} is not usable ({exc.strerror}); make it writable for you "
@@ -54,6 +56,14 @@ def prepare_dir() -> Path:
             code=2,
         ) from None
     return directory
+
+
+def hand_over(path: Path) -> None:
+    """Give `path` to the user the backup container writes as (HOST_UID), when we may (as root)."""
+    ids = compose_environment()
+    uid, gid = int(ids["HOST_UID"]), int(ids["HOST_GID"])
+    if os.getuid() == 0 and (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
+        os.chown(path, uid, gid)
 
 
 def read_metadata(dump: Path) -> dict:

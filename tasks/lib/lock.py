@@ -34,6 +34,7 @@ def held(s: Stack, operation: str, dry_run: bool = False, wait: float = WAIT_SEC
         return
     path = backups.prepare_dir() / f".lock-{s.env}"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    backups.hand_over(path)  # the backup service locks it too, as HOST_UID
     try:
         deadline, told = time.monotonic() + wait, False
         while True:
