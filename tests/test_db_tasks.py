@@ -164,6 +164,7 @@ def test_a_failed_transfer_leaves_no_snapshot_behind(tmp_path, monkeypatch):
     source = tmp_path / "native.sqlite3"
     source.write_bytes(b"SQLite format 3\x00")
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.setattr(db, "ROOT", tmp_path)  # the snapshot goes to ROOT/var
     monkeypatch.setattr(_stack.Stack, "require_running", lambda self, service, task: None)
     monkeypatch.setattr(db, "counts", lambda *a, **k: {})
     written = []

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 def prod(tmp_path_factory):
     stack = make_stack("prod", tmp_path_factory.mktemp("deploy"), prod_settings())
     with running(stack, "prod.deploy", "--tag", "e2e-v1"):
+        stack.compose("exec", "-T", "web", "python", "manage.py", "load_demo_data")  # products to shop for
         yield stack
 
 

@@ -120,6 +120,16 @@ def test_redis_refuses_unauthenticated_clients(prod):
     assert authenticated.stdout.strip() == "PONG"
 
 
+def test_redis_restarts_with_its_data_as_a_non_root_user(prod):
+    auth = ["-e", f"REDISCLI_AUTH={prod.values['REDIS_PASSWORD']}"]
+    prod.compose("exec", "-T", *auth, "redis", "redis-cli", "set", "e2e-persists", "yes")
+    prod.compose("restart", "redis")
+    prod.wait_for(lambda: prod.inspect("redis")["State"]["Health"]["Status"] == "healthy", "redis healthy again")
+    assert prod.compose("exec", "-T", *auth, "redis", "redis-cli", "get", "e2e-persists").stdout.strip() == "yes"
+    assert prod.compose("exec", "-T", "redis", "id", "-u").stdout.strip() == "999"
+    assert prod.inspect("redis")["HostConfig"]["CapAdd"] in (None, [])
+
+
 def test_killed_web_process_is_restarted_by_the_restart_policy(prod):
     before = prod.inspect("web")
     init_pid = before["State"]["Pid"]  # docker-init (init: true); Gunicorn's master is its child
