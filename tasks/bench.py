@@ -1,16 +1,23 @@
-"""Benchmarks: image sizes, build times, dev.up time and idle memory, as figures."""
+"""Benchmarks as printed figures: image sizes, build times, dev.up time, idle memory (run); serving (load)."""
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import socket
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Context
+from invoke.exceptions import Exit
 
+from .lib import loadbench
 from .lib import stack as _stack
 from .lib.cli import task
 from .lib.run import DRY_RUN_HELP, Step, execute, output, say
@@ -71,15 +78,7 @@ def measure(cold: bool) -> None:
         run_command(f"docker rmi {image}", step="remove the bench image", capture=True, check=False)
 
     with tempfile.TemporaryDirectory() as tmp:
-        env_file = Path(tmp) / "bench.env"
-        env_file.write_text(
-            _stack.ENV_EXAMPLE.read_text().replace(
-                "SECRET_KEY=change-me-dev.up-generates-a-fresh-one", f"SECRET_KEY={_stack.new_secret_key()}"
-            )
-        )
-        ports = {v: str(_free_port()) for v in ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT", "HTTP_PORT")}
-        for key, value in {**ports, "ALLOWED_HOSTS": "localhost", "SECURE_SSL_REDIRECT": "true"}.items():
-            env_file.write_text(env_file.read_text() + f"{key}={value}\n")
+        env_file = bench_env_file(Path(tmp))
         for env_name in ("dev", "prod"):
             env = {"DESIDELIVER_ENV_FILE": str(env_file), "COMPOSE_PROJECT_NAME": f"bench-{env_name}-{tag}"}
             try:
@@ -107,12 +106,26 @@ def measure(cold: bool) -> None:
         say(f"  {name:<{width}}  {value}")
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def bench_env_file(directory: Path, **extra: str) -> Path:
+    """An env file for throwaway stacks: .env.example with a fresh secret, free ports and `extra`."""
+    values = {
+        "SECRET_KEY": _stack.new_secret_key(),
+        **{v: str(free_port()) for v in ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT", "HTTP_PORT")},
+        "ALLOWED_HOSTS": "localhost",
+        "SECURE_SSL_REDIRECT": "true",
+        **extra,
+    }
+    lines = [line for line in _stack.ENV_EXAMPLE.read_text().splitlines() if line.split("=", 1)[0] not in values]
+    path = directory / "bench.env"
+    path.write_text("\n".join([*lines, *(f"{k}={v}" for k, v in values.items())]) + "\n")
+    path.chmod(0o600)
+    return path
 
 
 @task(
@@ -125,3 +138,63 @@ def _free_port() -> int:
 def run(c: Context, cold: bool = True, dry_run: bool = False) -> None:
     """Print image sizes, build times, warm dev.up time and idle memory of the stacks (own compose projects)."""
     execute([Step("measure", "build, start and measure throwaway stacks", action=lambda: measure(cold))], dry_run)
+
+
+@contextmanager
+def targeting(env: dict[str, str]) -> Iterator[None]:
+    """Point every stack command of this process at the benchmark's own project and env file."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def load_benchmark(short: bool, products: int, users: int, buyers: int) -> None:
+    if shutil.which("wrk") is None:
+        raise Exit("✗ bench.load needs wrk, the HTTP load generator: apt-get install wrk (Debian), then retry.", 2)
+    runs, seconds = (5, 1.0) if short else (5, 5.0)
+    cores = os.cpu_count() or 2
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        overrides = {"AUTH_THROTTLE_RATE": "100000/minute", "JWT_ACCESS_MINUTES": "240", "HTTP_BIND": "127.0.0.1"}
+        env_file = bench_env_file(workdir, **overrides)
+        env = {
+            "DESIDELIVER_ENV_FILE": str(env_file),
+            "COMPOSE_PROJECT_NAME": f"bench-load-{uuid.uuid4().hex[:6]}",
+            "BACKUP_DIR": str(workdir / "backups"),
+        }
+        port = int(_stack.env_values(env_file)["HTTP_PORT"])
+        # Pinning wrk away from the stack halves the stack's cores on a small host: only with cores to spare.
+        bench = loadbench.Bench(
+            _stack.stack("prod"), port, runs, seconds, workdir, cpus=str(cores - 1) if cores >= 4 else ""
+        )
+        try:
+            say(f"Deploying the prod stack as {env['COMPOSE_PROJECT_NAME']} (port {port}) ...")
+            inv("prod.deploy", "--tag", env["COMPOSE_PROJECT_NAME"], env=env)
+            with targeting(env):
+                loadbench.measure_all(bench, products, users, buyers, cores)
+        finally:
+            inv("prod.down", "--volumes", "--yes", env=env)
+
+
+@task(
+    help={
+        "short": "Five 1-second runs per scenario instead of five 5-second runs, for CI (default: off).",
+        "products": "Products in the benchmark catalogue (default: 2000, in 20 categories).",
+        "users": "Shoppers with tokens (default: 300).",
+        "buyers": "Concurrent buyers in the checkout scenario (default: 50).",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+def load(
+    c: Context, short: bool = False, products: int = 2000, users: int = 300, buyers: int = 50, dry_run: bool = False
+) -> None:
+    """Load benchmark: the prod stack (own project) under wrk through the proxy, beside its ceilings and budgets."""
+    what = "deploy a throwaway prod stack, seed it, run wrk and the checkout buyers, print figures, remove it"
+    execute([Step("load benchmark", what, action=lambda: load_benchmark(short, products, users, buyers))], dry_run)

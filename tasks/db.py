@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .lib import backups, database, lock
 from .lib.cli import task
 from .lib.compose import manage_step, one_off
 from .lib.run import DRY_RUN_HELP, Step, confirm, execute, output, say, shell
-from .lib.stack import ROOT, SETTINGS, Stack, manage, setting, stack
+from .lib.stack import APP_SERVICES, ROOT, SETTINGS, Stack, manage, setting, stack
 
 ENV_HELP = "Which stack: dev or prod (default: dev)."
 # Rebuilt by migrate on every database: neither dumped nor compared.
@@ -84,16 +85,16 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
     dump = backups.resolve(s.env, file or "")
     now = datetime.now(UTC)
     swap = database.Swap.at(setting("POSTGRES_DB", "desideliver"), now)
+    # Read-only looks: what runs is paused during the swap; a checksum-verified dump needs no second full read.
+    running = [name for name in APP_SERVICES if name in s.running_services()]
+    plan = Restore(
+        s, dump, swap, running, backups.checksum_state(dump) == "ok", setting("POSTGRES_USER", "desideliver")
+    )
     if dry_run:
-        prepare, switch, after = (
-            database.plan_prepare_restore(s, dump, swap),
-            database.plan_switch(s, swap),
-            database.plan_after_swap(s),
-        )
-        execute([*prepare, *switch, *after], dry_run=True)
+        execute([*plan.prepare(), *plan.switch(), database.ready_step(s)], dry_run=True)
         say("On a failure before the swap these would run:")
-        execute(database.plan_recover(s, swap), dry_run=True)
-        say("On a failure after the swap these would run:")
+        execute(database.plan_recover(s, swap, running), dry_run=True)
+        say("On a failure after the swap (the app not ready on the restored database) these would run:")
         execute(database.plan_swap_back(s, swap), dry_run=True)
         return
     s.require_running("db", "db.restore")
@@ -103,30 +104,49 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
         yes,
     )
     with lock.held(s, f"db.restore of {dump.name}"):
-        restore_locked(s, dump, swap, now)
+        restore_locked(plan, now)
 
 
-def restore_locked(s: Stack, dump: Path, swap: database.Swap, now: datetime) -> None:
+@dataclass(frozen=True)
+class Restore:
+    s: Stack
+    dump: Path
+    swap: database.Swap
+    running: list[str]
+    verified: bool
+    user: str
+
+    def prepare(self) -> list[Step]:
+        return database.plan_prepare_restore(self.s, self.dump, self.swap, self.verified, self.user)
+
+    def switch(self) -> list[Step]:
+        return database.plan_switch(self.s, self.swap, self.running)
+
+
+def restore_locked(plan: Restore, now: datetime) -> None:
+    s, dump, swap = plan.s, plan.dump, plan.swap
+
     def safety() -> str:
         return database.describe(backups.newest(s.env, "pre-restore", since=now.isoformat(timespec="seconds")))
 
     try:
-        execute(database.plan_prepare_restore(s, dump, swap))
+        execute(plan.prepare())
     except Exit:
-        say(f"✗ the restore did not start; the live database is unchanged. Cleaning up. Safety backup: {safety()}.")
-        execute(database.plan_recover(s, swap))
+        say(f"✗ the restore stopped before the swap; the live database is unchanged. Safety backup: {safety()}.")
+        execute(database.plan_recover(s, swap, []))
         raise
-    stopped = time.monotonic()
+    paused = time.monotonic()
     try:
-        execute(database.plan_switch(s, swap))
+        execute(plan.switch())
     except Exit:
-        say("✗ the swap did not happen (both renames are one transaction); starting the app on the live database.")
-        execute(database.plan_recover(s, swap))
+        say("✗ the swap did not happen (both renames are one transaction); resuming the app on the live database.")
+        execute(database.plan_recover(s, swap, plan.running))
         raise
+    unavailable = time.monotonic() - paused
     try:
-        execute(database.plan_after_swap(s))
+        execute([database.ready_step(s)])
     except Exit as failure:
-        say(f"✗ the restored database failed after the swap; putting '{swap.previous}' back live.")
+        say(f"✗ the app is not ready on the restored database; putting '{swap.previous}' back live.")
         execute(database.plan_swap_back(s, swap))
         raise Exit(
             f"✗ restore of {dump.name} failed after the swap and was undone: the previous database is live "
@@ -134,7 +154,7 @@ def restore_locked(s: Stack, dump: Path, swap: database.Swap, now: datetime) -> 
             f"  failure: {failure.message}\n  safety backup: {safety()}",
             code=failure.code or 1,
         ) from None
-    say(f"  the app was unavailable for {time.monotonic() - stopped:.1f}s")
+    say(f"  the app was unavailable for {unavailable:.1f}s (paused while the databases were renamed)")
     database.drop_older_previous(s, swap)
     say(
         f"✓ restored {dump.name} into '{swap.live}' ({s.env}); the replaced database is kept as "

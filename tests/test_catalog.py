@@ -1,5 +1,7 @@
 import pytest
+from django.core.cache import cache
 
+from catalog import cache as catalog_cache
 from catalog.models import Category, Product
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +117,51 @@ def test_cache_is_invalidated_when_a_product_is_deleted(api, shelf, django_captu
     with django_capture_on_commit_callbacks(execute=True):
         Product.objects.get(pk=shelf["chilli"].pk).delete()
     assert api.get(PRODUCTS).json()["count"] == 2
+
+
+def test_product_detail_is_cached_and_invalidated_like_lists(
+    api, shelf, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    url = f"{PRODUCTS}{shelf['masala'].pk}/"
+    first = api.get(url)
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        again = api.get(url)
+    assert again.json() == first.json()
+    assert again["Content-Type"] == "application/json"
+    with django_capture_on_commit_callbacks(execute=True):
+        shelf["masala"].stock = 0
+        shelf["masala"].save()
+    assert api.get(url).json()["in_stock"] is False
+
+
+def test_a_missing_product_is_not_cached(api, shelf):
+    assert api.get(f"{PRODUCTS}999999/").status_code == 404
+    Product.objects.create(pk=999999, category=shelf["masala"].category, name="New", slug="new", price="1.00")
+    assert api.get(f"{PRODUCTS}999999/").status_code == 200
+
+
+def test_cached_pagination_links_belong_to_the_host_that_asked(api, shelf):
+    first = api.get(PRODUCTS, {"page_size": 1}, HTTP_HOST="localhost").json()["next"]
+    second = api.get(PRODUCTS, {"page_size": 1}, HTTP_HOST="127.0.0.1").json()["next"]
+    assert first.startswith("http://localhost/")
+    assert second.startswith("http://127.0.0.1/")
+
+
+def test_each_process_rereads_the_catalogue_version_at_most_once_a_second(settings, monkeypatch):
+    settings.CATALOG_VERSION_SECONDS = 1.0
+    clock = [100.0]
+    monkeypatch.setattr(catalog_cache.time, "monotonic", lambda: clock[0])
+    monkeypatch.setitem(catalog_cache._seen, "at", float("-inf"))
+    cache.set(catalog_cache.VERSION_KEY, 7, timeout=None)
+    assert catalog_cache.current_version() == 7
+    cache.set(catalog_cache.VERSION_KEY, 8, timeout=None)  # another process changed the catalogue
+    clock[0] += 0.5
+    assert catalog_cache.current_version() == 7  # remembered: no round trip
+    clock[0] += 0.6
+    assert catalog_cache.current_version() == 8  # a second later, seen
+    catalog_cache.invalidate()  # this process's own change shows at once
+    assert catalog_cache.current_version() == 9
 
 
 def test_unknown_api_path_is_json_404(api):

@@ -122,35 +122,55 @@ def test_a_dump_from_a_newer_postgres_is_refused(backup_dir, monkeypatch):
         database.check_versions(DEV, dump)
 
 
-def test_restore_restores_aside_before_stopping_anything_and_swaps_atomically(backup_dir):
+def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(backup_dir):
     swap = database.Swap.at("desideliver", NOW)
     assert (swap.scratch, swap.previous, swap.failed) == (
         "desideliver_restore_20261122010203",
         "desideliver_before_restore_20261122010203",
         "desideliver_failed_restore_20261122010203",
     )
-    prepare = [s.name for s in database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap)]
-    assert prepare[0] == "check the file is a complete PostgreSQL dump"
-    assert prepare.index("take a verified pre-restore backup (dump, read back, checksum, metadata)") < prepare.index(
+    prepare = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
+    names = [s.name for s in prepare]
+    assert names[0] == "check the file is a complete PostgreSQL dump"
+    assert names.index("take a verified pre-restore backup (dump, read back, checksum, metadata)") < names.index(
         "create a scratch database"
     )
-    assert prepare[-1] == "restore into the scratch database"
-    switch = database.plan_switch(DEV, swap)
-    assert [s.name for s in switch] == ["stop the app services", "swap the restored database in"]
+    assert names[-2:] == ["restore into the scratch database", "apply migrations to the restored database"]
+    assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
+    verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
+    assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written
+    switch = database.plan_switch(DEV, swap, ["web", "worker"])
+    assert [s.name for s in switch] == [
+        "pause the app services",
+        "swap the restored database in",
+        "resume the app services",
+    ]
+    assert switch[0].command.endswith(" pause web worker")
     assert " -1 -c " in switch[1].command  # both renames in one transaction
     assert switch[1].command.index(swap.previous) < switch[1].command.index(swap.scratch)
 
 
-def test_a_failure_after_the_swap_puts_the_previous_database_back_and_gates_on_readiness():
+def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, monkeypatch):
+    from tasks import db
+
     swap = database.Swap.at("desideliver", NOW)
-    after = database.plan_after_swap(DEV)
-    assert after[-1].name == "wait until the app is ready (database, cache, migrations)"
-    back = database.plan_swap_back(DEV, swap)
-    renames = next(s.command for s in back if s.name.startswith("swap the previous database back"))
+    plan = db.Restore(DEV, backup_dir / "x.dump", swap, ["web"], True, "app")
+    ran = []
+
+    def execute(steps, dry_run=False):
+        ran.append([s.name for s in steps])
+        if steps[0].name.startswith("wait until the app is ready"):
+            raise Exit("✗ the app did not become ready within 120s: 503", code=1)
+
+    monkeypatch.setattr(db, "execute", execute)
+    with pytest.raises(Exit, match="failed after the swap and was undone: the previous database is live again"):
+        db.restore_locked(plan, NOW)
+    back = ran[-1]
+    assert "swap the previous database back in (the restored one is kept aside)" in back
+    assert back[-1] == "wait until the app is ready (database, cache, migrations)"
+    renames = next(s.command for s in database.plan_swap_back(DEV, swap) if s.name.startswith("swap the previous"))
     # live -> failed, previous -> live: the restored copy is kept, the old data is live again.
     assert renames.index(swap.failed) < renames.index(swap.previous)
-    assert " -1 -c " in renames
-    assert back[-1].name.startswith("wait until the app is ready")
 
 
 def test_identifiers_and_literals_are_quoted():

@@ -24,7 +24,7 @@ fail() {
     exit 1
 }
 cleanup() {
-    [[ -n "$child" ]] && kill "$child" 2>/dev/null
+    [[ -n "$child" ]] && kill -TERM -- "-$child" 2>/dev/null
     [[ -n "$partial" ]] && rm -f -- "$partial" "$dir/$name.sha256.partial" "$dir/$name.json.partial"
     return 0
 }
@@ -57,12 +57,15 @@ while :; do
 done
 partial="$dir/$name.partial"
 
-# In the background, so SIGTERM is handled at once (and kills the dump).
-pg_dump --format=custom --no-owner --file="$partial" & child=$!
-wait "$child" || fail "pg_dump failed (exit $?); no backup was written"
+# One pass: the dump streams into its file and, at the same time, through a
+# full read (truncation shows there; `pg_restore --list` alone misses it), so
+# verifying costs no second read. In the background, in a process group of its
+# own (set -m), so SIGTERM is handled at once and stops the whole pipeline.
+set -m
+{ pg_dump --format=custom --no-owner | tee "$partial" | pg_restore -f /dev/null; } & child=$!
+wait "$child" || fail "the dump failed or did not read back in full (exit $?); no backup was written"
 child=""
-# A full read catches truncation, which `pg_restore --list` alone does not.
-pg_restore -f /dev/null "$partial" || fail "the dump did not read back in full"
+set +m
 
 size="$(stat -c %s "$partial")"
 digest="$(sha256sum "$partial" | cut -d' ' -f1)"

@@ -3,15 +3,20 @@
 import os
 
 bind = "0.0.0.0:8000"
-# Set explicitly: cpu_count() sees the host's CPUs, not the container's limit.
+# Processes x threads: threads overlap the waits on PostgreSQL and Redis, and
+# keep connections alive. Set explicitly: cpu_count() sees the host's CPUs,
+# not the container's limit. Sizing: docs/performance.md.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # The heartbeat file must not live on a (read-only or slow) disk.
 worker_tmp_dir = "/dev/shm"  # noqa: S108 - a RAM-backed mount, not a shared temp dir
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # Must stay below the service's stop_grace_period (35 s in compose/prod) so
 # in-flight requests finish before the engine sends SIGKILL.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
-keepalive = 5
+# Longer than nginx's idle upstream connections, so nginx closes them first.
+keepalive = 75
 # Off by default: a max_requests of 1000 halved throughput on a 2-core host
 # (every recycle re-imports Django). Set it only to contain a known leak.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
@@ -19,7 +24,9 @@ max_requests_jitter = max_requests // 10
 # Only the proxy can reach port 8000 (no published port), so trust its
 # X-Forwarded-* headers from any address on the compose network.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
-accesslog = "-"
+# Off by default: the proxy keeps the access log (docker/nginx/desideliver.conf);
+# GUNICORN_ACCESS_LOG=- writes one here too, e.g. to debug without the proxy.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 # %(M)s: request time in milliseconds.
 access_log_format = '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

@@ -1,7 +1,11 @@
+from collections.abc import Callable
+
 from django.core.cache import cache
+from django.http import HttpResponse
 from django.utils.http import urlencode
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import filters, permissions, viewsets
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -28,12 +32,28 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     search_fields = ["name", "description"]
     ordering_fields = ["price", "name", "created_at", "stock"]
 
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        # The normalised query string is the key: the same filters in another
-        # order hit the same entry.
-        key = catalog_cache.list_key(urlencode(sorted(request.query_params.lists()), doseq=True))
-        data = cache.get(key)
-        if data is None:
-            data = super().list(request, *args, **kwargs).data
-            cache.set(key, data, catalog_cache.timeout())
-        return Response(data)
+    def filter_queryset(self, queryset):
+        # Filters, search and ordering shape lists; one product needs none of
+        # their work (building the filter form cost most of a detail request).
+        return queryset if self.action == "retrieve" else super().filter_queryset(queryset)
+
+    def cached(self, request: Request, kind: str, render: Callable[[], Response]) -> HttpResponse:
+        """The rendered body from the cache, or rendered now and cached; 200 responses only."""
+        # The normalised query string: the same filters in another order hit the same entry.
+        query = urlencode(sorted(request.query_params.lists()), doseq=True)
+        key = catalog_cache.response_key(kind, f"{request.scheme}://{request.get_host()}", query)
+        body = cache.get(key)
+        if body is None:
+            response = render()
+            if response.status_code != 200:
+                return response
+            body = JSONRenderer().render(response.data)
+            cache.set(key, body, catalog_cache.timeout())
+        return HttpResponse(body, content_type="application/json")
+
+    def list(self, request: Request, *args, **kwargs) -> HttpResponse:
+        return self.cached(request, "list", lambda: super(ProductViewSet, self).list(request, *args, **kwargs))
+
+    def retrieve(self, request: Request, *args, **kwargs) -> HttpResponse:
+        key = f"detail:{kwargs.get(self.lookup_field, '')}"
+        return self.cached(request, key, lambda: super(ProductViewSet, self).retrieve(request, *args, **kwargs))

@@ -15,6 +15,8 @@ those above it):
     scan     the secret scan of built images
     checks   lint and check plans (lint.run and prod.check)
     rollout  the prod web rollout that keeps serving
+    loadgen  wrk runs and checkout buyers, as figures (bench.load)
+    loadbench  the load benchmark's scenarios, ceilings and budgets
 
 tests/test_tasks.py fails when a collection imports another collection or a
 module here imports a collection.

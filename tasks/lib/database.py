@@ -38,11 +38,16 @@ def migration_state(s: Stack) -> dict[str, str]:
 
 
 def backup_step(s: Stack, kind: str = "") -> Step:
-    """One verified backup by the backup image (docker/backup/backup-once.sh), the only implementation."""
+    """One verified backup by the backup image (docker/backup/backup-once.sh), the only implementation.
+
+    In the running backup service when there is one (prod), else in a one-off container of its image.
+    """
     label = f"{kind} backup" if kind else "backup"
+    once = ["backup-once.sh", *([kind] if kind else [])]
+    where = ["exec", "-T", "backup"] if s.is_running("backup") else ["run", "--rm", "--no-deps", "-T", "backup"]
     return Step(
         f"take a verified {label} (dump, read back, checksum, metadata)",
-        s.compose("run", "--rm", "--no-deps", "-T", "backup", "backup-once.sh", *([kind] if kind else [])),
+        s.compose(*where, *once),
         hint=f"see the line 'backup: FAILED: ...' above; ./inv db.backups --env {s.env} lists what exists",
     )
 
@@ -134,14 +139,15 @@ def start_app(s: Stack) -> list[Step]:
     ]
 
 
-def plan_prepare_restore(s: Stack, dump: Path, swap: Swap) -> list[Step]:
-    """Everything before the app stops: checks, safety backup, restore aside. A failure changes nothing live."""
+def plan_prepare_restore(s: Stack, dump: Path, swap: Swap, verified: bool, user: str) -> list[Step]:
+    """Everything before the swap: checks, safety backup, restore and migrate aside. Nothing live changes."""
     restore = f'pg_restore -U "$POSTGRES_USER" -d {shell(swap.scratch)} --no-owner --exit-on-error --single-transaction'
+    # A dump whose checksum matched was read back in full when it was written.
+    read_all = f"{s.exec('db', 'pg_restore', '-f', '/dev/null')} < {shell(dump)}"
+    full_read = [] if verified else [Step("check the file is a complete PostgreSQL dump", read_all)]
+    scratch_url = f"DATABASE_URL=postgres://{user}@db:5432/{swap.scratch}"
     return [
-        Step(
-            "check the file is a complete PostgreSQL dump",
-            f"{s.exec('db', 'pg_restore', '-f', '/dev/null')} < {shell(dump)}",
-        ),
+        *full_read,
         Step(
             "check the dump's PostgreSQL version",
             f"{s.exec('db', 'pg_restore', '--list')} < {shell(dump)}; SHOW server_version_num",
@@ -151,29 +157,25 @@ def plan_prepare_restore(s: Stack, dump: Path, swap: Swap) -> list[Step]:
         Step("create a scratch database", on_postgres(s, f"CREATE DATABASE {ident(swap.scratch)} TEMPLATE template0")),
         # Into the scratch database: a failure at any point leaves the live one untouched.
         Step("restore into the scratch database", f"{in_db(s, restore)} < {shell(dump)}"),
+        # Migrated before the swap (the dump may predate the schema), so the app waits only for the renames.
+        Step("apply migrations to the restored database", s.compose("run", "--rm", "-T", "-e", scratch_url, "migrate")),
     ]
 
 
-def plan_switch(s: Stack, swap: Swap) -> list[Step]:
-    """Stop the app, swap the restored database in (both renames in one transaction)."""
+def plan_switch(s: Stack, swap: Swap, running: list[str]) -> list[Step]:
+    """Pause the app (no new connections), swap the restored database in (one transaction), resume it."""
     return [
-        Step("stop the app services", s.compose("stop", *APP_SERVICES)),
+        *([Step("pause the app services", s.compose("pause", *running))] if running else []),
         Step("swap the restored database in", on_postgres(s, swap.renames(swap.previous, swap.scratch), True)),
+        *([Step("resume the app services", s.compose("unpause", *running))] if running else []),
     ]
 
 
-def plan_after_swap(s: Stack) -> list[Step]:
-    """Migrate the restored database and bring the app back, gated on readiness."""
-    return [
-        Step("apply migrations (the backup may be from an older schema)", s.compose("run", "--rm", "-T", "migrate")),
-        *start_app(s),
-    ]
-
-
-def plan_recover(s: Stack, swap: Swap) -> list[Step]:
-    """After a failure before the swap: drop the scratch database (if there) and start the app."""
+def plan_recover(s: Stack, swap: Swap, paused: list[str]) -> list[Step]:
+    """After a failure before the swap took effect: drop the scratch database and resume what was paused."""
     drop = f"DROP DATABASE IF EXISTS {ident(swap.scratch)} WITH (FORCE)"
-    return [Step("drop the scratch database", on_postgres(s, drop)), *start_app(s)]
+    resume = [Step("resume the app services", s.compose("unpause", *paused))] if paused else []
+    return [*resume, Step("drop the scratch database", on_postgres(s, drop))]
 
 
 def plan_swap_back(s: Stack, swap: Swap) -> list[Step]:

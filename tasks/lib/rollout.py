@@ -81,14 +81,18 @@ def edge_address(s: Stack, container: str) -> str:
 
 
 def route(s: Stack, tag: str, addresses: list[str] | None) -> None:
-    """Pin the proxy to `addresses`, or route by the name `web` again; a graceful reload (nginx -s reload)."""
+    """Pin the proxy's upstream to `addresses` (a graceful reload), or let it follow `web`'s DNS again.
+
+    docker/nginx/follow-web.sh follows the DNS unless the file `pinned` exists.
+    """
     if addresses:
         servers = "".join(f"server {a}:8000;\n" for a in addresses)
-        write = f"printf %s {shell(servers)} > {UPSTREAM}/servers.conf && echo 'set $web_backend pinned;'"
+        change = f"touch {UPSTREAM}/pinned && printf %s {shell(servers)} > {UPSTREAM}/servers.conf && nginx -t -q"
+        change += " && nginx -s reload"
     else:
-        write = "echo 'set $web_backend web:8000;'"
+        change = f"rm -f {UPSTREAM}/pinned"
     for proxy in containers(s, tag, "proxy"):
-        docker("exec", proxy, "sh", "-c", f"{write} > {UPSTREAM}/target.conf && nginx -t -q && nginx -s reload")
+        docker("exec", proxy, "sh", "-c", change)
 
 
 def replace_web(s: Stack, tag: str, timeout: int) -> None:
@@ -98,7 +102,7 @@ def replace_web(s: Stack, tag: str, timeout: int) -> None:
     if old and all(runs(c, target) for c in old):
         say(f"  web already runs :{tag}")
         return
-    # Pinned to the old containers by address: the new one is found by name, but gets no traffic yet.
+    # Pinned to the old containers: the new one answers to `web` at once, but gets no traffic yet.
     route(s, tag, [edge_address(s, c) for c in old])
     compose(s, tag, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"web={len(old) + 1}", "web")
     new = containers(s, tag, "web") - old
@@ -109,7 +113,7 @@ def replace_web(s: Stack, tag: str, timeout: int) -> None:
     except Exit:
         for container in new:  # it never received traffic
             run(shell("docker", "rm", "--force", container), step="remove the failed web container", check=False)
-        route(s, tag, None)  # by name again: only the old containers answer to it now
+        route(s, tag, None)  # following the DNS again: only the old containers answer to it now
         raise
     route(s, tag, [edge_address(s, c) for c in new])
     say(f"  traffic moved to the new web container; draining {len(old)} old container(s) for {DRAIN_SECONDS}s")

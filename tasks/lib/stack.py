@@ -130,6 +130,8 @@ def compose_environment() -> dict[str, str]:
         # The dev containers and the backup service run as this user.
         "HOST_UID": os.environ.get("HOST_UID", str(os.getuid())),
         "HOST_GID": os.environ.get("HOST_GID", str(os.getgid())),
+        # The request path may use every core (compose/prod: CPU limits).
+        "HOST_CPUS": os.environ.get("HOST_CPUS") or str(os.cpu_count() or 2),
         # Absolute, so the backup service mounts the directory db.backups lists.
         "BACKUP_PATH": str(backups_dir()),
         # The prod images in service: what the last deploy recorded for this project.

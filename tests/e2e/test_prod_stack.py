@@ -36,8 +36,12 @@ def test_requests_go_through_nginx_to_gunicorn(prod):
     assert response.status == 200
     assert response.json()["checks"] == {"database": "ok", "cache": "ok", "migrations": "ok"}
     assert response.headers["Server"] == "nginx"
-    access_line = next(line for line in prod.logs("web").splitlines() if marker in line)
-    assert re.search(r'"GET /api/v1/health/ready/\?probe=\w+ HTTP/1.[01]" 200 \d+ \d+ms', access_line)
+    # One access log, the proxy's, with the request's and Gunicorn's times (buffered: flushed each second).
+    access_line = prod.wait_for(
+        lambda: next((line for line in prod.logs("proxy").splitlines() if marker in line), ""), "the access log line"
+    )
+    assert re.search(r'"GET /api/v1/health/ready/\?probe=\w+ HTTP/1.1" 200 \d+ [\d.]+ [\d.]+ ', access_line)
+    assert marker not in prod.logs("web")
     top = prod.compose("top", "web").stdout
     assert "gunicorn" in top
     assert "runserver" not in top

@@ -21,10 +21,11 @@ from catalog import cache as catalog_cache
 from catalog.models import Category, Product
 
 WORDS = (
-    "organic basmati toor moong masoor chana rajma atta besan jaggery ghee paneer curd lassi chai masala "
-    "turmeric cumin coriander cardamom clove pepper mustard fenugreek tamarind coconut mango banana onion "
-    "tomato potato okra brinjal spinach methi curry leaf ginger garlic chilli poha rava sooji vermicelli"
-).split()
+    *("organic", "basmati", "toor", "moong", "masoor", "chana", "rajma", "atta", "besan", "jaggery", "ghee"),
+    *("paneer", "curd", "lassi", "chai", "masala", "turmeric", "cumin", "coriander", "cardamom", "clove"),
+    *("pepper", "mustard", "fenugreek", "tamarind", "coconut", "mango", "banana", "onion", "tomato", "potato"),
+    *("okra", "brinjal", "spinach", "methi", "curry", "leaf", "ginger", "garlic", "chilli", "poha", "rava"),
+)
 UNITS = ("100 g", "250 g", "500 g", "1 kg", "5 kg", "1 l", "6 pcs", "1 pc")
 
 
@@ -75,6 +76,7 @@ class Command(BaseCommand):
         model.objects.bulk_create(
             [model(email=e, password=hashed, first_name="Bench", last_name=e[6:10]) for e in emails if e not in have]
         )
-        ids = list(Product.objects.filter(slug__startswith="bench-product-").order_by("id").values_list("id", flat=True))
+        ours = Product.objects.filter(slug__startswith="bench-product-").order_by("id")
+        ids = list(ours.values_list("id", flat=True))
         self.stdout.write(f"{len(new)} products and {users - len(have)} users added")
         self.stdout.write(json.dumps({"password": password, "emails": emails, "product_ids": ids}))
