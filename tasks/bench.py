@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -155,10 +155,22 @@ def targeting(env: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def load_benchmark(short: bool, products: int, users: int, buyers: int) -> None:
+def timed_inv(env: dict[str, str]) -> Callable[..., tuple[float, str]]:
+    """`inv ARGS` against the benchmark's stack: (wall seconds, output)."""
+
+    def call(*args: str) -> tuple[float, str]:
+        command = shlex.join([sys.executable, "-m", "invoke", "--search-root", str(_stack.ROOT), *args])
+        started = time.monotonic()
+        out = output(command, step=f"inv {' '.join(args)}", env=env, timeout=1800)
+        return time.monotonic() - started, out
+
+    return call
+
+
+def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: int) -> None:
     if shutil.which("wrk") is None:
         raise Exit("✗ bench.load needs wrk, the HTTP load generator: apt-get install wrk (Debian), then retry.", 2)
-    runs, seconds = (5, 1.0) if short else (5, 5.0)
+    runs, seconds = (5, 1) if short else (5, 5)
     cores = os.cpu_count() or 2
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -179,6 +191,8 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int) -> None:
             inv("prod.deploy", "--tag", env["COMPOSE_PROJECT_NAME"], env=env)
             with targeting(env):
                 loadbench.measure_all(bench, products, users, buyers, cores)
+                if rows:
+                    loadbench.operations(bench, rows, timed_inv(env))
         finally:
             inv("prod.down", "--volumes", "--yes", env=env)
 
@@ -189,12 +203,21 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int) -> None:
         "products": "Products in the benchmark catalogue (default: 2000, in 20 categories).",
         "users": "Shoppers with tokens (default: 300).",
         "buyers": "Concurrent buyers in the checkout scenario (default: 50).",
+        "rows": "Rows to add before timing backup and restore (default: 1000000; 0 skips them).",
         "dry_run": DRY_RUN_HELP,
     }
 )
 def load(
-    c: Context, short: bool = False, products: int = 2000, users: int = 300, buyers: int = 50, dry_run: bool = False
+    c: Context,
+    short: bool = False,
+    products: int = 2000,
+    users: int = 300,
+    buyers: int = 50,
+    rows: int = 1_000_000,
+    dry_run: bool = False,
 ) -> None:
     """Load benchmark: the prod stack (own project) under wrk through the proxy, beside its ceilings and budgets."""
     what = "deploy a throwaway prod stack, seed it, run wrk and the checkout buyers, print figures, remove it"
-    execute([Step("load benchmark", what, action=lambda: load_benchmark(short, products, users, buyers))], dry_run)
+    execute(
+        [Step("load benchmark", what, action=lambda: load_benchmark(short, products, users, buyers, rows))], dry_run
+    )

@@ -164,6 +164,17 @@ def test_each_process_rereads_the_catalogue_version_at_most_once_a_second(settin
     assert catalog_cache.current_version() == 9
 
 
+def test_categories_are_cached_until_a_category_changes(
+    api, shelf, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    api.get("/api/v1/categories/")
+    with django_assert_num_queries(0):
+        assert len(api.get("/api/v1/categories/").json()["results"]) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        Category.objects.create(name="Sweets", slug="sweets")
+    assert len(api.get("/api/v1/categories/").json()["results"]) == 3
+
+
 def test_unknown_api_path_is_json_404(api):
     response = api.get("/api/v1/no-such-thing/")
     assert response.status_code == 404

@@ -15,27 +15,8 @@ from .models import Category, Product
 from .serializers import CategorySerializer, ProductSerializer
 
 
-class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Category.objects.all()
-    serializer_class = CategorySerializer
-    permission_classes = [permissions.AllowAny]
-
-
-class ProductViewSet(viewsets.ReadOnlyModelViewSet):
-    """Active products: filter, search and order. Staff manage products in the admin."""
-
-    queryset = Product.objects.filter(is_active=True).select_related("category")
-    serializer_class = ProductSerializer
-    permission_classes = [permissions.AllowAny]
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
-    filterset_class = ProductFilter
-    search_fields = ["name", "description"]
-    ordering_fields = ["price", "name", "created_at", "stock"]
-
-    def filter_queryset(self, queryset):
-        # Filters, search and ordering shape lists; one product needs none of
-        # their work (building the filter form cost most of a detail request).
-        return queryset if self.action == "retrieve" else super().filter_queryset(queryset)
+class CachedReads(viewsets.ReadOnlyModelViewSet):
+    """Lists and details served from the catalogue cache (rendered bodies, see catalog/cache.py)."""
 
     def cached(self, request: Request, kind: str, render: Callable[[], Response]) -> HttpResponse:
         """The rendered body from the cache, or rendered now and cached; 200 responses only."""
@@ -52,8 +33,32 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
         return HttpResponse(body, content_type="application/json")
 
     def list(self, request: Request, *args, **kwargs) -> HttpResponse:
-        return self.cached(request, "list", lambda: super(ProductViewSet, self).list(request, *args, **kwargs))
+        kind = f"{self.basename}:list"
+        return self.cached(request, kind, lambda: super(CachedReads, self).list(request, *args, **kwargs))
 
     def retrieve(self, request: Request, *args, **kwargs) -> HttpResponse:
-        key = f"detail:{kwargs.get(self.lookup_field, '')}"
-        return self.cached(request, key, lambda: super(ProductViewSet, self).retrieve(request, *args, **kwargs))
+        kind = f"{self.basename}:detail:{kwargs.get(self.lookup_field, '')}"
+        return self.cached(request, kind, lambda: super(CachedReads, self).retrieve(request, *args, **kwargs))
+
+
+class CategoryViewSet(CachedReads):
+    queryset = Category.objects.all()
+    serializer_class = CategorySerializer
+    permission_classes = [permissions.AllowAny]
+
+
+class ProductViewSet(CachedReads):
+    """Active products: filter, search and order. Staff manage products in the admin."""
+
+    queryset = Product.objects.filter(is_active=True).select_related("category")
+    serializer_class = ProductSerializer
+    permission_classes = [permissions.AllowAny]
+    filter_backends = [DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    filterset_class = ProductFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["price", "name", "created_at", "stock"]
+
+    def filter_queryset(self, queryset):
+        # Filters, search and ordering shape lists; one product needs none of
+        # their work (building the filter form cost most of a detail request).
+        return queryset if self.action == "retrieve" else super().filter_queryset(queryset)

@@ -52,7 +52,7 @@ def wrk(
     """One wrk run; `cpus` pins wrk to those cores (taskset) when given."""
     threads = max(1, min(2, connections))
     command = [*(["taskset", "-c", cpus] if cpus else []), "wrk", f"-t{threads}", f"-c{connections}"]
-    command += [f"-d{seconds}s", "--timeout", "5s", "-s", str(WRK_SCRIPT)]
+    command += [f"-d{max(1, round(seconds))}s", "--timeout", "5s", "-s", str(WRK_SCRIPT)]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     environment = {
