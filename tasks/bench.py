@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,9 +18,10 @@ from pathlib import Path
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import loadbench
+from .lib import loadbench, loadgen
 from .lib import stack as _stack
 from .lib.cli import task
+from .lib.compose import NATIVE_ENV
 from .lib.run import DRY_RUN_HELP, Step, execute, output, say
 from .lib.run import run as run_command
 
@@ -195,6 +197,57 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
                     loadbench.operations(bench, rows, timed_inv(env))
         finally:
             inv("prod.down", "--volumes", "--yes", env=env)
+    docker_vs_native(seconds)
+
+
+def docker_vs_native(seconds: int) -> None:
+    """The same endpoints' p50, one connection, on the Docker dev stack and on the native stack."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        env_file = bench_env_file(workdir)
+        env = {
+            "DESIDELIVER_ENV_FILE": str(env_file),
+            "COMPOSE_PROJECT_NAME": f"bench-dev-{uuid.uuid4().hex[:6]}",
+            "BACKUP_DIR": str(workdir / "backups"),
+        }
+        native_env = {
+            **NATIVE_ENV,
+            "DJANGO_READ_DOT_ENV": "false",
+            "SECRET_KEY": _stack.new_secret_key(),
+            "DATABASE_URL": f"sqlite:///{workdir / 'native.sqlite3'}",
+            "REDIS_URL": "",
+        }
+        ports = {"docker": int(_stack.env_values(env_file)["WEB_PORT"]), "native": free_port()}
+        server = None
+        try:
+            say("\nDocker dev stack vs native stack (runserver, local settings), one connection, p50:")
+            inv("dev.up", "--docker", env=env)
+            for command in (("migrate", "--noinput"), ("load_demo_data",)):
+                output(_stack.manage(*command), step=f"native {command[0]}", env=native_env, timeout=300)
+            server = subprocess.Popen(
+                shlex.split(_stack.manage("runserver", "--noreload", f"127.0.0.1:{ports['native']}")),
+                cwd=_stack.ROOT, env={**os.environ, **native_env},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(3)
+            for path in ("/api/v1/health/", "/api/v1/products/", "/api/v1/products/1/"):
+                p50 = {
+                    where: loadgen.combine([
+                        loadgen.wrk(f"http://127.0.0.1:{port}{path}", connections=1, seconds=seconds, headers={})
+                        for _ in range(3)
+                    ]).p50_ms
+                    for where, port in ports.items()
+                }  # fmt: skip
+                ratio = p50["docker"] / p50["native"]
+                say(
+                    f"  {loadbench.verdict(ratio <= 1.1)}  {path:<22} Docker {p50['docker']:.2f} ms, "
+                    f"native {p50['native']:.2f} ms ({ratio:.2f}x, goal within 10%)"
+                )
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+            inv("dev.down", "--volumes", "--yes", env=env)
 
 
 @task(
