@@ -87,9 +87,10 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
     swap = database.Swap.at(setting("POSTGRES_DB", "desideliver"), now)
     # Read-only looks: what runs is paused during the swap; a checksum-verified dump needs no second full read.
     running = [name for name in APP_SERVICES if name in s.running_services()]
-    plan = Restore(
-        s, dump, swap, running, backups.checksum_state(dump) == "ok", setting("POSTGRES_USER", "desideliver")
-    )
+    # A dump made at the live schema (its metadata says so) needs no migrations; any other gets them.
+    same_schema = bool(running) and backups.read_metadata(dump).get("migrations") == database.migration_state(s)
+    verified = backups.checksum_state(dump) == "ok"
+    plan = Restore(s, dump, swap, running, verified, setting("POSTGRES_USER", "desideliver"), not same_schema)
     if dry_run:
         execute([*plan.prepare(), *plan.switch(), database.ready_step(s)], dry_run=True)
         say("On a failure before the swap these would run:")
@@ -115,9 +116,10 @@ class Restore:
     running: list[str]
     verified: bool
     user: str
+    migrate: bool = True
 
     def prepare(self) -> list[Step]:
-        return database.plan_prepare_restore(self.s, self.dump, self.swap, self.verified, self.user)
+        return database.plan_prepare_restore(self.s, self.dump, self.swap, self.verified, self.user, self.migrate)
 
     def switch(self) -> list[Step]:
         return database.plan_switch(self.s, self.swap, self.running)

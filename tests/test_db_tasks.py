@@ -139,6 +139,8 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
     verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
     assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written
+    same_schema = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
+    assert [s.name for s in same_schema][-1] == "restore into the scratch database"  # nothing to migrate
     switch = database.plan_switch(DEV, swap, ["web", "worker"])
     assert [s.name for s in switch] == [
         "pause the app services",

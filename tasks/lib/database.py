@@ -139,7 +139,9 @@ def start_app(s: Stack) -> list[Step]:
     ]
 
 
-def plan_prepare_restore(s: Stack, dump: Path, swap: Swap, verified: bool, user: str) -> list[Step]:
+def plan_prepare_restore(
+    s: Stack, dump: Path, swap: Swap, verified: bool, user: str, migrate: bool = True
+) -> list[Step]:
     """Everything before the swap: checks, safety backup, restore and migrate aside. Nothing live changes."""
     restore = f'pg_restore -U "$POSTGRES_USER" -d {shell(swap.scratch)} --no-owner --exit-on-error --single-transaction'
     # A dump whose checksum matched was read back in full when it was written.
@@ -158,7 +160,16 @@ def plan_prepare_restore(s: Stack, dump: Path, swap: Swap, verified: bool, user:
         # Into the scratch database: a failure at any point leaves the live one untouched.
         Step("restore into the scratch database", f"{in_db(s, restore)} < {shell(dump)}"),
         # Migrated before the swap (the dump may predate the schema), so the app waits only for the renames.
-        Step("apply migrations to the restored database", s.compose("run", "--rm", "-T", "-e", scratch_url, "migrate")),
+        *(
+            [
+                Step(
+                    "apply migrations to the restored database",
+                    s.compose("run", "--rm", "-T", "-e", scratch_url, "migrate"),
+                )
+            ]
+            if migrate
+            else []
+        ),
     ]
 
 
