@@ -234,7 +234,10 @@ def docker_vs_native(seconds: int) -> None:
                 cwd=_stack.ROOT, env={**os.environ, **native_env},
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            time.sleep(3)
+            # Both just started: the dev stack's worker, beat and first requests settle first.
+            time.sleep(15)
+            for port in ports.values():  # warm: imports, connections, caches
+                loadgen.wrk(f"http://127.0.0.1:{port}/api/v1/products/", connections=1, seconds=2, headers=CLOSE)
             for path in ("/api/v1/health/", "/api/v1/products/", "/api/v1/products/1/"):
                 p50 = {
                     where: loadgen.combine([

@@ -5,10 +5,11 @@ change bumps the version, so all cached responses go stale at once without
 scanning keys (which Redis would make expensive). What is cached is the
 rendered JSON body, so a hit costs one cache read and no serialisation.
 
-Each process remembers the version it last read for VERSION_SECONDS (one
-second by default): a hit is then one round trip to Redis instead of two,
-and a change made by another process shows within that second. A change made
-by this process shows at once.
+Each process remembers the version it last read for CATALOG_VERSION_SECONDS
+(half a second by default): a hit is then one round trip to Redis instead of
+two, and a change made by another process shows within that time. A change
+made by this process shows at once. (The proxy adds at most a second of its
+own for anonymous reads: docker/nginx/desideliver.conf.)
 """
 
 import hashlib

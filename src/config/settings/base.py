@@ -147,7 +147,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
 # How long a process trusts the catalogue version it last read (src/catalog/cache.py).
-CATALOG_VERSION_SECONDS = env.float("CATALOG_VERSION_SECONDS", default=1.0)
+CATALOG_VERSION_SECONDS = env.float("CATALOG_VERSION_SECONDS", default=0.5)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
