@@ -17,7 +17,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from .stack import backups_dir, compose_environment
+from .stack import backups_dir, host_ids
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,6 @@ class Backup:
     kind: str  # "regular", or the safety kind: pre-restore, pre-deploy
     created_at: str
     size_bytes: int
-
-    @property
-    def checksum_file(self) -> Path:
-        return sidecar(self.dump, "sha256")
 
 
 def sidecar(dump: Path, suffix: str) -> Path:
@@ -60,7 +56,7 @@ def prepare_dir() -> Path:
 
 def hand_over(path: Path) -> None:
     """Give `path` to the user the backup container writes as (HOST_UID), when we may (as root)."""
-    ids = compose_environment()
+    ids = host_ids()
     uid, gid = int(ids["HOST_UID"]), int(ids["HOST_GID"])
     if os.getuid() == 0 and (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
         os.chown(path, uid, gid)

@@ -25,7 +25,7 @@ RANGES = {"port": (1, 65535), "wait_timeout": (1, 3600), "tail": (0, 1_000_000)}
 CHOICES = {"env": ENVIRONMENTS}
 
 
-def _checked(name: str, kind: type) -> Callable[[str], Any]:
+def _checked(name: str) -> Callable[[str], Any]:
     flag = "--" + name.replace("_", "-")
 
     def convert(value: str) -> Any:
@@ -33,8 +33,6 @@ def _checked(name: str, kind: type) -> Callable[[str], Any]:
             if value not in CHOICES[name]:
                 raise ParseError(f"{flag} {value!r} is not one of: {', '.join(CHOICES[name])}.")
             return value
-        if kind is not int:
-            return kind(value)
         low, high = RANGES.get(name, (0, 10**9))
         try:
             number = int(value)
@@ -86,10 +84,10 @@ class Task(invoke.Task):
             self.help = texts
         checked = []
         for arg in arguments:
-            if arg.kind in (int, str) and (arg.kind is int or arg.attr_name in CHOICES or arg.name in CHOICES):
-                name = arg.attr_name or arg.name
+            name = arg.attr_name or arg.name
+            if arg.kind is int or (arg.kind is str and name in CHOICES):
                 replacement = CheckedArgument(
-                    check=_checked(name, arg.kind),
+                    check=_checked(name),
                     names=arg.names,
                     kind=arg.kind,
                     default=arg.default,

@@ -191,7 +191,8 @@ def measure_all(bench: Bench, products: int, users: int, buyers: int, cores: int
     fresh = statistics.median(freshness(bench, ids[0]) for _ in range(5))
 
     django_ms = in_process_ms(bench, list(anonymous.values()))
-    static = static_ceiling(bench, fetch_size(bench, LIST))
+    size = fetch_size(bench, LIST)
+    static = static_ceiling(bench, size)
 
     def ceiling(path: str) -> Callable[[Figures], str]:
         limit = cores * 1000 / django_ms[path]
@@ -200,7 +201,7 @@ def measure_all(bench: Bench, products: int, users: int, buyers: int, cores: int
         )
 
     report(rows, {name: ceiling(path) for name, path in anonymous.items()})
-    say(f"  ceilings: nginx static body ({fetch_size(bench, LIST):,} bytes, same port) {static.line()}")
+    say(f"  ceilings: nginx static body ({size:,} bytes, same port) {static.line()}")
     say("  Django in-process per request: " + ", ".join(f"{p} {ms:.2f} ms" for p, ms in django_ms.items()))
 
     say("\nThe product list by concurrency:")

@@ -5,7 +5,7 @@ For web, the rollout pins the proxy to the old containers' addresses, starts
 the new container beside them (scale out with --no-recreate), waits until it
 is healthy and ready, pins the proxy to it (a graceful nginx reload: requests
 in flight finish where they are), lets the old containers drain, stops them
-and routes by name again. A new container that never gets ready is removed
+and lets it follow web's DNS again. A new container that never gets ready is removed
 without having received a request. Worker, beat and the backup service have
 no inbound traffic and are simply recreated. The proxy, the one published
 port, is recreated only when its image really changed.
@@ -32,7 +32,7 @@ from .stack import Stack
 STOP_SECONDS = 35
 # After the proxy's reload: its old workers finish what they sent to the old container.
 DRAIN_SECONDS = 5
-UPSTREAM = "/etc/nginx/upstream"  # docker/nginx/entrypoint.sh
+UPSTREAM = "/etc/nginx/upstream"  # docker/nginx/follow-web.sh
 
 
 def compose(s: Stack, tag: str, *args: str) -> str:

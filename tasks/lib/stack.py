@@ -124,12 +124,18 @@ def backups_dir() -> Path:
     return (ROOT / setting("BACKUP_DIR", "backups")).resolve()
 
 
+def host_ids() -> dict[str, str]:
+    """The user the dev containers and the backup service run as: the caller, unless HOST_UID/GID say."""
+    return {
+        "HOST_UID": os.environ.get("HOST_UID", str(os.getuid())),
+        "HOST_GID": os.environ.get("HOST_GID", str(os.getgid())),
+    }
+
+
 def compose_environment() -> dict[str, str]:
     """Variables every command gets on top of the process environment (computed per command)."""
     return {
-        # The dev containers and the backup service run as this user.
-        "HOST_UID": os.environ.get("HOST_UID", str(os.getuid())),
-        "HOST_GID": os.environ.get("HOST_GID", str(os.getgid())),
+        **host_ids(),
         # The request path may use every core (compose/prod: CPU limits).
         "HOST_CPUS": os.environ.get("HOST_CPUS") or str(os.cpu_count() or 2),
         # Absolute, so the backup service mounts the directory db.backups lists.
