@@ -19,14 +19,23 @@ Two layers, and imports only go down:
 tests/test_tasks.py fails when the layering breaks.
 """
 
+import signal
 from pathlib import Path
 
 from invoke import Collection
 
 __path__ = [str(Path(__file__).resolve().with_suffix(""))]
 
-from tasks import bench, db, deps, dev, lint, prod, test
+from tasks import bench, db, deps, dev, lint, prod, test  # after __path__
+from tasks.lib.program import Program
 
 ns = Collection()
 for module in (dev, db, prod, test, lint, deps, bench):
     ns.add_collection(Collection.from_module(module))
+
+
+def main() -> None:
+    """What ./inv runs: Invoke on this collection, with the conventions of tasks/lib/program.py."""
+    # `./inv | head` ends quietly, like any Unix tool, instead of a BrokenPipeError traceback.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    Program(namespace=ns, name="DesiDeliver", binary="./inv", binary_names=["inv"], version="1").run()

@@ -80,8 +80,8 @@ def measure(cold: bool) -> None:
         run_command(f"docker rmi {image}", step="remove the bench image", capture=True, check=False)
 
     with tempfile.TemporaryDirectory() as tmp:
-        env_file = bench_env_file(Path(tmp))
         for env_name in ("dev", "prod"):
+            env_file = bench_env_file(Path(tmp), env_name)
             env = {"DESIDELIVER_ENV_FILE": str(env_file), "COMPOSE_PROJECT_NAME": f"bench-{env_name}-{tag}"}
             try:
                 inv(
@@ -114,8 +114,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_env_file(directory: Path, **extra: str) -> Path:
-    """An env file for throwaway stacks: .env.example with a fresh secret, free ports and `extra`."""
+def bench_env_file(directory: Path, env: str, **extra: str) -> Path:
+    """An env file for a throwaway `env` stack: its example with a fresh secret, free ports and `extra`."""
     values = {
         "SECRET_KEY": _stack.new_secret_key(),
         **{v: str(free_port()) for v in ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT", "HTTP_PORT")},
@@ -123,8 +123,9 @@ def bench_env_file(directory: Path, **extra: str) -> Path:
         "SECURE_SSL_REDIRECT": "true",
         **extra,
     }
-    lines = [line for line in _stack.ENV_EXAMPLE.read_text().splitlines() if line.split("=", 1)[0] not in values]
-    path = directory / "bench.env"
+    example = _stack.env_example(env).read_text().splitlines()
+    lines = [line for line in example if line.split("=", 1)[0] not in values]
+    path = directory / f"bench-{env}.env"
     path.write_text("\n".join([*lines, *(f"{k}={v}" for k, v in values.items())]) + "\n")
     path.chmod(0o600)
     return path
@@ -177,7 +178,7 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         overrides = {"AUTH_THROTTLE_RATE": "100000/minute", "JWT_ACCESS_MINUTES": "240", "HTTP_BIND": "127.0.0.1"}
-        env_file = bench_env_file(workdir, **overrides)
+        env_file = bench_env_file(workdir, "prod", **overrides)
         env = {
             "DESIDELIVER_ENV_FILE": str(env_file),
             "COMPOSE_PROJECT_NAME": f"bench-load-{uuid.uuid4().hex[:6]}",
@@ -210,7 +211,7 @@ def docker_vs_native(seconds: int) -> None:
     """The same endpoints' p50, one connection, on the Docker dev stack and on the native stack."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        env_file = bench_env_file(workdir)
+        env_file = bench_env_file(workdir, "dev")
         env = {
             "DESIDELIVER_ENV_FILE": str(env_file),
             "COMPOSE_PROJECT_NAME": f"bench-dev-{uuid.uuid4().hex[:6]}",

@@ -15,7 +15,7 @@ from .lib import backups, database, lock
 from .lib.cli import task
 from .lib.compose import manage_step, one_off
 from .lib.run import DRY_RUN_HELP, Step, confirm, execute, output, say, shell
-from .lib.stack import APP_SERVICES, ROOT, SETTINGS, Stack, manage, setting, stack
+from .lib.stack import APP_SERVICES, ROOT, SETTINGS, Stack, backups_dir, manage, stack
 
 ENV_HELP = "Which stack: dev or prod (default: dev)."
 # Rebuilt by migrate on every database: neither dumped nor compared.
@@ -51,7 +51,8 @@ def psql(c: Context, env: str = "dev", command: str = "", dry_run: bool = False)
     if not dry_run:
         s.require_running("db", "db.psql")
     sql = f" -c {shell(command)}" if command else ""
-    say(f"psql on database {setting('POSTGRES_DB', 'desideliver')} as role {setting('POSTGRES_USER', 'desideliver')}")
+    database_name, role = s.setting("POSTGRES_DB", "desideliver"), s.setting("POSTGRES_USER", "desideliver")
+    say(f"psql on database {database_name} as role {role}")
     psql_command = ["sh", "-c", f'psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"{sql}']
     execute([one_off(s, "db", psql_command, running=True)], dry_run)
 
@@ -84,13 +85,13 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
     s = stack(env)
     dump = backups.resolve(s.env, file or "")
     now = datetime.now(UTC)
-    swap = database.Swap.at(setting("POSTGRES_DB", "desideliver"), now)
+    swap = database.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
     # Read-only looks: what runs is paused during the swap; a checksum-verified dump needs no second full read.
     running = [name for name in APP_SERVICES if name in s.running_services()]
     # A dump made at the live schema (its metadata says so) needs no migrations; any other gets them.
     same_schema = bool(running) and backups.read_metadata(dump).get("migrations") == database.migration_state(s)
     verified = backups.checksum_state(dump) == "ok"
-    plan = Restore(s, dump, swap, running, verified, setting("POSTGRES_USER", "desideliver"), not same_schema)
+    plan = Restore(s, dump, swap, running, verified, s.setting("POSTGRES_USER", "desideliver"), not same_schema)
     if dry_run:
         execute([*plan.prepare(), *plan.switch(), database.ready_step(s)], dry_run=True)
         say("On a failure before the swap these would run:")
@@ -171,7 +172,7 @@ def list_backups(c: Context, env: str = "") -> None:
         stack(env)  # validates the name
     found = backups.listing(env)
     if not found:
-        say(f"No backups in {setting('BACKUP_DIR', 'backups')}.")
+        say(f"No backups in {backups_dir()}.")
         return
     now = time.time()
     say(f"{'env':<5} {'kind':<11} {'backup':<56} {'size':>10} {'age':>9}  checksum")

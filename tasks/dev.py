@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-import shlex
-
 from invoke import Context
 from invoke.exceptions import Exit
 
 from .lib import stack as _stack
 from .lib.cli import task
-from .lib.compose import LOGS_HELP, NATIVE_ENV, manage_step, one_off, plan_down, plan_logs, plan_ps
-from .lib.run import DRY_RUN_HELP, Step, confirm, execute, say
+from .lib.compose import (
+    LOGS_HELP,
+    MANAGE_HELP,
+    NATIVE_ENV,
+    SHELL_HELP,
+    diagnose,
+    manage_step,
+    manage_words,
+    one_off,
+    plan_down,
+    plan_logs,
+    plan_ps,
+    shell_command,
+    summary,
+)
+from .lib.run import DRY_RUN_HELP, LOG_DIR, ROOT, Step, confirm, execute, say
 from .lib.stack import APP_SERVICES, manage
 
 DEV = _stack.stack("dev")
@@ -26,17 +38,25 @@ def native_notice(problem: str) -> str:
     )
 
 
+LOG = LOG_DIR / "dev.up.log"
+
+
+def create_env_step() -> Step:
+    return Step(
+        "create .env if missing", "copy .env.example to .env with a fresh SECRET_KEY",
+        action=lambda: _stack.create_env_file("dev"),
+    )  # fmt: skip
+
+
 def plan_native_up(host: str, port: int) -> list[Step]:
+    base = f"http://{host}:{port}"
     return [
-        Step(
-            "create .env if missing",
-            "copy .env.example to .env with a fresh SECRET_KEY",
-            action=_stack.create_env_file,
-        ),
+        create_env_step(),
         Step("apply migrations", manage("migrate", "--noinput"), env=NATIVE_ENV),
         Step("load demo data if the catalogue is empty", manage("load_demo_data", "--if-empty"), env=NATIVE_ENV),
+        Step("print the URLs", "where to find the API", action=lambda: say(summary(DEV, base=base))),
         Step(
-            f"serve the API on http://{host}:{port}/api/v1/ (Ctrl-C stops)",
+            f"serve the API on {base}/api/v1/ (Ctrl-C stops)",
             manage("runserver", f"{host}:{port}"),
             env=NATIVE_ENV,
             interactive=True,
@@ -44,28 +64,34 @@ def plan_native_up(host: str, port: int) -> list[Step]:
     ]
 
 
+def flower_line() -> str:
+    port, user = DEV.setting("FLOWER_PORT", "5555"), DEV.setting("FLOWER_USER", "admin")
+    return f"  Flower:  http://localhost:{port}/  (login {user} / {DEV.setting('FLOWER_PASSWORD')})"
+
+
 def plan_docker_up(wait_timeout: int, profiles: list[str]) -> list[Step]:
-    # Always --build: with the layer cache it costs under a second when nothing
-    # changed, and it never starts a stale image after a Dockerfile change.
-    up = ["up", "--build", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"]
+    # One build of the one dev image (every Django service runs it), then start
+    # without building: compose would otherwise build it once per service.
+    up = ["up", "--no-build", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"]
     profile_args = [arg for p in profiles for arg in ("--profile", p)]
+    extra = (flower_line(),) if "flower" in profiles else ()
     return [
-        Step(
-            "create .env if missing",
-            "copy .env.example to .env with a fresh SECRET_KEY",
-            action=_stack.create_env_file,
-        ),
+        create_env_step(),
         Step("check host ports are free", "fail early, naming any port in use", action=lambda: _stack.check_ports(DEV)),
+        Step("build the dev image (unchanged: a second)", DEV.compose("build", "web"), quiet=True),
         Step(
-            "build if needed, start every service and wait until healthy",
+            "start every service and wait until healthy",
             DEV.compose(*profile_args, *up),
             hint=DEV.start_hint(),
+            quiet=True,
+            diagnose=lambda: diagnose(DEV),
         ),
         Step(
             "load demo data if the catalogue is empty",
-            DEV.compose("exec", "-T", "web", "python", "manage.py", "load_demo_data", "--if-empty"),
+            DEV.exec("web", "python", "manage.py", "load_demo_data", "--if-empty"),
+            quiet=True,
         ),
-        Step("print the URLs", "where to find the API", action=lambda: say(_stack.urls(DEV))),
+        Step("print the URLs", "where to find the API", action=lambda: say(summary(DEV, extra=extra))),
     ]
 
 
@@ -105,7 +131,9 @@ def up(
 ) -> None:
     """Start the development stack: Docker when available, else the native embedded stack."""
     if use_docker(native, docker):
-        execute(plan_docker_up(wait_timeout, ["flower"] if flower else []), dry_run)
+        if not dry_run:
+            say(f"Starting the dev stack; full output goes to {LOG.relative_to(ROOT)}.")
+        execute(plan_docker_up(wait_timeout, ["flower"] if flower else []), dry_run, log=LOG)
     else:
         execute(plan_native_up("127.0.0.1", port), dry_run)
 
@@ -153,36 +181,27 @@ def ps(c: Context, dry_run: bool = False) -> None:
 @task(help={"dry_run": DRY_RUN_HELP})
 def build(c: Context, dry_run: bool = False) -> None:
     """Build the dev image."""
-    execute([Step("build images", DEV.compose("build"))], dry_run)
+    execute([Step("build the dev image", DEV.compose("build", "web"))], dry_run)
 
 
-@task(
-    name="manage",
-    help={
-        "command": 'The management command and its arguments, quoted as one string, e.g. "showmigrations orders".',
-        "dry_run": DRY_RUN_HELP,
-    },
-)
+@task(name="manage", help=MANAGE_HELP)
 def manage_command(c: Context, command: str, dry_run: bool = False) -> None:
     """Run any Django management command (in the web container, or natively without Docker)."""
-    try:
-        words = shlex.split(command)
-    except ValueError as exc:
-        raise Exit(f"✗ --command {command!r} cannot be split into words ({exc}); check its quotes.", code=2) from None
-    if not words:
-        raise Exit('✗ name a management command, e.g. ./inv dev.manage "showmigrations".', code=2)
-    execute([manage_step(DEV, words)], dry_run)
+    execute([manage_step(DEV, manage_words(DEV, command), dry_run)], dry_run)
 
 
-@task(
-    help={
-        "command": "Python to run instead of opening the interactive shell (default: none, interactive).",
-        "dry_run": DRY_RUN_HELP,
-    }
-)
+@task(help=SHELL_HELP)
 def shell(c: Context, command: str = "", dry_run: bool = False) -> None:
-    """Open a Django shell (or run --command in it)."""
-    execute([manage_step(DEV, ["shell", *(["--command", command] if command else [])])], dry_run)
+    """Open a Django shell (or run --command in it; piped input works too)."""
+    execute([manage_step(DEV, shell_command(command), dry_run)], dry_run)
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+def attach(c: Context, dry_run: bool = False) -> None:
+    """Attach to the dev web server: the pdb prompt of a breakpoint() (detach: Ctrl-P Ctrl-Q)."""
+    if not dry_run:
+        DEV.require_running("web", "dev.attach")
+    execute([Step("attach to web", DEV.compose("attach", "--sig-proxy=false", "web"), interactive=True)], dry_run)
 
 
 @task(

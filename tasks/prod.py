@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from contextlib import nullcontext
 
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import backups, checks, database, deploys, lock, rollout
+from .lib import backups, checks, compose, database, deploys, lock, rollout
 from .lib.cli import task
-from .lib.compose import LOGS_HELP, one_off, plan_down, plan_logs, plan_ps
-from .lib.run import DRY_RUN_HELP, Step, confirm, execute, say
-from .lib.stack import app_module, docker_problem, env_file, setting, stack, urls
+from .lib.run import DRY_RUN_HELP, LOG_DIR, ROOT, Step, confirm, execute, output, say
+from .lib.stack import create_env_file, docker_problem, stack
 
 PROD = stack("prod")
 # Variables prod cannot start without (compose stops on them too, less readably).
@@ -21,24 +18,28 @@ REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD"
 TAG_HELP = "Image tag to use (default: the deployed tag, or the checkout's git revision before the first deploy)."
 BUILD_TAG_HELP = "Image tag to build and deploy (default: the checkout's git revision)."
 WAIT_HELP = "Seconds to wait for every service to be healthy (default: 300)."
+IMAGE_SERVICES = ("web", "backup", "proxy")
+LOG = LOG_DIR / "prod.deploy.log"
 
 
-def compose_step(name: str, tag: str, *args: str, hint: str = "") -> Step:
-    """A prod compose command with IMAGE_TAG set, so every service uses the same images."""
-    return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, hint=hint)
+def compose_step(name: str, tag: str, *args: str, hint: str = "", quiet: bool = False) -> Step:
+    """A prod compose command with IMAGE_TAG set, so every service uses the same images.
+
+    Quiet steps (builds, starts) write their output to the task's log file.
+    """
+    diagnose = (lambda: compose.diagnose(PROD)) if args[0] == "up" else None
+    return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, hint=hint, quiet=quiet, diagnose=diagnose)
 
 
 def preflight() -> None:
     """Fail before touching anything when the env file lacks what prod needs."""
-    if not env_file().exists():
-        raise Exit(
-            f"✗ {env_file()} does not exist. Create it from .env.example and set production values "
-            f"for {', '.join(REQUIRED)}.",
-            code=2,
-        )
-    missing = [name for name in REQUIRED if not setting(name)]
+    if create_env_file("prod"):
+        say(f"  A local trial as is; review {PROD.env_file.name} before putting the stack on a public address.")
+    missing = [name for name in REQUIRED if not PROD.setting(name)]
     if missing:
-        raise Exit(f"✗ {env_file().name} lacks {', '.join(missing)}; set them (see .env.example) and retry.", code=2)
+        raise Exit(
+            f"✗ {PROD.env_file.name} lacks {', '.join(missing)}; set them (see .env.prod.example) and retry.", code=2
+        )
     if problem := docker_problem():
         raise Exit(f"✗ cannot deploy: {problem}.", code=1)
     # Created by us, 0700, not by the engine (which would make it root's).
@@ -46,57 +47,36 @@ def preflight() -> None:
 
 
 PREFLIGHT = Step(
-    "preflight: env file, required variables, engine, backups directory",
+    "preflight: env file (created from .env.prod.example if missing), required variables, engine, backups directory",
     f"check {', '.join(REQUIRED)} are set; docker info; the backups directory is writable",
     action=preflight,
 )
 
 
-def base_url() -> str:
-    return f"http://127.0.0.1:{setting('HTTP_PORT', '8080')}"
-
-
-def proxy_headers() -> dict[str, str]:
-    """What an HTTPS client of the first allowed host sends, as the TLS terminator forwards it."""
-    return {"Host": app_module("healthcheck").probe_host(setting("ALLOWED_HOSTS")), "X-Forwarded-Proto": "https"}
-
-
-def smoke_test(paths: tuple[str, ...] = ("/api/v1/health/ready/", "/api/v1/products/")) -> None:
-    """GET each path through the proxy as an HTTPS client of the first allowed host would."""
-    for path in paths:
-        request = urllib.request.Request(base_url() + path, headers=proxy_headers())  # noqa: S310 - local http URL
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local http URL
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except (urllib.error.URLError, OSError) as exc:
-            raise Exit(f"✗ smoke test: GET {path} through the proxy failed: {exc}", code=1) from None
-        if status != 200:
-            raise Exit(f"✗ smoke test: GET {path} through the proxy answered {status}; see ./inv prod.logs", code=1)
-        say(f"✓ GET {path} through the proxy: {status}")
-
-
 SMOKE = Step(
-    "smoke-test through the proxy", "GET /api/v1/health/ready/ and /api/v1/products/", action=lambda: smoke_test()
+    "smoke-test through the proxy",
+    "GET /api/v1/health/ready/ and /api/v1/products/",
+    action=lambda: rollout.smoke_test(PROD),
 )
 
 
 def plan_build(tag: str) -> list[Step]:
-    return [compose_step(f"build the prod images as :{tag}", tag, "build")]
+    # One service per image: compose builds an image once per service that names it.
+    return [compose_step(f"build the prod images as :{tag}", tag, "build", *IMAGE_SERVICES, quiet=True)]
 
 
 def django_check_step(tag: str) -> Step:
     check = ["python", "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
     return compose_step(
         "Django check --deploy in the prod image", tag, "run", "--rm", "--no-deps", "-T", "-e", "WAIT_FOR_DB=false",
-        "web", *check,
+        "web", *check, quiet=True,
     )  # fmt: skip
 
 
 def start_step(tag: str, wait_timeout: int) -> Step:
     up = ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"]
-    return compose_step("start the stack and wait until every service is healthy", tag, *up, hint=PROD.start_hint())
+    name = "start the stack and wait until every service is healthy"
+    return compose_step(name, tag, *up, hint=PROD.start_hint(), quiet=True)
 
 
 def plan_pre_deploy_backup(tag: str, running: bool) -> list[Step]:
@@ -132,31 +112,22 @@ def plan_deploy(tag: str, wait_timeout: int, running: bool, has_data: bool) -> t
     return prepare, switch
 
 
-def schema_note(before: dict[str, str]) -> str:
-    """What a rollback leaves behind when migrations already ran: the old code on a newer schema."""
-    try:
-        after = database.migration_state(PROD)
-    except Exit:
-        return "  schema: could not be read after the failure; check it with ./inv db.psql --env prod"
-    newer = [f"{app}.{name}" for app, name in sorted(after.items()) if before.get(app) != name]
-    if not newer:
-        return "  schema: unchanged (the failed deploy applied no migration)"
-    return (
-        f"  schema: NEWER than the code rolled back to ({', '.join(newer)} applied by the failed deploy); "
-        "the old code runs on it. If it cannot, restore the pre-deploy backup: ./inv db.restore FILE --env prod"
-    )
-
-
 @task(help={"tag": BUILD_TAG_HELP, "dry_run": DRY_RUN_HELP})
 def build(c: Context, tag: str = "", dry_run: bool = False) -> None:
     """Build the prod images, tagged with the git revision."""
     execute(plan_build(tag or deploys.git_revision()), dry_run)
 
 
-@task(help={"dry_run": DRY_RUN_HELP})
-def config(c: Context, dry_run: bool = False) -> None:
-    """Print the merged prod compose config that would run."""
-    execute([compose_step("render the merged config", deploys.current_tag(PROD.project), "config")], dry_run)
+@task(help={"show_secrets": "Print passwords and keys as they are (default: off, masked).", "dry_run": DRY_RUN_HELP})
+def config(c: Context, show_secrets: bool = False, dry_run: bool = False) -> None:
+    """Print the merged prod compose config that would run (secrets masked unless --show-secrets)."""
+    raw = compose_step("render the merged config", deploys.current_tag(PROD.project), "config")
+    masked = Step(
+        raw.name,
+        f"{raw.render()} (secrets masked)",
+        action=lambda: say(checks.masked(output(raw.command, step=raw.name, env=raw.env))),
+    )
+    execute([raw if show_secrets else masked], dry_run)
 
 
 @task(help={"tag": BUILD_TAG_HELP, "dry_run": DRY_RUN_HELP})
@@ -183,12 +154,13 @@ def deploy(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = F
         say(f"On a failure after migrations: roll back to :{previous or '(the previous tag)'}, then smoke-test.")
         return
     with lock.held(PROD, f"prod.deploy of :{tag}"):
-        execute(prepare)
+        say(f"Deploying :{tag}; full output goes to {LOG.relative_to(ROOT)}.")
+        execute(prepare, log=LOG)
         schema = database.migration_state(PROD) if has_data and running else {}
-        watch = rollout.watching(base_url(), proxy_headers()) if running else nullcontext()
+        watch = rollout.watching(rollout.base_url(PROD), rollout.proxy_headers(PROD)) if running else nullcontext()
         with watch as availability:
             try:
-                execute(switch)
+                execute(switch, log=LOG)
             except Exit as failure:
                 if not (running and previous):
                     raise
@@ -199,12 +171,12 @@ def deploy(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = F
                     f"✗ deploy of :{tag} failed and was rolled back; :{previous} is serving.\n"
                     f"  failure: {failure.message}\n"
                     f"  pre-deploy backup: {database.describe(backup)}\n"
-                    f"{schema_note(schema)}\n"
+                    f"{database.schema_note(PROD, schema)}\n"
                     f"  {availability.report()}",
                     code=failure.code or 1,
                 ) from None
         deploys.record(PROD.project, tag)
-        say(urls(PROD))
+        say(compose.summary(PROD))
         if running:
             say(availability.report())
 
@@ -250,21 +222,21 @@ def down(c: Context, volumes: bool = False, yes: bool = False, dry_run: bool = F
     """Stop the prod stack; data volumes are kept unless --volumes."""
     if volumes and not dry_run:
         confirm(f"This deletes the PRODUCTION database and Redis volumes of project '{PROD.project}'.", yes)
-    execute(plan_down(PROD, volumes), dry_run)
+    execute(compose.plan_down(PROD, volumes), dry_run)
 
 
-@task(iterable=["service"], help=LOGS_HELP)
+@task(iterable=["service"], help=compose.LOGS_HELP)
 def logs(
     c: Context, service: list[str] | None = None, follow: bool = True, tail: int = 200, dry_run: bool = False
 ) -> None:
     """Show the prod stack's logs."""
-    execute(plan_logs(PROD, service or [], follow, tail), dry_run)
+    execute(compose.plan_logs(PROD, service or [], follow, tail), dry_run)
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def ps(c: Context, dry_run: bool = False) -> None:
     """List the prod stack's containers with their health."""
-    execute(plan_ps(PROD), dry_run)
+    execute(compose.plan_ps(PROD), dry_run)
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
@@ -272,4 +244,34 @@ def createsuperuser(c: Context, dry_run: bool = False) -> None:
     """Create a Django admin user in the running prod stack (asks for email and password)."""
     if not dry_run:
         PROD.require_running("web", "prod.createsuperuser")
-    execute([one_off(PROD, "web", ["python", "manage.py", "createsuperuser"], running=True)], dry_run)
+    execute([compose.one_off(PROD, "web", ["python", "manage.py", "createsuperuser"], running=True)], dry_run)
+
+
+@task(name="manage", help=compose.MANAGE_HELP)
+def manage_command(c: Context, command: str, dry_run: bool = False) -> None:
+    """Run any Django management command in the running prod web container."""
+    execute([compose.manage_step(PROD, compose.manage_words(PROD, command), dry_run)], dry_run)
+
+
+@task(help=compose.SHELL_HELP)
+def shell(c: Context, command: str = "", dry_run: bool = False) -> None:
+    """Open a Django shell in the running prod stack (or run --command; piped input works too)."""
+    execute([compose.manage_step(PROD, compose.shell_command(command), dry_run)], dry_run)
+
+
+@task(
+    name="demo-data",
+    help={
+        "yes": "Do not ask first (default: off; required without a terminal).",
+        "dry_run": DRY_RUN_HELP,
+    },
+)
+def demo_data(c: Context, yes: bool = False, dry_run: bool = False) -> None:
+    """Load the demo catalogue and demo user into a staging or trial prod stack (only into an empty catalogue)."""
+    if not dry_run:
+        confirm(
+            f"This adds demo products and a demo user with a published password to '{PROD.project}': "
+            "for a staging or trial stack only.",
+            yes,
+        )
+    execute([compose.manage_step(PROD, ["load_demo_data", "--if-empty"], dry_run)], dry_run)

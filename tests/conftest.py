@@ -72,3 +72,13 @@ def make_product(category):
 @pytest.fixture
 def product(make_product) -> Product:
     return make_product()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say what the deselected tests are, so "47 deselected" does not look like a problem."""
+    items = terminalreporter.stats.get("deselected", [])
+    deselected = sum(1 for item in items if getattr(item, "get_closest_marker", lambda _: None)("e2e"))
+    if deselected:
+        terminalreporter.write_line(
+            f"{deselected} deselected: the end-to-end tests, which need a Docker engine; run them with ./inv test.e2e"
+        )

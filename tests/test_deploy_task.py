@@ -23,7 +23,7 @@ def deploy_world(monkeypatch, tmp_path):
     monkeypatch.setattr(prod.rollout, "watching", lambda *a: nullcontext(rollout.Availability(sent=3)))
     rolled = mock.Mock()
     monkeypatch.setattr(prod.rollout, "rollout", rolled)
-    monkeypatch.setattr(prod, "smoke_test", lambda: None)
+    monkeypatch.setattr(rollout, "smoke_test", lambda s: None)
     recorded = mock.Mock()
     monkeypatch.setattr(deploys, "record", recorded)
     return rolled, recorded

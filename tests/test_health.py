@@ -1,4 +1,8 @@
+import time
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.db.utils import OperationalError
 
@@ -44,3 +48,17 @@ def test_readiness_reports_unapplied_migrations(api, monkeypatch):
     response = api.get("/api/v1/health/ready/")
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"] == "1 unapplied migration(s)"
+
+
+def test_wait_for_db_fails_at_once_naming_the_cause_when_the_password_is_refused(monkeypatch):
+    def refuse():
+        raise OperationalError('connection failed: FATAL:  password authentication failed for user "desideliver"')
+
+    monkeypatch.setattr(connection, "cursor", refuse)
+    started = time.monotonic()
+    with pytest.raises(CommandError) as error:
+        call_command("wait_for_db", "--timeout", "30", "--interval", "0.1")
+    assert time.monotonic() - started < 5
+    assert "password authentication failed" in str(error.value)
+    assert "POSTGRES_PASSWORD" in str(error.value)
+    assert "dev.down --volumes" in str(error.value)

@@ -190,3 +190,20 @@ def test_env_file_values_reach_settings_but_not_the_process_environment(tmp_path
     assert result.returncode == 0, result.stderr
     # The file fills in what the environment lacks; the real environment wins.
     assert result.stdout.split() == ["from-the-env-file-0123456789abcdef", "9", "None"]
+
+
+def test_the_prod_example_has_every_variable_the_prod_stack_reads():
+    text = "".join((ROOT / "compose" / name).read_text() for name in ("base.yaml", "prod/compose.yaml"))
+    # ./inv computes these per command (ids, cores, paths, the deployed tag): not settings.
+    computed = {"HOST_UID", "HOST_GID", "HOST_CPUS", "BACKUP_PATH", "IMAGE_TAG"}
+    needed = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", text)) - computed
+    example = (ROOT / ".env.prod.example").read_text()
+    present = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    assert not needed - present, f"add these to .env.prod.example: {sorted(needed - present)}"
+    assert "DJANGO_DEBUG" not in present  # production forces it off; dev's value never leaks in
+
+
+@pytest.mark.parametrize("path", [".env.prod", ".env.prod.example"])
+def test_the_prod_env_file_is_ignored_and_its_example_is_not(path):
+    result = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)
+    assert (result.returncode == 0) == (path == ".env.prod")

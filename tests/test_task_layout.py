@@ -115,7 +115,7 @@ def test_a_bad_number_in_the_env_file_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
     monkeypatch.delenv("WEB_PORT", raising=False)
     with pytest.raises(Exit, match=r"WEB_PORT='eighty' in .env must be a whole number >= 1"):
-        stack.whole_number_setting("WEB_PORT", 8000, low=1)
+        stack.whole_number_setting("dev", "WEB_PORT", 8000, low=1)
 
 
 def test_invokes_own_dry_flag_means_dry_run_and_runs_nothing():

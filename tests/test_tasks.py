@@ -78,13 +78,12 @@ def test_no_task_is_listed_twice():
 
 def test_native_up_plan_creates_env_migrates_seeds_then_serves():
     plan = dev.plan_native_up("127.0.0.1", 8123)
-    assert plan[0].action is _stack.create_env_file
     assert "copy .env.example" in plan[0].command
-    commands = [s.command for s in plan[1:]]
+    commands = [s.command for s in plan[1:] if s.action is None]
     assert commands[0].endswith("src/manage.py migrate --noinput")
     assert commands[1].endswith("src/manage.py load_demo_data --if-empty")
     assert commands[2].endswith("src/manage.py runserver 127.0.0.1:8123")
-    assert all(s.env["DJANGO_SETTINGS_MODULE"] == "config.settings.local" for s in plan[1:])
+    assert all(s.env["DJANGO_SETTINGS_MODULE"] == "config.settings.local" for s in plan[1:] if s.action is None)
     assert plan[-1].interactive
 
 
@@ -93,10 +92,14 @@ def test_docker_up_plan_builds_and_waits_for_health(monkeypatch):
     plan = dev.plan_docker_up(wait_timeout=120, profiles=[])
     up = next(s.command for s in plan if " up " in s.command)
     assert up.startswith("docker compose --project-name unit ")
-    assert " up --build --detach --wait --wait-timeout 120" in up
+    assert " up --no-build --detach --wait --wait-timeout 120" in up
     assert "--profile" not in up
-    assert any(" up " in s.command for s in plan[:3])
-    assert "load_demo_data --if-empty" in plan[3].command
+    # The one dev image is built once, by one service, before anything starts.
+    builds = [s.command for s in plan if " build" in s.command]
+    assert len(builds) == 1
+    assert builds[0].endswith(" build web")
+    assert plan.index(next(s for s in plan if " up " in s.command)) == 3
+    assert "load_demo_data --if-empty" in plan[4].command
     with_flower = dev.plan_docker_up(wait_timeout=1, profiles=["flower"])
     assert " --profile flower up " in next(s.command for s in with_flower if " up " in s.command)
 
@@ -260,14 +263,43 @@ def test_unknown_environment_is_rejected():
 
 def test_env_file_is_created_once_with_a_fresh_secret(tmp_path):
     target = tmp_path / ".env"
-    assert _stack.create_env_file(target) is True
+    assert _stack.create_env_file("dev", target) is True
     first = _stack.env_values(target)
     assert len(first["SECRET_KEY"]) >= 50
-    assert first["SECRET_KEY"] != _stack.env_values(_stack.ENV_EXAMPLE)["SECRET_KEY"]
+    assert first["SECRET_KEY"] != _stack.env_values(_stack.env_example("dev"))["SECRET_KEY"]
     assert target.stat().st_mode & 0o777 == 0o600
     target.write_text(target.read_text() + "MINE=1\n")
-    assert _stack.create_env_file(target) is False
+    assert _stack.create_env_file("dev", target) is False
     assert _stack.env_values(target)["MINE"] == "1"
+
+
+def test_the_prod_env_file_gets_fresh_passwords_and_production_values(tmp_path):
+    target = tmp_path / ".env.prod"
+    assert _stack.create_env_file("prod", target) is True
+    values, example = _stack.env_values(target), _stack.env_values(_stack.env_example("prod"))
+    for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
+        assert values[name] != example[name]
+        assert len(values[name]) >= 50
+    assert values["LOG_FORMAT"] == "json"
+    assert "DJANGO_DEBUG" not in values
+
+
+def test_dev_and_prod_read_their_own_env_files(monkeypatch):
+    monkeypatch.delenv("DESIDELIVER_ENV_FILE", raising=False)
+    assert _stack.stack("dev").env_file == _stack.ROOT / ".env"
+    assert _stack.stack("prod").env_file == _stack.ROOT / ".env.prod"
+    assert f"--env-file {_stack.ROOT}/.env.prod " in _stack.stack("prod").compose("ps")
+    assert f"--env-file {_stack.ROOT}/.env " in _stack.stack("dev").compose("ps")
+
+
+def test_a_setting_comes_from_the_environments_own_file(monkeypatch, tmp_path):
+    dev_file, prod_file = tmp_path / "dev.env", tmp_path / "prod.env"
+    dev_file.write_text("DJANGO_DEBUG=true\n")
+    prod_file.write_text("DJANGO_DEBUG=false\n")
+    monkeypatch.delenv("DJANGO_DEBUG", raising=False)
+    monkeypatch.setattr(_stack, "ENV_FILES", {"dev": str(dev_file), "prod": str(prod_file)})
+    assert _stack.stack("dev").setting("DJANGO_DEBUG") == "true"
+    assert _stack.stack("prod").setting("DJANGO_DEBUG") == "false"
 
 
 def test_port_check_names_the_port_and_the_variable(monkeypatch, tmp_path):

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core import health
+from core import health, root
 
 api_v1 = [
+    path("", root.api_root, name="api-root"),
     path("auth/", include("accounts.urls")),
     path("", include("catalog.urls")),
     path("cart/", include("cart.urls")),
@@ -14,7 +15,6 @@ api_v1 = [
     path("health/ready/", health.readiness, name="health-ready"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
 urlpatterns = [

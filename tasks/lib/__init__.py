@@ -17,6 +17,7 @@ those above it):
     rollout  the prod web rollout that keeps serving
     loadgen  wrk runs and checkout buyers, as figures (bench.load)
     loadbench  the load benchmark's scenarios, ceilings and budgets
+    program  ./inv itself: task list, "did you mean", unquoted manage commands
 
 tests/test_tasks.py fails when a collection imports another collection or a
 module here imports a collection.

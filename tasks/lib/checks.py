@@ -6,7 +6,7 @@ from invoke.exceptions import Exit
 
 from . import scan
 from .run import Step, say, shell
-from .stack import ROOT, Stack, env_values, python, stack, tool
+from .stack import ROOT, Stack, env_file, env_values, python, stack, tool
 
 DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile", "docker/backup/Dockerfile")
 SCRIPTS = ("docker/backup/backup-once.sh", "docker/backup/backup-prune.sh", "docker/backup/backup-loop.sh")
@@ -66,8 +66,19 @@ def plan_check(tag: str) -> list[Step]:
     ]
 
 
+def prod_secrets() -> list[bytes]:
+    return scan.secret_values(env_values(env_file("prod")), SECRETS)
+
+
+def masked(text: str) -> str:
+    """`text` with every prod secret value replaced, for output a person may paste elsewhere."""
+    for secret in prod_secrets():
+        text = text.replace(secret.decode(), "********")
+    return text
+
+
 def scan_images(tag: str) -> None:
-    secrets = scan.secret_values(env_values(), SECRETS)
+    secrets = prod_secrets()
     found = [f"{image}:{tag}: {f}" for image in IMAGES for f in scan.scan_image(f"{image}:{tag}", secrets)]
     if found:
         raise Exit("✗ secrets found in the images:\n  " + "\n  ".join(found), code=1)

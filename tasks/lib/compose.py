@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+
+from invoke.exceptions import Exit
+
+from . import run
 from .run import DRY_RUN_HELP, Step, interactive_terminal, say
-from .stack import SETTINGS, Stack, docker_problem, manage
+from .stack import SETTINGS, Stack, app_module, docker_problem, manage
 
 LOGS_HELP = {
     "service": "Service whose logs to show; repeat for several (default: all).",
@@ -11,6 +17,31 @@ LOGS_HELP = {
     "tail": "Lines of history per service (default: 200).",
     "dry_run": DRY_RUN_HELP,
 }
+
+
+MANAGE_HELP = {
+    "command": "The management command and its arguments: ./inv ENV.manage showmigrations orders (no quotes needed).",
+    "dry_run": DRY_RUN_HELP,
+}
+SHELL_HELP = {
+    "command": "Python to run instead of opening the interactive shell (default: none, interactive).",
+    "dry_run": DRY_RUN_HELP,
+}
+
+
+def manage_words(s: Stack, command: str) -> list[str]:
+    """The words of a `manage` task's command line, or one line saying what is wrong with it."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise Exit(f"✗ --command {command!r} cannot be split into words ({exc}); check its quotes.", code=2) from None
+    if not words:
+        raise Exit(f"✗ name a management command, e.g. ./inv {s.env}.manage showmigrations", code=2)
+    return words
+
+
+def shell_command(command: str) -> list[str]:
+    return ["shell", *(["--command", command] if command else [])]
 
 
 def plan_down(s: Stack, volumes: bool) -> list[Step]:
@@ -42,13 +73,88 @@ def one_off(s: Stack, service: str, command: list[str], running: bool) -> Step:
 NATIVE_ENV = {"DJANGO_SETTINGS_MODULE": SETTINGS["dev"]}
 
 
-def manage_step(s: Stack, command: list[str]) -> Step:
-    """A manage.py command in the dev web container, or on the host without Docker.
+def manage_step(s: Stack, command: list[str], dry_run: bool = False) -> Step:
+    """A manage.py command in the stack's web container (dev without Docker: on the host).
 
     Fails in seconds, creating nothing, when Docker is there but the stack is down.
     """
-    if (problem := docker_problem()) is not None:
+    if s.env == "dev" and (problem := docker_problem()) is not None:
         say(f"Docker is not available ({problem}); running natively on the embedded stack.")
         return Step("run natively", manage(*command), env=NATIVE_ENV, interactive=True)
-    s.require_running("web", f"manage.py {' '.join(command[:1])}")
+    if not dry_run:
+        s.require_running("web", f"manage.py {' '.join(command[:1])}")
     return one_off(s, "web", ["python", "manage.py", *command], running=True)
+
+
+# Signs in a failed service's output, and what the person at the keyboard should do.
+CAUSES = {
+    "password authentication failed": (
+        "POSTGRES_PASSWORD in {s.env_file.name} differs from the one the database volume was created with; "
+        "put the old value back, or delete the volume with ./inv {s.env}.down --volumes (deletes its data)"
+    ),
+    "No space left on device": "the disk is full; free space (docker system df shows Docker's share), then retry",
+    "Permission denied": "a mounted file or directory is not readable by the container's user; check its owner",
+}
+
+
+def parse_json_lines(text: str) -> list[dict]:
+    """`docker compose ... --format json`: one object per line (compose v2.21+) or one JSON list."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def diagnose(s: Stack) -> str:
+    """The services that failed to start, their last log lines and, where known, the fix."""
+    listing = run.run(
+        s.compose("--profile", "*", "ps", "--all", "--format", "json"), step="list", capture=True, check=False
+    )
+    report = []
+    for container in parse_json_lines(listing.stdout):
+        state, health = container.get("State", ""), container.get("Health", "")
+        failed = state in ("restarting", "dead") or health == "unhealthy"
+        if not (failed or (state == "exited" and container.get("ExitCode", 0) != 0)):
+            continue
+        service = container.get("Service", "?")
+        logs = run.run(
+            s.compose("logs", "--no-color", "--no-log-prefix", "--tail", "12", service),
+            step="logs",
+            capture=True,
+            check=False,
+        )
+        output = logs.stdout + logs.stderr
+        lines = output.strip().splitlines() or ["(no output)"]
+        report.append(f"\n  {service} is {health or state}; its last lines:\n    " + "\n    ".join(lines))
+        report += [f"\n  likely cause: {cause.format(s=s)}" for sign, cause in CAUSES.items() if sign in output]
+    return "".join(report)
+
+
+NEXT_STEPS = {
+    "dev": "./inv test (the tests) · ./inv dev.logs · ./inv dev.shell · ./inv dev.down (data kept)",
+    "prod": "./inv prod.ps · ./inv prod.logs · ./inv db.backup --env prod · ./inv prod.rollback",
+}
+
+
+def summary(s: Stack, base: str = "", extra: tuple[str, ...] = ()) -> str:
+    """What a person needs once the stack is up: working URLs, the demo login, and what to do next."""
+    if not base:
+        port = s.setting("WEB_PORT", "8000") if s.env == "dev" else s.setting("HTTP_PORT", "8080")
+        base = f"http://localhost:{port}"
+    demo = app_module("demo_login")
+    login = f"{demo.EMAIL} / {demo.PASSWORD}"
+    demo_line = f"Demo login: {login}" if s.env == "dev" else f"Demo data (staging): ./inv prod.demo-data, then {login}"
+    return "\n".join(
+        [
+            f"✓ The {s.env} stack is up (compose project {s.project}).",
+            f"  API:     {base}/api/v1/  (lists the endpoints)",
+            f"  Docs:    {base}/api/v1/docs/",
+            f"  Admin:   {base}/admin/  (staff only; make one: ./inv {s.env}.manage createsuperuser)",
+            f"  Health:  {base}/api/v1/health/ready/",
+            *extra,
+            f"  {demo_line}",
+            f"  Next:    {NEXT_STEPS[s.env]}",
+        ]
+    )

@@ -213,3 +213,18 @@ def drop_older_previous(s: Stack, swap: Swap) -> None:
 
 def describe(backup: backups.Backup | None) -> str:
     return str(backup.dump) if backup else "not taken"
+
+
+def schema_note(s: Stack, before: dict[str, str]) -> str:
+    """What a rollback leaves behind when migrations already ran: the old code on a newer schema."""
+    try:
+        after = migration_state(s)
+    except Exit:
+        return "  schema: could not be read after the failure; check it with ./inv db.psql --env prod"
+    newer = [f"{app}.{name}" for app, name in sorted(after.items()) if before.get(app) != name]
+    if not newer:
+        return "  schema: unchanged (the failed deploy applied no migration)"
+    return (
+        f"  schema: NEWER than the code rolled back to ({', '.join(newer)} applied by the failed deploy); "
+        "the old code runs on it. If it cannot, restore the pre-deploy backup: ./inv db.restore FILE --env prod"
+    )

@@ -26,7 +26,7 @@ from invoke.exceptions import Exit
 
 from .database import wait_ready
 from .run import output, run, say, shell
-from .stack import Stack
+from .stack import Stack, app_module
 
 # Longer than Gunicorn's graceful_timeout (25 s), like the web service's stop_grace_period.
 STOP_SECONDS = 35
@@ -204,3 +204,28 @@ def watching(base_url: str, headers: dict[str, str]) -> Iterator[Availability]:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def base_url(s: Stack) -> str:
+    return f"http://127.0.0.1:{s.setting('HTTP_PORT', '8080')}"
+
+
+def proxy_headers(s: Stack) -> dict[str, str]:
+    """What an HTTPS client of the first allowed host sends, as the TLS terminator forwards it."""
+    return {"Host": app_module("healthcheck").probe_host(s.setting("ALLOWED_HOSTS")), "X-Forwarded-Proto": "https"}
+
+
+def smoke_test(s: Stack, paths: tuple[str, ...] = ("/api/v1/health/ready/", "/api/v1/products/")) -> None:
+    """GET each path through the proxy as an HTTPS client of the first allowed host would."""
+    for path in paths:
+        request = urllib.request.Request(base_url(s) + path, headers=proxy_headers(s))  # noqa: S310 - local http URL
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local http URL
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            raise Exit(f"✗ smoke test: GET {path} through the proxy failed: {exc}", code=1) from None
+        if status != 200:
+            raise Exit(f"✗ smoke test: GET {path} through the proxy answered {status}; see ./inv {s.env}.logs", code=1)
+        say(f"✓ GET {path} through the proxy: {status}")

@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ DRY_RUN_HELP = "Print the steps, with their commands, without running anything (
 # Filled in by stack.py: the compose variables every command gets (kept here so
 # this module imports nothing from the layers above it).
 BASE_ENV: list[Callable[[], Mapping[str, str]]] = []
+LOG_TAIL_LINES = 15
+LOG_DIR = ROOT / "var" / "log"
 
 
 def shell(*argv: object) -> str:
@@ -51,26 +54,59 @@ def run(
     hint: str = "",
     timeout: float | None = None,
     check: bool = True,
+    log: Path | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `command` (a shell line) from the repository root; fail with one line naming `step`.
 
-    Captured output comes back as text; otherwise it streams to the terminal.
+    Captured output comes back as text; with `log` it is appended to that file
+    (its last lines are shown on failure); otherwise it streams to the terminal.
     With check=False a non-zero exit is returned instead of raised.
     """
     environment = {**os.environ}
     for extra in BASE_ENV:
         environment.update(extra())
     environment.update(env or {})
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as sink:
+            sink.write(f"\n$ {command}\n")
+            start = sink.tell()
+            sink.flush()
+            result = run_process(command, environment, stdin, sink, subprocess.STDOUT, timeout, step, hint)
+        if check and result.returncode != 0:
+            tail = log.read_text(errors="replace")[start:].strip().splitlines()[-LOG_TAIL_LINES:]
+            shown = "\n    ".join(tail) or "(no output)"
+            why = f"failed with exit code {result.returncode}; its last lines:\n    {shown}\n  full log: {log}"
+            raise Exit(failure(step, why, command, hint), code=result.returncode or 1)
+        return result
     pipe = subprocess.PIPE if capture else None
+    result = run_process(command, environment, stdin, pipe, pipe, timeout, step, hint)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip()[-800:] if capture else ""
+        why = f"failed with exit code {result.returncode}" + (f": {detail}" if detail else "")
+        raise Exit(failure(step, why, command, hint), code=result.returncode or 1)
+    return result
+
+
+def run_process(
+    command: str,
+    environment: Mapping[str, str],
+    stdin: object,
+    stdout: object,
+    stderr: object,
+    timeout: float | None,
+    step: str,
+    hint: str,
+) -> subprocess.CompletedProcess:
     try:
-        result = subprocess.run(  # noqa: S602 - our own command lines, quoted with shlex
+        return subprocess.run(  # noqa: S602 - our own command lines, quoted with shlex
             command,
             shell=True,
             cwd=ROOT,
             env=environment,
             stdin=stdin,
-            stdout=pipe,
-            stderr=pipe,
+            stdout=stdout,
+            stderr=stderr,
             text=True,
             timeout=timeout,
         )
@@ -80,11 +116,6 @@ def run(
         raise Exit(
             f"✗ step '{step}' interrupted (Ctrl-C); {hint or 'run the command again to finish it.'}", 130
         ) from None
-    if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout or "").strip()[-800:] if capture else ""
-        why = f"failed with exit code {result.returncode}" + (f": {detail}" if detail else "")
-        raise Exit(failure(step, why, command, hint), code=result.returncode or 1)
-    return result
 
 
 def failure(step: str, why: str, command: str, hint: str) -> str:
@@ -106,34 +137,59 @@ class Step:
     env: Mapping[str, str] = field(default_factory=dict)
     interactive: bool = False  # uses the terminal, or piped standard input (shells, servers, log follow)
     hint: str = ""  # the next thing to do when this step fails
+    quiet: bool = False  # output to the task's log file, one progress line here (builds, compose up)
+    diagnose: Callable[[], str] | None = None  # on failure: what went wrong, read from the system
 
     def render(self) -> str:
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         return f"{prefix} {self.command}".strip()
 
 
-def execute(plan: Sequence[Step], dry_run: bool = False) -> None:
-    """Run `plan` step by step; stop at the first failure with one line naming it."""
+def execute(plan: Sequence[Step], dry_run: bool = False, log: Path | None = None) -> None:
+    """Run `plan` step by step; stop at the first failure with one line naming it.
+
+    Quiet steps write their output to `log` and show one progress line with
+    their duration; a failure shows their last lines and names the log.
+    """
     if dry_run:
         say("Dry run: these steps would run (nothing was changed):")
     for number, step in enumerate(plan, 1):
-        say(f"[{number}/{len(plan)}] {step.name}: {step.render()}")
+        quiet = step.quiet and log is not None and not dry_run
+        heading = f"[{number}/{len(plan)}] {step.name}"
+        if quiet:
+            print(f"{heading} ...", end=" ", flush=True)
+        else:
+            say(f"{heading}: {step.render()}")
         if dry_run:
             continue
         label = f"step {number}/{len(plan)} {step.name}"
-        if step.action is not None:
-            try:
-                step.action()
-            except KeyboardInterrupt:
-                raise Exit(f"✗ '{label}' interrupted (Ctrl-C)", code=130) from None
-            continue
-        run(
-            step.command,
-            step=label,
-            env=step.env,
-            stdin=None if step.interactive else subprocess.DEVNULL,
-            hint=step.hint,
-        )
+        started = time.monotonic()
+        try:
+            run_step(step, label, log if quiet else None)
+        except Exit as failed:
+            if quiet:
+                say("✗")
+            diagnosis = step.diagnose() if step.diagnose else ""
+            raise Exit(f"{failed.message}{diagnosis}", code=failed.code) from None
+        if quiet:
+            say(f"✓ {time.monotonic() - started:.1f} s")
+
+
+def run_step(step: Step, label: str, log: Path | None) -> None:
+    if step.action is not None:
+        try:
+            step.action()
+        except KeyboardInterrupt:
+            raise Exit(f"✗ '{label}' interrupted (Ctrl-C)", code=130) from None
+        return
+    run(
+        step.command,
+        step=label,
+        env=step.env,
+        stdin=None if step.interactive else subprocess.DEVNULL,
+        hint=step.hint,
+        log=log,
+    )
 
 
 def confirm(question: str, yes: bool) -> None:

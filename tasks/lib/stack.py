@@ -26,14 +26,22 @@ from . import deploys, run
 from .cli import ENVIRONMENTS
 from .run import ROOT
 
-ENV_EXAMPLE = ROOT / ".env.example"
+# One env file per environment, each created from its own documented example,
+# so dev and prod never read each other's settings.
+ENV_FILES = {"dev": ".env", "prod": ".env.prod"}
 SETTINGS = {"dev": "config.settings.local", "prod": "config.settings.production"}
 APP_SERVICES = ("web", "worker", "beat")
+# Values an env file gets freshly generated when it is created from its example.
+GENERATED = {"dev": ("SECRET_KEY",), "prod": ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD")}
 
 
-def env_file() -> Path:
-    """The env file compose and Django read: `.env`, or $DESIDELIVER_ENV_FILE."""
-    return Path(os.environ.get("DESIDELIVER_ENV_FILE", ROOT / ".env")).resolve()
+def env_file(env: str) -> Path:
+    """The env file compose and Django read for `env`; $DESIDELIVER_ENV_FILE points both at one file."""
+    return Path(os.environ.get("DESIDELIVER_ENV_FILE", ROOT / ENV_FILES[env])).resolve()
+
+
+def env_example(env: str) -> Path:
+    return ROOT / f"{ENV_FILES[env]}.example"
 
 
 def python() -> str:
@@ -55,25 +63,26 @@ def new_secret_key() -> str:
     return secrets.token_urlsafe(50)
 
 
-def create_env_file(target: Path | None = None) -> bool:
-    """Copy .env.example to the env file with a fresh SECRET_KEY; False if it exists."""
-    target = target or env_file()
+def create_env_file(env: str, target: Path | None = None) -> bool:
+    """Copy `env`'s example to its env file with fresh secrets; False if the file exists."""
+    target = target or env_file(env)
     if target.exists():
         return False
+    example = env_example(env)
+    fresh = GENERATED[env]
     lines = [
-        f"SECRET_KEY={new_secret_key()}" if line.startswith("SECRET_KEY=") else line
-        for line in ENV_EXAMPLE.read_text().splitlines()
+        f"{line.partition('=')[0]}={new_secret_key()}" if line.partition("=")[0] in fresh else line
+        for line in example.read_text().splitlines()
     ]
     target.write_text("\n".join(lines) + "\n")
     target.chmod(0o600)
     shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
-    print(f"Created {shown} from .env.example with a fresh SECRET_KEY.")
+    print(f"Created {shown} from {example.name} with a fresh {', '.join(fresh)}.")
     return True
 
 
-def env_values(path: Path | None = None) -> dict[str, str]:
-    """KEY=VALUE pairs of the env file (comments and blank lines skipped); {} when absent."""
-    path = path or env_file()
+def env_values(path: Path) -> dict[str, str]:
+    """KEY=VALUE pairs of an env file (comments and blank lines skipped); {} when absent."""
     if not path.is_file():
         return {}
     values = {}
@@ -84,16 +93,16 @@ def env_values(path: Path | None = None) -> dict[str, str]:
     return values
 
 
-def setting(name: str, default: str = "") -> str:
-    """A variable as compose sees it: the process environment first, then the env file."""
-    return os.environ.get(name) or env_values().get(name, default)
+def setting(env: str, name: str, default: str = "") -> str:
+    """A variable as `env`'s compose sees it: the process environment first, then its env file."""
+    return os.environ.get(name) or env_values(env_file(env)).get(name, default)
 
 
-def whole_number_setting(name: str, default: int, low: int = 0) -> int:
+def whole_number_setting(env: str, name: str, default: int, low: int = 0) -> int:
     """An integer setting, or one line naming the variable and the file to fix."""
-    value = setting(name, str(default))
+    value = setting(env, name, str(default))
     if not value.isdigit() or int(value) < low:
-        raise Exit(f"✗ {name}={value!r} in {env_file().name} must be a whole number >= {low}; fix it and retry.", 2)
+        raise Exit(f"✗ {name}={value!r} in {env_file(env).name} must be a whole number >= {low}; fix it and retry.", 2)
     return int(value)
 
 
@@ -120,8 +129,12 @@ def docker_problem() -> str | None:
 
 
 def backups_dir() -> Path:
-    """Where backups go: BACKUP_DIR from the environment or env file, default backups/."""
-    return (ROOT / setting("BACKUP_DIR", "backups")).resolve()
+    """Where every environment's backups go: $BACKUP_DIR from the shell, default backups/.
+
+    A shell setting, not an env-file one: one directory holds the dumps of every
+    environment (each file names its own), so db.backups can list them all.
+    """
+    return (ROOT / os.environ.get("BACKUP_DIR", "backups")).resolve()
 
 
 def host_ids() -> dict[str, str]:
@@ -155,6 +168,13 @@ class Stack:
     env: str
 
     @property
+    def env_file(self) -> Path:
+        return env_file(self.env)
+
+    def setting(self, name: str, default: str = "") -> str:
+        return setting(self.env, name, default)
+
+    @property
     def compose_file(self) -> Path:
         return ROOT / "compose" / self.env / "compose.yaml"
 
@@ -169,7 +189,7 @@ class Stack:
     def compose(self, *args: str) -> str:
         """A `docker compose` command line for this stack."""
         base = ["docker", "compose", "--project-name", self.project, "--project-directory"]
-        base += [str(self.compose_file.parent), "--env-file", str(env_file()), "-f", str(self.compose_file)]
+        base += [str(self.compose_file.parent), "--env-file", str(self.env_file), "-f", str(self.compose_file)]
         return shlex.join([*base, *args])
 
     def exec(self, service: str, *command: str) -> str:
@@ -230,28 +250,14 @@ def check_ports(s: Stack) -> None:
     if s.running_services():
         return  # our own containers hold the ports; `up` will reconcile them
     for variable, default in DEV_PORTS.items():
-        port = whole_number_setting(variable, default, low=1)
+        port = whole_number_setting(s.env, variable, default, low=1)
         if port_in_use(port):
             raise Exit(
                 f"✗ port {port} ({variable}) is already in use on this machine. Stop what listens there "
                 f"(find it with: ss -ltnp 'sport = :{port}') or set {variable} to a free port in "
-                f"{env_file().name}, then run the command again.",
+                f"{s.env_file.name}, then run the command again.",
                 code=1,
             )
-
-
-def urls(s: Stack) -> str:
-    port = setting("WEB_PORT", "8000") if s.env == "dev" else setting("HTTP_PORT", "8080")
-    base = f"http://localhost:{port}"
-    return "\n".join(
-        [
-            f"✓ The {s.env} stack is up (compose project {s.project}).",
-            f"  API:    {base}/api/v1/",
-            f"  Docs:   {base}/api/v1/docs/",
-            f"  Admin:  {base}/admin/",
-            f"  Health: {base}/api/v1/health/ready/",
-        ]
-    )
 
 
 def app_module(name: str) -> ModuleType:

@@ -26,11 +26,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = {"dev": ROOT / ".env.example", "prod": ROOT / ".env.prod.example"}
 DOCUMENTED = {
     line.lstrip("# ").split("=", 1)[0]
-    for line in (ROOT / ".env.example").read_text().splitlines()
+    for example in EXAMPLES.values()
+    for line in example.read_text().splitlines()
     if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
 }
+# ./inv without its venv bootstrap: the same Program (task list, unquoted manage commands).
+INV = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); import tasks; tasks.main()", str(ROOT)]
 
 
 def free_port() -> int:
@@ -83,6 +87,7 @@ class Stack:
     values: dict[str, str]
     backups: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    started: subprocess.CompletedProcess | None = None  # what the command that started it printed
 
     @property
     def environ(self) -> dict[str, str]:
@@ -98,7 +103,7 @@ class Stack:
 
     def inv(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
+            [*INV, *args],
             env=self.environ,
             capture_output=True,
             text=True,
@@ -192,7 +197,7 @@ def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: d
         **overrides,
     }
     lines = []
-    for line in (ROOT / ".env.example").read_text().splitlines():
+    for line in EXAMPLES[env_name].read_text().splitlines():
         key = line.split("=", 1)[0]
         lines.append(f"{key}={values[key]}" if key in values and not line.startswith("#") else line)
     lines += [f"{k}={v}" for k, v in values.items() if not any(line.startswith(f"{k}=") for line in lines)]
@@ -230,7 +235,7 @@ def prod_settings(**extra: str) -> dict[str, str]:
 def running(stack: Stack, *inv_args: str):
     """Bring `stack` up with `inv inv_args`; always remove it, volumes included."""
     try:
-        stack.inv(*inv_args)
+        stack.started = stack.inv(*inv_args)
         yield stack
     finally:
         stack.down()

@@ -6,13 +6,12 @@ takes the stack down comes last.
 
 import re
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-from .conftest import ROOT, dev_settings, make_stack, register_and_login, running
+from .conftest import INV, ROOT, dev_settings, make_stack, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +30,24 @@ def dev(tmp_path_factory):
     )
     with running(stack, "dev.up", "--docker"):
         yield stack
+
+
+def assert_short_summary(output: str) -> None:
+    """What dev.up prints: a few progress lines and a summary whose URLs work, never compose's build log."""
+    lines = output.strip().splitlines()
+    assert len(lines) <= 20, output
+    assert "Step 1/" not in output  # the classic builder's log went to the file
+    assert "demo@desideliver.local / demo-pass-2024" in output
+    assert "./inv test" in output
+    assert re.search(r"API: +http://localhost:\d+/api/v1/", output)
+
+
+def test_dev_up_prints_progress_and_a_summary_and_keeps_the_full_log(dev):
+    assert_short_summary(dev.started.stdout)
+    assert "full output goes to var/log/dev.up.log" in dev.started.stdout
+    assert dev.request("GET", "/api/v1/").status == 200  # the first URL it prints answers
+    log = (ROOT / "var" / "log" / "dev.up.log").read_text()
+    assert " build web" in log
 
 
 def test_every_service_is_healthy(dev):
@@ -76,7 +93,7 @@ def test_manage_and_shell_run_commands(dev):
 
 def test_piped_input_reaches_psql_and_the_django_shell(dev):
     def piped(*args: str, text: str) -> str:
-        command = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args]
+        command = [*INV, *args]
         result = subprocess.run(command, input=text, env=dev.environ, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         return [line.strip() for line in result.stdout.splitlines()]
@@ -153,6 +170,27 @@ def test_test_suite_passes_inside_the_web_container(dev):
     result = dev.inv("test", "--docker", timeout=1200)
     assert re.search(r"\d+ passed", result.stdout)
     assert " failed" not in result.stdout.splitlines()[-1]
+
+
+def test_a_wrong_database_password_fails_in_seconds_naming_the_cause(dev):
+    original = dev.env_file.read_text()
+    right = f"POSTGRES_PASSWORD={dev.values['POSTGRES_PASSWORD']}"
+    assert right in original
+    dev.env_file.write_text(original.replace(right, "POSTGRES_PASSWORD=not-the-one-the-volume-was-made-with"))
+    started = time.monotonic()
+    try:
+        failed = dev.inv("dev.up", "--docker", check=False)
+    finally:
+        dev.env_file.write_text(original)
+    took = time.monotonic() - started
+    shown = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "migrate is exited" in shown
+    assert "password authentication failed" in shown
+    assert "likely cause: POSTGRES_PASSWORD" in shown
+    assert took < 45, f"took {took:.0f}s to fail"
+    # The right password back: a second dev.up repairs the stack and is as short as the first.
+    assert_short_summary(dev.inv("dev.up", "--docker").stdout)
 
 
 def test_data_survives_down_and_up_and_is_removed_only_with_confirmation(dev):

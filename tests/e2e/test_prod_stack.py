@@ -6,6 +6,8 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -85,6 +87,46 @@ def test_api_works_through_the_proxy(prod):
     token = register_and_login(prod, f"prod-{uuid.uuid4().hex[:6]}@example.com", headers=HTTPS)
     me = prod.request("GET", "/api/v1/auth/me/", token=token, headers=HTTPS)
     assert me.status == 200
+
+
+def test_demo_data_loads_into_a_staging_stack_and_links_keep_the_port(prod):
+    refused = prod.inv("prod.demo-data", check=False)  # no terminal, no --yes
+    assert refused.returncode != 0
+    assert "refusing without confirmation" in refused.stderr
+    prod.inv("prod.demo-data", "--yes")
+    port = prod.values["HTTP_PORT"]
+    listing = prod.request("GET", "/api/v1/products/?page_size=5", headers={**HTTPS, "Host": f"{HOST}:{port}"})
+    assert listing.json()["count"] >= 14
+    assert listing.json()["next"] == f"https://{HOST}:{port}/api/v1/products/?page=2&page_size=5"
+
+
+def test_the_admin_login_through_the_proxy_passes_the_csrf_check_on_any_port(prod):
+    port = prod.values["HTTP_PORT"]
+    site = {**HTTPS, "Host": f"{HOST}:{port}"}
+    page = prod.request("GET", "/admin/login/", headers=site)
+    assert page.status == 200
+    cookie = re.search(r"csrftoken=([^;]+)", page.headers["Set-Cookie"]).group(1)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.body.decode()).group(1)
+    form = f"csrfmiddlewaretoken={token}&username=nobody%40example.com&password=wrong&next=%2Fadmin%2F"
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{prod.base_url}/admin/login/",
+        data=form.encode(),
+        method="POST",
+        headers={
+            **site,
+            "Cookie": f"csrftoken={cookie}",
+            "Origin": f"https://{HOST}:{port}",
+            "Referer": f"https://{HOST}:{port}/admin/login/",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            status, body = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read().decode()
+    assert status == 200, body[:400]  # the form again, with the wrong-password message: not a CSRF 403
+    assert "CSRF" not in body
 
 
 @pytest.mark.parametrize("service", ["web", "worker", "beat"])

@@ -11,9 +11,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from catalog.models import Category, Product
-
-DEMO_EMAIL = "demo@desideliver.local"
-DEMO_PASSWORD = "demo-pass-2024"  # noqa: S105 - printed to the developer on purpose
+from demo_login import EMAIL as DEMO_EMAIL
+from demo_login import PASSWORD as DEMO_PASSWORD
 
 CATALOGUE = {
     ("Fruits & Vegetables", "fruits-vegetables"): [

@@ -1,0 +1,180 @@
+"""A newcomer's first hour: the ./inv command line, readable output, and errors that name the cause."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from invoke.exceptions import Exit
+
+from tasks import dev, prod
+from tasks.lib import checks, compose, run, stack
+from tasks.lib.program import join_command_words
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def dot_inv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The real ./inv, as a newcomer types it (the venv already exists when tests run)."""
+    return subprocess.run(
+        [str(ROOT / "inv"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "DESIDELIVER_ENV_FILE": "/nonexistent/.env", **(env or {})},
+    )
+
+
+def test_bare_inv_lists_the_tasks():
+    result = dot_inv()
+    assert result.returncode == 0, result.stderr
+    assert "dev.up" in result.stdout
+    assert "prod.deploy" in result.stdout
+    assert "--help TASK" in result.stdout
+    assert "Core options" not in result.stdout
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("dev.upp", "dev.up"), ("prod.deplyo", "prod.deploy")])
+def test_a_typo_gets_a_did_you_mean(typo, meant):
+    result = dot_inv(typo)
+    assert result.returncode == 1
+    assert f"Did you mean: {meant}" in result.stderr
+
+
+def test_a_mistyped_flag_gets_a_did_you_mean():
+    result = dot_inv("dev.up", "--dyr-run")
+    assert "Did you mean: --dry-run?" in result.stderr
+
+
+def test_manage_takes_the_command_without_quotes():
+    result = dot_inv("dev.manage", "-n", "showmigrations", "orders", "--plan")
+    assert result.returncode == 0, result.stderr
+    assert "python manage.py showmigrations orders --plan" in result.stdout
+
+
+def test_manage_help_prints_help_and_runs_nothing():
+    result = dot_inv("dev.manage", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: ./inv [--core-opts] dev.manage" in result.stdout
+    assert "needs the dev stack" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("words", "joined"),
+    [
+        (["dev.manage", "showmigrations", "orders"], ["dev.manage", "showmigrations orders"]),
+        (["dev.manage", "-n", "migrate", "--plan"], ["dev.manage", "-n", "migrate --plan"]),
+        (["dev.manage", "showmigrations orders"], ["dev.manage", "showmigrations orders"]),
+        (["dev.manage", "shell", "-c", "print('a b')"], ["dev.manage", "shell -c 'print('\"'\"'a b'\"'\"')'"]),
+        (["dev.ps", "dev.logs"], ["dev.ps", "dev.logs"]),
+    ],
+)
+def test_words_after_a_manage_task_become_its_command(words, joined):
+    assert join_command_words(words, {"-n", "--dry-run"}) == joined
+
+
+def test_restore_without_a_file_says_what_to_pass():
+    result = dot_inv("db.restore")
+    assert result.returncode != 0
+    assert "latest" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_completion_script_is_printed():
+    result = dot_inv("--print-completion-script", "bash")
+    assert result.returncode == 0
+    assert "complete" in result.stdout
+
+
+# --- output a person reads ---------------------------------------------------------
+
+
+def test_a_quiet_step_shows_one_line_and_keeps_its_output_in_the_log(tmp_path, capsys):
+    log = tmp_path / "up.log"
+    run.execute([run.Step("noisy", "for i in $(seq 50); do echo line $i; done", quiet=True)], log=log)
+    shown = capsys.readouterr().out
+    assert len(shown.strip().splitlines()) == 1
+    assert "[1/1] noisy ... ✓" in shown
+    assert "line 50" in log.read_text()
+
+
+def test_a_failing_quiet_step_shows_its_last_lines_the_log_and_the_diagnosis(tmp_path):
+    log = tmp_path / "up.log"
+    failing = run.Step(
+        "start", "echo early; echo 'FATAL: it broke'; exit 3", quiet=True, diagnose=lambda: "\n  migrate is exited"
+    )
+    with pytest.raises(Exit) as error:
+        run.execute([failing], log=log)
+    message = error.value.message
+    assert "FATAL: it broke" in message
+    assert f"full log: {log}" in message
+    assert message.endswith("migrate is exited")
+    assert error.value.code == 3
+
+
+def test_the_summary_shows_working_urls_the_demo_login_and_next_steps(monkeypatch):
+    monkeypatch.setenv("WEB_PORT", "8123")
+    text = compose.summary(dev.DEV, extra=(dev.flower_line(),))
+    assert "http://localhost:8123/api/v1/  (lists the endpoints)" in text
+    assert "demo@desideliver.local / demo-pass-2024" in text
+    assert "createsuperuser" in text
+    assert "./inv test" in text
+    assert "Flower:  http://localhost:" in text
+
+
+def test_a_start_failure_names_the_failed_service_its_output_and_the_fix(monkeypatch):
+    containers = [
+        {"Service": "db", "State": "running", "Health": "healthy", "ExitCode": 0},
+        {"Service": "migrate", "State": "exited", "Health": "", "ExitCode": 1},
+    ]
+    password_error = 'FATAL:  password authentication failed for user "desideliver"\n'
+
+    def fake_run(command, **kwargs):
+        out = "\n".join(json.dumps(c) for c in containers) if " ps " in command else password_error
+        return subprocess.CompletedProcess(command, 0, out, "")
+
+    monkeypatch.setattr(run, "run", fake_run)
+    report = compose.diagnose(stack.stack("dev"))
+    assert "migrate is exited" in report
+    assert "password authentication failed" in report
+    assert "POSTGRES_PASSWORD" in report
+    assert "dev.down --volumes" in report
+    assert "db is" not in report
+
+
+def test_prod_config_masks_every_secret_unless_asked(monkeypatch, tmp_path, capsys):
+    env = tmp_path / ".env.prod"
+    env.write_text("SECRET_KEY=a-very-secret-signing-key-0123\nPOSTGRES_PASSWORD=pg-password-4567\n")
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    rendered = "services:\n  web:\n    SECRET_KEY: a-very-secret-signing-key-0123\n    PW: pg-password-4567\n"
+    assert "a-very-secret" not in checks.masked(rendered)
+    assert "pg-password-4567" not in checks.masked(rendered)
+    assert checks.masked(rendered).count("********") == 2
+    monkeypatch.setattr(prod, "output", lambda *a, **k: rendered)
+    prod.config.body(None)
+    assert "pg-password-4567" not in capsys.readouterr().out
+
+
+def test_pytest_says_the_deselected_tests_are_the_end_to_end_ones():
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--co", "tests/e2e/test_dev_stack.py", "--ds", "config.settings.test"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "deselected: the end-to-end tests" in result.stdout
+    assert "./inv test.e2e" in result.stdout
+
+
+def test_a_breakpoint_in_dev_waits_for_dev_attach():
+    import yaml
+
+    web = yaml.safe_load((ROOT / "compose" / "dev" / "compose.yaml").read_text())["services"]["web"]
+    assert web["stdin_open"] is True
+    assert web["tty"] is True
+    result = dot_inv("dev.attach", "-n")
+    assert result.returncode == 0, result.stderr
+    assert "attach --sig-proxy=false web" in result.stdout
