@@ -186,10 +186,16 @@ class Stack:
         digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]
         return f"desideliver-{self.env}-{digest}"
 
-    def compose(self, *args: str) -> str:
-        """A `docker compose` command line for this stack."""
+    def compose(self, *args: str, env_file: Path | None = None) -> str:
+        """A `docker compose` command line for this stack (reading `env_file` instead of its own, if given)."""
         base = ["docker", "compose", "--project-name", self.project, "--project-directory"]
-        base += [str(self.compose_file.parent), "--env-file", str(self.env_file), "-f", str(self.compose_file)]
+        base += [
+            str(self.compose_file.parent),
+            "--env-file",
+            str(env_file or self.env_file),
+            "-f",
+            str(self.compose_file),
+        ]
         return shlex.join([*base, *args])
 
     def exec(self, service: str, *command: str) -> str:
