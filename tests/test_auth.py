@@ -7,6 +7,8 @@ pytestmark = pytest.mark.django_db
 
 REGISTER = "/api/v1/auth/register/"
 LOGIN = "/api/v1/auth/login/"
+REFRESH = "/api/v1/auth/token/refresh/"
+PASSWORD_CHANGE = "/api/v1/auth/password/"
 
 
 def register(api, **overrides):
@@ -94,3 +96,77 @@ def test_login_is_throttled(api, user, monkeypatch):
     ]
     assert statuses[:3] == [401, 401, 401]
     assert statuses[3:] == [429, 429]
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_the_throttle_keys_on_the_client_address_not_a_forged_forwarded_for(api, user, monkeypatch, settings, proxies):
+    # Behind nginx (NUM_PROXIES=1) only the address nginx saw counts; without a proxy, only the peer's.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": proxies}
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "3/minute"})
+    statuses = [
+        api.post(
+            LOGIN,
+            {"email": user.email, "password": "wrong"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, 203.0.113.7",  # a forged prefix, then what nginx appended
+        ).status_code
+        for i in range(5)
+    ]
+    assert statuses[3:] == [429, 429]
+
+
+def login(api, email: str, password: str = PASSWORD) -> dict:
+    response = api.post(LOGIN, {"email": email, "password": password}, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def test_login_ignores_the_case_of_the_email(api):
+    register(api)  # stored as ravi@example.com
+    assert login(api, "RAVI@example.COM")["access"]
+
+
+def test_a_refresh_token_works_once_and_its_successor_works(api, user):
+    first = login(api, user.email)["refresh"]
+    rotated = api.post(REFRESH, {"refresh": first}, format="json")
+    assert rotated.status_code == 200
+    assert rotated.json()["refresh"] != first
+    assert api.post(REFRESH, {"refresh": first}, format="json").status_code == 401
+    assert api.post(REFRESH, {"refresh": rotated.json()["refresh"]}, format="json").status_code == 200
+
+
+def test_logout_makes_the_refresh_token_useless(api, user):
+    tokens = login(api, user.email)
+    assert api.post("/api/v1/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code == 200
+    assert api.post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 401
+
+
+def test_a_password_change_revokes_every_earlier_token(api, user):
+    old = login(api, user.email)
+    other_device = login(api, user.email)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {old['access']}")
+    wrong = api.post(PASSWORD_CHANGE, {"current_password": "nope", "new_password": "An0ther-str0ng-one"}, format="json")
+    assert wrong.status_code == 400
+    changed = api.post(
+        PASSWORD_CHANGE, {"current_password": PASSWORD, "new_password": "An0ther-str0ng-one"}, format="json"
+    )
+    assert changed.status_code == 204
+    assert api.get("/api/v1/auth/me/").status_code == 401  # the old access token
+    api.credentials()
+    for tokens in (old, other_device):
+        assert api.post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 401
+    assert login(api, user.email, "An0ther-str0ng-one")["access"]
+
+
+def test_a_password_changed_elsewhere_revokes_tokens_too(api, user):
+    tokens = login(api, user.email)
+    user.set_password("Admin-set-new-pass-1")
+    user.save()  # e.g. the admin or manage.py changepassword
+    assert api.post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 401
+
+
+def test_refreshing_a_deleted_users_token_is_401_not_500(api, user):
+    refresh = login(api, user.email)["refresh"]
+    user.delete()
+    response = api.post(REFRESH, {"refresh": refresh}, format="json")
+    assert response.status_code == 401

@@ -15,6 +15,10 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, username: str | None) -> "User":
+        # Registration stores addresses lower-cased; login accepts any case.
+        return self.get(email__iexact=username)
+
     def create_user(self, email: str, password: str | None = None, **fields) -> "User":
         fields.setdefault("is_staff", False)
         fields.setdefault("is_superuser", False)
@@ -39,3 +43,16 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        password_changed = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            # Every refresh token issued before the change stops working; access
+            # tokens carry a hash of the old password (CHECK_REVOKE_TOKEN) and fail too.
+            from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+            outstanding = OutstandingToken.objects.filter(user=self).exclude(blacklistedtoken__isnull=False)
+            BlacklistedToken.objects.bulk_create(
+                [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+            )

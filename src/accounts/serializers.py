@@ -1,5 +1,9 @@
 from django.contrib.auth import password_validation
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from .models import User
 
@@ -9,6 +13,40 @@ class UserSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "email", "first_name", "last_name", "is_staff", "date_joined"]
         read_only_fields = fields
+
+
+def validate_new_password(field: str, password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except Exception as exc:  # django ValidationError; messages go to the client
+        raise serializers.ValidationError({field: list(getattr(exc, "messages", [str(exc)]))}) from exc
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    """Refresh, but a deleted, deactivated or re-passworded user's token is a 401, never a 500."""
+
+    def validate(self, attrs: dict) -> dict:
+        token = self.token_class(attrs["refresh"])
+        user = User.objects.filter(pk=token.payload.get(api_settings.USER_ID_CLAIM)).first()
+        if user is None or not user.is_active:
+            raise AuthenticationFailed("No active account found for the given token.", "no_active_account")
+        if token.payload.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
+            raise AuthenticationFailed("The password has changed since this token was issued.", "password_changed")
+        return super().validate(attrs)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = serializers.CharField(write_only=True, style={"input_type": "password"})
+    new_password = serializers.CharField(write_only=True, style={"input_type": "password"})
+
+    def validate_current_password(self, value: str) -> str:
+        if not self.context["request"].user.check_password(value):
+            raise serializers.ValidationError("This is not your current password.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        validate_new_password("new_password", attrs["new_password"], self.context["request"].user)
+        return attrs
 
 
 class RegisterSerializer(serializers.ModelSerializer):
@@ -28,10 +66,7 @@ class RegisterSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         candidate = User(email=attrs["email"], first_name=attrs["first_name"], last_name=attrs["last_name"])
-        try:
-            password_validation.validate_password(attrs["password"], candidate)
-        except Exception as exc:  # django ValidationError; messages go to the client
-            raise serializers.ValidationError({"password": list(getattr(exc, "messages", [str(exc)]))}) from exc
+        validate_new_password("password", attrs["password"], candidate)
         return attrs
 
     def create(self, validated_data: dict) -> User:

@@ -1,8 +1,10 @@
-from rest_framework import generics, permissions
+from rest_framework import generics, permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
 
-from .serializers import RegisterSerializer, UserSerializer
+from .serializers import PasswordChangeSerializer, RefreshSerializer, RegisterSerializer, UserSerializer
 
 
 class AuthThrottled:
@@ -23,7 +25,26 @@ class LoginView(AuthThrottled, TokenObtainPairView):
 
 
 class RefreshView(AuthThrottled, TokenRefreshView):
-    """Exchange a refresh token for a new access token."""
+    """Exchange a refresh token for a new access token and a new refresh token (the old one stops working)."""
+
+    serializer_class = RefreshSerializer
+
+
+class LogoutView(AuthThrottled, TokenBlacklistView):
+    """Log out: the refresh token given stops working at once (access tokens expire on their own)."""
+
+
+class PasswordChangeView(generics.GenericAPIView):
+    """Change your password: every token issued before stops working; log in again."""
+
+    serializer_class = PasswordChangeSerializer
+
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        request.user.set_password(serializer.validated_data["new_password"])
+        request.user.save()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(generics.RetrieveAPIView):
