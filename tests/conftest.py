@@ -1,5 +1,8 @@
+import threading
+
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from catalog.models import Category, Product
@@ -72,6 +75,26 @@ def make_product(category):
 @pytest.fixture
 def product(make_product) -> Product:
     return make_product()
+
+
+def race(*calls) -> list[int]:
+    """Start every call at once, each in its own thread and database connection; their results."""
+    barrier = threading.Barrier(len(calls))
+    statuses: list[int] = []
+
+    def run(call):
+        barrier.wait()
+        try:
+            statuses.append(call())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return statuses
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

@@ -36,7 +36,7 @@ def test_beat_schedules_the_purge_and_tasks_are_registered():
     ("failures", "state", "attempts"),
     [
         ([ConnectionError("smtp down")], "SUCCESS", 2),  # transient: retried, then sent
-        ([ConnectionError("smtp down")] * 10, "FAILURE", 6),  # gives up after max_retries=5
+        ([ConnectionError("smtp down")] * 10, "FAILURE", 9),  # gives up after max_retries=8
         ([ValueError("a bug")], "FAILURE", 1),  # not transient: never retried
     ],
 )

@@ -1,6 +1,5 @@
 import csv
 import io
-import threading
 from decimal import Decimal
 
 import pytest
@@ -11,7 +10,7 @@ from catalog.models import Product
 from orders.models import Order
 from orders.tasks import export_orders_csv
 
-from .conftest import client_for
+from .conftest import client_for, race
 
 pytestmark = pytest.mark.django_db
 
@@ -151,21 +150,7 @@ def test_concurrent_orders_never_oversell(make_product, make_user):
         fill_cart(client, product, each)
         clients.append(client)
 
-    barrier = threading.Barrier(buyers)
-    statuses: list[int] = []
-
-    def buy(client):
-        barrier.wait()
-        try:
-            statuses.append(client.post(CREATE, {}, format="json").status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=buy, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    statuses = race(*[lambda c=c: c.post(CREATE, {}, format="json").status_code for c in clients])
 
     assert sorted(set(statuses)) == [201, 409]
     assert statuses.count(201) == stock

@@ -7,12 +7,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .models import Cart, CartItem
-from .serializers import AddToCartSerializer, CartSerializer, UpdateCartItemSerializer, check_stock
+from .serializers import AddToCartSerializer, CartSerializer, UpdateCartItemSerializer, check_line_quantity, check_stock
 
 
 def cart_for(user) -> Cart:
     cart, _ = Cart.objects.get_or_create(user=user)
     return cart
+
+
+def locked_cart(user) -> Cart:
+    """The user's cart, row-locked until the transaction ends.
+
+    Every writer (add, update, remove, checkout) locks the cart first and its
+    items after: one lock order, so two of them never deadlock, and two adds of
+    the same new product serialise instead of racing to insert it twice.
+    """
+    return Cart.objects.select_for_update().get(pk=cart_for(user).pk)
 
 
 def cart_response(cart: Cart, status_code: int = status.HTTP_200_OK) -> Response:
@@ -33,9 +43,10 @@ class CartAddView(APIView):
         data.is_valid(raise_exception=True)
         product, quantity = data.validated_data["product"], data.validated_data["quantity"]
         with transaction.atomic():
-            cart = cart_for(request.user)
-            item = CartItem.objects.select_for_update().filter(cart=cart, product=product).first()
+            cart = locked_cart(request.user)
+            item = CartItem.objects.filter(cart=cart, product=product).first()
             total = quantity + (item.quantity if item else 0)
+            check_line_quantity(total)
             check_stock(product, total)
             if item:
                 item.quantity = total
@@ -55,19 +66,21 @@ class CartItemView(APIView):
 
     @extend_schema(request=UpdateCartItemSerializer, responses=CartSerializer)
     def put(self, request: Request, item_id: int) -> Response:
-        item = self.get_item(request, item_id)
         data = UpdateCartItemSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        check_stock(item.product, data.validated_data["quantity"])
-        item.quantity = data.validated_data["quantity"]
-        item.save(update_fields=["quantity"])
-        item.cart.save(update_fields=["updated_at"])
-        return cart_response(item.cart)
+        with transaction.atomic():
+            cart = locked_cart(request.user)
+            item = self.get_item(request, item_id)
+            check_stock(item.product, data.validated_data["quantity"])
+            item.quantity = data.validated_data["quantity"]
+            item.save(update_fields=["quantity"])
+            cart.save(update_fields=["updated_at"])
+        return cart_response(cart)
 
     @extend_schema(request=None, responses=CartSerializer)
     def delete(self, request: Request, item_id: int) -> Response:
-        item = self.get_item(request, item_id)
-        cart = item.cart
-        item.delete()
-        cart.save(update_fields=["updated_at"])
+        with transaction.atomic():
+            cart = locked_cart(request.user)
+            self.get_item(request, item_id).delete()
+            cart.save(update_fields=["updated_at"])
         return cart_response(cart)

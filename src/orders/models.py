@@ -14,6 +14,9 @@ class Order(models.Model):
         DELIVERED = "delivered", "Delivered"
         CANCELLED = "cancelled", "Cancelled"
 
+    # Orders that no longer count against a user's open-order limit.
+    CLOSED = (Status.DELIVERED, Status.CANCELLED)
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACED, db_index=True)
     delivery_address = models.TextField(blank=True)

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -12,11 +13,18 @@ from catalog import cache as catalog_cache
 from catalog.models import Product
 
 from .models import Order, OrderItem
-from .tasks import send_order_confirmation
+from .tasks import queue_confirmation
 
 
 class EmptyCart(Exception):
     """The user's cart has no items."""
+
+
+@dataclass
+class LimitReached(Exception):
+    """The order would pass a per-order or per-user limit (settings MAX_ORDER_UNITS, MAX_OPEN_ORDERS)."""
+
+    detail: str
 
 
 @dataclass
@@ -32,15 +40,18 @@ def place_order(user, delivery_address: str = "") -> Order:
     Product rows are locked in id order (SELECT ... FOR UPDATE) so concurrent
     checkouts for the same products serialise instead of deadlocking, and the
     stock check and decrement see the committed stock. Prices are snapshotted
-    into the order items; the cart is emptied; the confirmation email is queued
-    only after the transaction commits.
+    into the order items; the cart is emptied. The confirmation is queued after
+    the commit; if the broker is down then, the order still stands and the
+    periodic sweep queues it later (orders.tasks.queue_unconfirmed_orders).
     """
     with transaction.atomic():
+        # The cart first, then products: the lock order every cart writer uses.
         cart = Cart.objects.select_for_update().filter(user=user).first()
         items = list(cart.items.all()) if cart else []
         if not items:
             raise EmptyCart
         wanted = {item.product_id: item.quantity for item in items}
+        check_limits(user, sum(wanted.values()))
         products = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
         shortages = [
             {
@@ -74,5 +85,16 @@ def place_order(user, delivery_address: str = "") -> Order:
         order.total = sum((products[pid].price * qty for pid, qty in wanted.items()), Decimal("0.00"))
         order.save(update_fields=["total"])
         cart.items.all().delete()
-        transaction.on_commit(lambda: send_order_confirmation.delay(order.pk))
+        transaction.on_commit(lambda: queue_confirmation(order.pk))
     return order
+
+
+def check_limits(user, units: int) -> None:
+    if units > settings.MAX_ORDER_UNITS:
+        raise LimitReached(f"An order holds at most {settings.MAX_ORDER_UNITS} units; this cart has {units}.")
+    open_orders = Order.objects.filter(user=user).exclude(status__in=Order.CLOSED).count()
+    if open_orders >= settings.MAX_OPEN_ORDERS:
+        raise LimitReached(
+            f"You have {open_orders} orders not yet delivered (the limit is {settings.MAX_OPEN_ORDERS}); "
+            "order again once one arrives, or ask support."
+        )

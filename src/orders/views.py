@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from .models import Order
 from .serializers import CreateOrderSerializer, ExportQueuedSerializer, OrderSerializer
-from .services import EmptyCart, OutOfStock, place_order
+from .services import EmptyCart, LimitReached, OutOfStock, place_order
 from .tasks import export_orders_csv, write_orders_csv
 
 
@@ -29,6 +29,8 @@ class OrderCreateView(APIView):
             return Response(
                 {"detail": "Your cart is empty; add products before ordering."}, status=status.HTTP_400_BAD_REQUEST
             )
+        except LimitReached as exc:
+            return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)
         except OutOfStock as exc:
             return Response(
                 {"detail": "Not enough stock for some products; update your cart.", "shortages": exc.shortages},

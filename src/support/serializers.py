@@ -4,10 +4,18 @@ from orders.models import Order
 
 from .models import Ticket, TicketMessage
 
+SUPPORT_NAME = "DesiDeliver support"
+
 
 class TicketMessageSerializer(serializers.ModelSerializer):
-    author = serializers.EmailField(source="author.email", read_only=True)
+    author = serializers.SerializerMethodField()
     from_staff = serializers.BooleanField(source="author.is_staff", read_only=True)
+
+    def get_author(self, message: TicketMessage) -> str:
+        """Customers see the support team's name, never a staff member's address."""
+        request = self.context.get("request")
+        viewer_is_staff = request is not None and request.user.is_staff
+        return message.author.email if viewer_is_staff or not message.author.is_staff else SUPPORT_NAME
 
     class Meta:
         model = TicketMessage

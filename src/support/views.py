@@ -34,4 +34,6 @@ class TicketViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retri
             # Staff replying answers the ticket; the customer replying reopens it.
             ticket.status = Ticket.Status.ANSWERED if request.user.is_staff else Ticket.Status.OPEN
             ticket.save(update_fields=["status", "updated_at"])
-        return Response(TicketMessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(
+            TicketMessageSerializer(message, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )

@@ -155,9 +155,18 @@ CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 # Without Redis there is no broker to talk to: run tasks in-process instead.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# A message is acknowledged after its task ran, and given back when the worker
+# process dies under it: a killed worker loses nothing (tasks are idempotent).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Short timeouts: a stalled Redis costs a request two seconds, not twenty. An
+# unacknowledged message (its worker killed outright) is redelivered after the
+# visibility timeout, longer than any task here runs.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2, "visibility_timeout": 600}
+CELERY_REDIS_SOCKET_TIMEOUT = 2
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
@@ -165,8 +174,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cart.tasks.purge_stale_carts",
         "schedule": env.float("CART_PURGE_INTERVAL_SECONDS", default=24 * 60 * 60),
     },
+    # Confirmations that never reached the queue or were lost with it.
+    "queue-unconfirmed-orders": {"task": "orders.tasks.queue_unconfirmed_orders", "schedule": 60.0},
 }
 CART_STALE_AFTER_DAYS = env.int("CART_STALE_AFTER_DAYS", default=30)
+# Limits that keep one account from reserving the catalogue (payment is out of
+# scope, so an order reserves stock the moment it is placed): units of one
+# product per cart, units per order, and orders not yet delivered per user.
+MAX_LINE_QUANTITY = env.int("MAX_LINE_QUANTITY", default=20)
+MAX_ORDER_UNITS = env.int("MAX_ORDER_UNITS", default=100)
+MAX_OPEN_ORDERS = env.int("MAX_OPEN_ORDERS", default=5)
 # Where liveness files live; the worker and beat health checks read them.
 CELERY_HEARTBEAT_DIR = Path(env("CELERY_HEARTBEAT_DIR", default="/tmp"))  # noqa: S108 - a tmpfs in containers
 # The default scheduler, plus a heartbeat file for the container health check.
