@@ -52,7 +52,7 @@ def test_a_mistyped_flag_gets_a_did_you_mean():
 def test_manage_takes_the_command_without_quotes():
     result = dot_inv("dev.manage", "-n", "showmigrations", "orders", "--plan")
     assert result.returncode == 0, result.stderr
-    assert "python manage.py showmigrations orders --plan" in result.stdout
+    assert "manage.py showmigrations orders --plan" in result.stdout  # in the container, or natively
 
 
 def test_manage_help_prints_help_and_runs_nothing():
