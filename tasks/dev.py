@@ -115,7 +115,7 @@ def use_docker(native: bool, docker: bool) -> bool:
         "native": "Force the native embedded stack even when Docker is present (default: off).",
         "docker": "Force the Docker stack; fail if Docker is unusable (default: off, auto-detect).",
         "flower": "Also start Flower, the Celery dashboard, on FLOWER_PORT (default: off).",
-        "port": "Native mode: port for the dev server (default: 8000). Docker mode uses WEB_PORT from .env.",
+        "port": "Native mode: port for the dev server (default: WEB_PORT from .env, as the Docker stack uses).",
         "wait_timeout": "Docker mode: seconds to wait for every service to be healthy (default: 300).",
         "dry_run": DRY_RUN_HELP,
     }
@@ -125,7 +125,7 @@ def up(
     native: bool = False,
     docker: bool = False,
     flower: bool = False,
-    port: int = 8000,
+    port: int = 0,
     wait_timeout: int = 300,
     dry_run: bool = False,
 ) -> None:
@@ -135,7 +135,7 @@ def up(
             say(f"Starting the dev stack; full output goes to {LOG.relative_to(ROOT)}.")
         execute(plan_docker_up(wait_timeout, ["flower"] if flower else []), dry_run, log=LOG)
     else:
-        execute(plan_native_up("127.0.0.1", port), dry_run)
+        execute(plan_native_up("127.0.0.1", port or _stack.whole_number_setting("dev", "WEB_PORT", 8000, low=1)), dry_run)
 
 
 @task(

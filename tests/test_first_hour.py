@@ -179,3 +179,11 @@ def test_a_breakpoint_in_dev_waits_for_dev_attach():
     result = dot_inv("dev.attach", "-n")
     assert result.returncode == 0, result.stderr
     assert "attach --sig-proxy=false web" in result.stdout
+
+
+def test_the_native_fallback_serves_on_web_port_like_the_docker_stack(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("WEB_PORT=8123\n")
+    result = dot_inv("dev.up", "--native", "-n", env={"DESIDELIVER_ENV_FILE": str(env)})
+    assert result.returncode == 0, result.stderr
+    assert "runserver 127.0.0.1:8123" in result.stdout

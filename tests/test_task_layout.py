@@ -88,8 +88,8 @@ def inv(*args: str) -> subprocess.CompletedProcess:
     [
         (["db.backup", "--env", "nonsense"], "--env 'nonsense' is not one of: dev, prod"),
         (["db.restore", "latest", "--env", "staging"], "--env 'staging' is not one of: dev, prod"),
-        (["dev.up", "--native", "--port", "abc"], "--port takes a whole number from 1 to 65535, not 'abc'"),
-        (["dev.up", "--native", "--port", "99999"], "--port takes a whole number from 1 to 65535, not 99999"),
+        (["dev.up", "--native", "--port", "abc"], "--port takes a whole number from 0 to 65535, not 'abc'"),
+        (["dev.up", "--native", "--port", "99999"], "--port takes a whole number from 0 to 65535, not 99999"),
         (["dev.logs", "--tail", "-3"], "--tail takes a whole number"),
         (["prod.deploy", "--wait-timeout", "soon"], "--wait-timeout takes a whole number from 1 to 3600"),
         (["dev.manage", "showmigrations 'orders"], "cannot be split into words (No closing quotation)"),

@@ -21,7 +21,7 @@ from invoke.parser import Argument
 DRY_RUN_SHORT = "n"
 ENVIRONMENTS = ("dev", "prod")
 # Accepted ranges of whole-number flags, by name; others take any number >= 0.
-RANGES = {"port": (1, 65535), "wait_timeout": (1, 3600), "tail": (0, 1_000_000)}
+RANGES = {"port": (0, 65535), "wait_timeout": (1, 3600), "tail": (0, 1_000_000)}
 CHOICES = {"env": ENVIRONMENTS}
 
 
