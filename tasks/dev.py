@@ -135,7 +135,8 @@ def up(
             say(f"Starting the dev stack; full output goes to {LOG.relative_to(ROOT)}.")
         execute(plan_docker_up(wait_timeout, ["flower"] if flower else []), dry_run, log=LOG)
     else:
-        execute(plan_native_up("127.0.0.1", port or _stack.whole_number_setting("dev", "WEB_PORT", 8000, low=1)), dry_run)
+        port = port or _stack.whole_number_setting("dev", "WEB_PORT", 8000, low=1)
+        execute(plan_native_up("127.0.0.1", port), dry_run)
 
 
 @task(
