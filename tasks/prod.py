@@ -9,107 +9,22 @@ from invoke.exceptions import Exit
 
 from .lib import backups, checks, compose, database, deploys, lock, rollout
 from .lib.cli import task
-from .lib.run import DRY_RUN_HELP, LOG_DIR, ROOT, Step, confirm, execute, output, say
-from .lib.stack import create_env_file, docker_problem, stack
+from .lib.prodplans import (
+    LOG,
+    PREFLIGHT,
+    PROD,
+    SMOKE,
+    compose_step,
+    django_check_step,
+    plan_build,
+    plan_deploy,
+    start_step,
+)
+from .lib.run import DRY_RUN_HELP, ROOT, Step, confirm, execute, output, say
 
-PROD = stack("prod")
-# Variables prod cannot start without (compose stops on them too, less readably).
-REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
 TAG_HELP = "Image tag to use (default: the deployed tag, or the checkout's git revision before the first deploy)."
 BUILD_TAG_HELP = "Image tag to build and deploy (default: the checkout's git revision)."
 WAIT_HELP = "Seconds to wait for every service to be healthy (default: 300)."
-IMAGE_SERVICES = ("web", "backup", "proxy")
-LOG = LOG_DIR / "prod.deploy.log"
-
-
-def compose_step(name: str, tag: str, *args: str, hint: str = "", quiet: bool = False) -> Step:
-    """A prod compose command with IMAGE_TAG set, so every service uses the same images.
-
-    Quiet steps (builds, starts) write their output to the task's log file.
-    """
-    diagnose = (lambda: compose.diagnose(PROD)) if args[0] == "up" else None
-    return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, hint=hint, quiet=quiet, diagnose=diagnose)
-
-
-def preflight() -> None:
-    """Fail before touching anything when the env file lacks what prod needs."""
-    if create_env_file("prod"):
-        say(f"  A local trial as is; review {PROD.env_file.name} before putting the stack on a public address.")
-    missing = [name for name in REQUIRED if not PROD.setting(name)]
-    if missing:
-        raise Exit(
-            f"✗ {PROD.env_file.name} lacks {', '.join(missing)}; set them (see .env.prod.example) and retry.", code=2
-        )
-    if problem := docker_problem():
-        raise Exit(f"✗ cannot deploy: {problem}.", code=1)
-    # Created by us, 0700, not by the engine (which would make it root's).
-    backups.prepare_dir()
-
-
-PREFLIGHT = Step(
-    "preflight: env file (created from .env.prod.example if missing), required variables, engine, backups directory",
-    f"check {', '.join(REQUIRED)} are set; docker info; the backups directory is writable",
-    action=preflight,
-)
-
-
-SMOKE = Step(
-    "smoke-test through the proxy",
-    "GET /api/v1/health/ready/ and /api/v1/products/",
-    action=lambda: rollout.smoke_test(PROD),
-)
-
-
-def plan_build(tag: str) -> list[Step]:
-    # One service per image: compose builds an image once per service that names it.
-    return [compose_step(f"build the prod images as :{tag}", tag, "build", *IMAGE_SERVICES, quiet=True)]
-
-
-def django_check_step(tag: str) -> Step:
-    check = ["python", "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
-    return compose_step(
-        "Django check --deploy in the prod image", tag, "run", "--rm", "--no-deps", "-T", "-e", "WAIT_FOR_DB=false",
-        "web", *check, quiet=True,
-    )  # fmt: skip
-
-
-def start_step(tag: str, wait_timeout: int) -> Step:
-    up = ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"]
-    name = "start the stack and wait until every service is healthy"
-    return compose_step(name, tag, *up, hint=PROD.start_hint(), quiet=True)
-
-
-def plan_pre_deploy_backup(tag: str, running: bool) -> list[Step]:
-    """A database that exists is backed up before anything migrates it, running stack or not."""
-    start_db = (
-        [] if running else [compose_step("start the database for the backup", tag, "up", "--detach", "--wait", "db")]
-    )
-    return [*start_db, database.backup_step(PROD, "pre-deploy")]
-
-
-def plan_deploy(tag: str, wait_timeout: int, running: bool, has_data: bool) -> tuple[list[Step], list[Step]]:
-    """Two plans: `prepare` changes nothing live; any failure in `switch` is rolled back."""
-    prepare = [
-        PREFLIGHT,
-        compose_step("validate the compose config", tag, "config", "-q"),
-        *plan_build(tag),
-        django_check_step(tag),
-        *(plan_pre_deploy_backup(tag, running) if has_data else []),
-    ]
-    switch = [
-        # From the new image, before any new code runs, in one transaction.
-        compose_step("apply migrations (all or none) from the new image", tag, "run", "--rm", "-T", "migrate"),
-        Step(
-            "roll out: new web beside the old, then worker, beat, backup, proxy; gate on readiness",
-            f"IMAGE_TAG={tag} {PROD.compose('up', '--detach', '--no-deps', '--no-recreate', '--scale', 'web=N+1')}"
-            " web ... (docs/operations.md: the rollout)",
-            action=lambda: rollout.rollout(PROD, tag, wait_timeout),
-        )
-        if running
-        else start_step(tag, wait_timeout),
-        SMOKE,
-    ]
-    return prepare, switch
 
 
 @task(help={"tag": BUILD_TAG_HELP, "dry_run": DRY_RUN_HELP})
@@ -132,9 +47,12 @@ def config(c: Context, show_secrets: bool = False, dry_run: bool = False) -> Non
 
 @task(help={"tag": BUILD_TAG_HELP, "dry_run": DRY_RUN_HELP})
 def check(c: Context, tag: str = "", dry_run: bool = False) -> None:
-    """Security checks: check --deploy in the image, hadolint, compose validation and lint, secret scan."""
+    """Security checks: check --deploy, Dockerfiles, compose, image secrets; TLS and more on a running stack."""
     tag = tag or deploys.git_revision()
-    execute([django_check_step(tag), *checks.plan_check(tag)], dry_run)
+    live = checks.plan_live_checks(PROD) if PROD.is_running("proxy") else []
+    execute([django_check_step(tag), *checks.plan_check(tag), *live], dry_run)
+    if not live:
+        say("  The live checks (TLS, secrets in docker inspect, the database role) need a running stack: prod.deploy")
 
 
 @task(help={"tag": BUILD_TAG_HELP, "wait_timeout": WAIT_HELP, "dry_run": DRY_RUN_HELP})
@@ -203,6 +121,18 @@ def rollback(c: Context, wait_timeout: int = 300, dry_run: bool = False) -> None
             "  schema: a rollback runs no migration; if the newer version migrated the database, the old code "
             "now runs on that schema (restore its pre-deploy backup if it cannot: ./inv db.backups --env prod)"
         )
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+def reload_tls(c: Context, dry_run: bool = False) -> None:
+    """Load a renewed certificate from TLS_DIR into the running proxy: test the config, then reload (no downtime)."""
+    if not dry_run:
+        PROD.require_running("proxy", "prod.reload-tls")
+    plan = [
+        Step("test nginx's config with the new files", PROD.exec("proxy", "nginx", "-t", "-q")),
+        Step("reload nginx: new connections get the new certificate", PROD.exec("proxy", "nginx", "-s", "reload")),
+    ]
+    execute(plan, dry_run)
 
 
 @task(help={"tag": TAG_HELP, "wait_timeout": WAIT_HELP, "dry_run": DRY_RUN_HELP})

@@ -8,7 +8,7 @@ from invoke import MockContext
 from invoke.exceptions import Exit
 
 from tasks import prod
-from tasks.lib import deploys, lock, rollout
+from tasks.lib import deploys, lock, prodplans, rollout
 from tasks.lib.run import Step
 
 
@@ -57,12 +57,12 @@ def test_the_report_says_when_the_schema_is_newer_than_the_code_rolled_back_to(d
 
 
 def test_a_deploy_backs_up_whenever_the_database_volume_exists():
-    names = [s.name for s in prod.plan_deploy("v2", 60, running=False, has_data=True)[0]]
+    names = [s.name for s in prodplans.plan_deploy("v2", 60, running=False, has_data=True)[0]]
     assert "start the database for the backup" in names
     assert "take a verified pre-deploy backup (dump, read back, checksum, metadata)" in names
-    running = [s.name for s in prod.plan_deploy("v2", 60, running=True, has_data=True)[0]]
+    running = [s.name for s in prodplans.plan_deploy("v2", 60, running=True, has_data=True)[0]]
     assert "start the database for the backup" not in running
-    fresh = [s.name for s in prod.plan_deploy("v2", 60, running=False, has_data=False)[0]]
+    fresh = [s.name for s in prodplans.plan_deploy("v2", 60, running=False, has_data=False)[0]]
     assert not any("take a verified" in name for name in fresh)  # a first deploy has nothing to back up
 
 

@@ -195,7 +195,7 @@ def test_env_file_values_reach_settings_but_not_the_process_environment(tmp_path
 def test_the_prod_example_has_every_variable_the_prod_stack_reads():
     text = "".join((ROOT / "compose" / name).read_text() for name in ("base.yaml", "prod/compose.yaml"))
     # ./inv computes these per command (ids, cores, paths, the deployed tag): not settings.
-    computed = {"HOST_UID", "HOST_GID", "HOST_CPUS", "BACKUP_PATH", "IMAGE_TAG"}
+    computed = {"HOST_UID", "HOST_GID", "HOST_CPUS", "BACKUP_PATH", "IMAGE_TAG", "PROXY_UID", "PROXY_GID", "TLS_PATH"}
     needed = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", text)) - computed
     example = (ROOT / ".env.prod.example").read_text()
     present = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))

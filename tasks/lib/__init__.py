@@ -9,12 +9,15 @@ those above it):
     deploys  git revision and the record of deployed tags
     stack    paths, env file, compose stacks, the Docker engine, settings
     backups  backup files: listing, checks (the backup image writes them)
+    tls      the prod proxy's certificate: self-signed for a first try, what it serves
     lock     one lock per stack for backup, restore, transfer and deploy
     database queries, backup and restore plans against a stack's PostgreSQL
     compose  plans shared by dev and prod: down, logs, one-off commands
     scan     the secret scan of built images
     checks   lint and check plans (lint.run and prod.check)
     rollout  the prod web rollout that keeps serving
+    prodplans  the prod stack's plans: preflight, build, check, back up, migrate, start
+    throwaway  free ports and env files for the benchmarks' own stacks
     loadgen  wrk runs and checkout buyers, as figures (bench.load)
     loadbench  the load benchmark's scenarios, ceilings and budgets
     program  ./inv itself: task list, "did you mean", unquoted manage commands

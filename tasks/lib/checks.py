@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from . import scan
-from .run import Step, say, shell
+from . import scan, tls
+from .run import Step, run, say, shell
 from .stack import ROOT, Stack, env_example, env_file, env_values, python, stack, tool
 
 DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile", "docker/backup/Dockerfile")
@@ -85,3 +86,39 @@ def scan_images(tag: str) -> None:
     if found:
         raise Exit("✗ secrets found in the images:\n  " + "\n  ".join(found), code=1)
     say(f"✓ no env files, private keys or secret values in {', '.join(f'{i}:{tag}' for i in IMAGES)}")
+
+
+def check_tls(port: int) -> None:
+    """The proxy serves the configured certificate over TLS 1.2 and 1.3 and refuses TLS 1.0 and 1.1."""
+    configured = tls.configured_fingerprint()
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        served = tls.served_fingerprint(port, version)
+        if served != configured:
+            raise Exit(f"✗ port {port} serves another certificate over {version.name} than {tls.tls_dir()} holds.", 1)
+    for flag in ("-tls1", "-tls1_1"):
+        # SECLEVEL=0: our client offers the old version, so a refusal is the server's.
+        handshake = run(
+            f"openssl s_client -connect 127.0.0.1:{port} {flag} -cipher DEFAULT:@SECLEVEL=0 </dev/null",
+            step=f"openssl s_client {flag}",
+            capture=True,
+            check=False,
+            timeout=15,
+        )
+        said = handshake.stdout + handshake.stderr
+        if "no protocols available" in said:
+            raise Exit(f"✗ this host's openssl cannot offer {flag}; the check proves nothing here.", 1)
+        if handshake.returncode == 0 and "Cipher is (NONE)" not in said:
+            raise Exit(f"✗ port {port} accepted a {flag} handshake; only TLS 1.2 and 1.3 may be.", 1)
+    say(f"✓ port {port}: the configured certificate over TLS 1.2 and 1.3; TLS 1.0 and 1.1 refused")
+
+
+def plan_live_checks(s: Stack) -> list[Step]:
+    """What only the running prod stack shows: the certificate it serves and the TLS versions it accepts."""
+    port = int(s.setting("HTTPS_PORT", "443"))
+    return [
+        Step(
+            "TLS: the configured certificate, TLS 1.2/1.3 only",
+            f"compare 127.0.0.1:{port}'s certificate with TLS_DIR; openssl s_client -tls1 / -tls1_1 must fail",
+            action=lambda: check_tls(port),
+        )
+    ]

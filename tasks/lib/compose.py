@@ -140,9 +140,12 @@ NEXT_STEPS = {
 
 def summary(s: Stack, base: str = "", extra: tuple[str, ...] = ()) -> str:
     """What a person needs once the stack is up: working URLs, the demo login, and what to do next."""
-    if not base:
-        port = s.setting("WEB_PORT", "8000") if s.env == "dev" else s.setting("HTTP_PORT", "8080")
-        base = f"http://localhost:{port}"
+    if not base and s.env == "dev":
+        base = f"http://localhost:{s.setting('WEB_PORT', '8000')}"
+    elif not base:
+        host = app_module("healthcheck").probe_host(s.setting("ALLOWED_HOSTS"))
+        port = s.setting("HTTPS_PORT", "443")
+        base = f"https://{host}" + ("" if port == "443" else f":{port}")
     demo = app_module("demo_login")
     login = f"{demo.EMAIL} / {demo.PASSWORD}"
     demo_line = f"Demo login: {login}" if s.env == "dev" else f"Demo data (staging): ./inv prod.demo-data, then {login}"

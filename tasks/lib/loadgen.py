@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .run import output
+from .tls import client_context
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 
@@ -107,13 +108,13 @@ class Checkout:
 def checkout(
     host: str, port: int, headers: dict[str, str], tokens: list[str], products: list[int], seconds: float
 ) -> Checkout:
-    """One thread per buyer (token), each on its own keep-alive connection: fill a small cart, order, repeat."""
+    """One thread per buyer (token), each on its own keep-alive TLS connection: fill a small cart, order, repeat."""
     result, lock = Checkout(), threading.Lock()
     deadline = time.monotonic() + seconds
 
     def buyer(token: str, seed: int) -> None:
         rng = random.Random(seed)  # noqa: S311 - not security
-        connection = http.client.HTTPConnection(host, port, timeout=30)
+        connection = http.client.HTTPSConnection(host, port, timeout=30, context=client_context())
         auth = {**headers, "Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
         def call(method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:
@@ -146,7 +147,7 @@ def checkout(
                         call("DELETE", f"/api/v1/cart/remove/{item['id']}/")
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 tally(0, f"{type(exc).__name__}: {exc}")
-                connection = http.client.HTTPConnection(host, port, timeout=30)
+                connection = http.client.HTTPSConnection(host, port, timeout=30, context=client_context())
 
     started = time.monotonic()
     threads = [threading.Thread(target=buyer, args=(t, n), daemon=True) for n, t in enumerate(tokens)]

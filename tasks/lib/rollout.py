@@ -27,6 +27,7 @@ from invoke.exceptions import Exit
 from .database import wait_ready
 from .run import output, run, say, shell
 from .stack import Stack, app_module
+from .tls import client_context
 
 # Longer than Gunicorn's graceful_timeout (25 s), like the web service's stop_grace_period.
 STOP_SECONDS = 35
@@ -170,15 +171,21 @@ class Availability:
         )
 
 
-def answered(base_url: str, headers: dict[str, str], method: str, path: str, expected: int) -> bool:
+def status_of(url: str, headers: dict[str, str], method: str = "GET", timeout: float = 5) -> int:
+    """The HTTP status of one request to the proxy on loopback (over TLS); OSError when none came."""
     body = b"" if method == "POST" else None
-    request = urllib.request.Request(base_url + path, method=method, headers=headers, data=body)  # noqa: S310
+    request = urllib.request.Request(url, method=method, headers=headers, data=body)  # noqa: S310 - loopback
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local http URL
-            return response.status == expected
+        with urllib.request.urlopen(request, timeout=timeout, context=client_context()) as response:  # noqa: S310
+            return response.status
     except urllib.error.HTTPError as exc:
-        return exc.code == expected
-    except (urllib.error.URLError, OSError):
+        return exc.code
+
+
+def answered(base_url: str, headers: dict[str, str], method: str, path: str, expected: int) -> bool:
+    try:
+        return status_of(base_url + path, headers, method) == expected
+    except OSError:  # urllib's URLError included
         return False
 
 
@@ -207,24 +214,21 @@ def watching(base_url: str, headers: dict[str, str]) -> Iterator[Availability]:
 
 
 def base_url(s: Stack) -> str:
-    return f"http://127.0.0.1:{s.setting('HTTP_PORT', '8080')}"
+    """The proxy's TLS port on loopback."""
+    return f"https://127.0.0.1:{s.setting('HTTPS_PORT', '443')}"
 
 
 def proxy_headers(s: Stack) -> dict[str, str]:
-    """What an HTTPS client of the first allowed host sends, as the TLS terminator forwards it."""
-    return {"Host": app_module("healthcheck").probe_host(s.setting("ALLOWED_HOSTS")), "X-Forwarded-Proto": "https"}
+    """What a client of the first allowed host sends."""
+    return {"Host": app_module("healthcheck").probe_host(s.setting("ALLOWED_HOSTS"))}
 
 
 def smoke_test(s: Stack, paths: tuple[str, ...] = ("/api/v1/health/ready/", "/api/v1/products/")) -> None:
-    """GET each path through the proxy as an HTTPS client of the first allowed host would."""
+    """GET each path through the proxy, over TLS, as a client of the first allowed host would."""
     for path in paths:
-        request = urllib.request.Request(base_url(s) + path, headers=proxy_headers(s))  # noqa: S310 - local http URL
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local http URL
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except (urllib.error.URLError, OSError) as exc:
+            status = status_of(base_url(s) + path, proxy_headers(s), timeout=10)
+        except OSError as exc:
             raise Exit(f"✗ smoke test: GET {path} through the proxy failed: {exc}", code=1) from None
         if status != 200:
             raise Exit(f"✗ smoke test: GET {path} through the proxy answered {status}; see ./inv {s.env}.logs", code=1)

@@ -145,10 +145,27 @@ def host_ids() -> dict[str, str]:
     }
 
 
+# The nginx image's user: the proxy runs as it when ./inv runs as root.
+NGINX_ID = 101
+
+
+def tls_dir() -> Path:
+    """Where the prod proxy's certificate and key live: TLS_DIR in .env.prod, default certs/."""
+    return (ROOT / setting("prod", "TLS_DIR", "certs")).resolve()
+
+
+def proxy_ids() -> dict[str, str]:
+    """The proxy's user: the caller (who owns the key), or nginx's when the caller is root (never uid/gid 0)."""
+    uid, gid = os.getuid(), os.getgid()
+    return {"PROXY_UID": str(uid or NGINX_ID), "PROXY_GID": str(gid or NGINX_ID)}
+
+
 def compose_environment() -> dict[str, str]:
     """Variables every command gets on top of the process environment (computed per command)."""
     return {
         **host_ids(),
+        **proxy_ids(),
+        "TLS_PATH": str(tls_dir()),
         # The request path may use every core (compose/prod: CPU limits).
         "HOST_CPUS": os.environ.get("HOST_CPUS") or str(os.cpu_count() or 2),
         # Absolute, so the backup service mounts the directory db.backups lists.

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -67,6 +68,10 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def opener(context: ssl.SSLContext) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
 
 
 @dataclass
@@ -150,20 +155,39 @@ class Stack:
 
     @property
     def base_url(self) -> str:
-        port = self.values["WEB_PORT"] if self.env_name == "dev" else self.values["HTTP_PORT"]
-        return f"http://127.0.0.1:{port}"
+        """Where a client reaches the stack: the dev server, or the prod proxy's TLS port."""
+        if self.env_name == "dev":
+            return f"http://127.0.0.1:{self.values['WEB_PORT']}"
+        return f"https://127.0.0.1:{self.values['HTTPS_PORT']}"
+
+    @property
+    def certificate(self) -> Path:
+        return Path(self.values["TLS_DIR"]) / "fullchain.pem"
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Trusts the stack's own certificate only; the name is checked by the curl --resolve test."""
+        context = ssl.create_default_context(cafile=str(self.certificate))
+        context.check_hostname = False
+        return context
 
     def request(
-        self, method: str, path: str, body: dict | None = None, token: str = "", headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        token: str = "",
+        headers: dict[str, str] | None = None,
+        plain_http: bool = False,
     ) -> Response:
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
         data = json.dumps(body).encode() if body is not None else None
-        url = self.base_url + path  # always http://127.0.0.1:<port>
-        request = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310
+        base = f"http://127.0.0.1:{self.values['HTTP_PORT']}" if plain_http else self.base_url
+        request = urllib.request.Request(base + path, data=data, method=method, headers=all_headers)  # noqa: S310
+        client = opener(self.tls_context()) if base.startswith("https") else OPENER
         try:
-            with OPENER.open(request, timeout=30) as response:
+            with client.open(request, timeout=30) as response:
                 return Response(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as exc:
             return Response(exc.code, dict(exc.headers), exc.read())
@@ -191,6 +215,8 @@ class Stack:
 
 def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: dict[str, str] | None = None) -> Stack:
     values = {
+        # prod: the stack's own certificate directory (prod.deploy makes a self-signed pair in it).
+        **({"TLS_DIR": str(tmp / "certs")} if env_name == "prod" else {}),
         "SECRET_KEY": secrets.token_urlsafe(50),
         "POSTGRES_PASSWORD": "e2e-db-" + secrets.token_hex(8),
         "REDIS_PASSWORD": "e2e-redis-" + secrets.token_hex(8),
@@ -216,8 +242,8 @@ def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: d
 
 
 HOST = "shop.example.com"
-# What the TLS-terminating load balancer in front of nginx would send.
-HTTPS = {"Host": HOST, "X-Forwarded-Proto": "https"}
+# What a client of the shop sends (nginx terminates TLS).
+HTTPS = {"Host": HOST}
 
 
 def dev_settings(**extra: str) -> dict[str, str]:
@@ -227,8 +253,9 @@ def dev_settings(**extra: str) -> dict[str, str]:
 
 
 def prod_settings(**extra: str) -> dict[str, str]:
-    """Env-file values for a prod stack on a free port, serving HOST."""
-    return {"HTTP_PORT": str(free_port()), "ALLOWED_HOSTS": HOST, "EMAIL_URL": "consolemail://", **extra}
+    """Env-file values for a prod stack on free ports, serving HOST (make_stack adds its certificate directory)."""
+    ports = {"HTTP_PORT": str(free_port()), "HTTPS_PORT": str(free_port())}
+    return {**ports, "ALLOWED_HOSTS": HOST, "EMAIL_URL": "consolemail://", **extra}
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from .conftest import HTTPS, OPENER, ROOT, make_stack, prod_settings, register_and_login, running
+from .conftest import HTTPS, ROOT, make_stack, opener, prod_settings, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +42,7 @@ class Load:
 
     def __init__(self, prod):
         self.base, self.reads, self.writes, self.failed, self.errors = prod.base_url, 0, 0, 0, []
+        self.client = opener(prod.tls_context())
         self.token = register_and_login(prod, f"load-{uuid.uuid4().hex[:8]}@example.com", headers=HTTPS)
         self.item = 0
         self.product = prod.request("GET", "/api/v1/products/?in_stock=true", headers=HTTPS).json()["results"][0]["id"]
@@ -59,7 +60,7 @@ class Load:
         else:
             request = urllib.request.Request(self.base + "/api/v1/products/", headers=HTTPS)  # noqa: S310 - loopback
         try:
-            with OPENER.open(request, timeout=10) as response:
+            with self.client.open(request, timeout=10) as response:
                 ok, detail = response.status in (200, 201, 204), ""
                 if kind == "add":
                     items = json.loads(response.read())["items"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HOST, HTTPS, make_stack, prod_settings, register_and_login, running
+from .conftest import HOST, HTTPS, make_stack, opener, prod_settings, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -50,10 +50,79 @@ def test_requests_go_through_nginx_to_gunicorn(prod):
     assert "runserver" not in top
 
 
-def test_plain_http_is_redirected_to_https(prod):
-    response = prod.request("GET", "/api/v1/products/", headers={"Host": HOST})
-    assert response.status == 301
-    assert response.headers["Location"] == f"https://{HOST}/api/v1/products/"
+def test_plain_http_is_redirected_to_https_and_a_forged_proto_changes_nothing(prod):
+    https = f"https://{HOST}:{prod.values['HTTPS_PORT']}"
+    for headers in ({"Host": HOST}, {"Host": HOST, "X-Forwarded-Proto": "https"}):
+        response = prod.request("GET", "/api/v1/products/", headers=headers, plain_http=True)
+        assert response.status == 301
+        assert response.headers["Location"] == f"{https}/api/v1/products/"
+        assert response.headers["Server"] == "nginx"  # answered by nginx: Django never saw the forged header
+    # nginx's own health check stays on plain http, for probes.
+    assert prod.request("GET", "/nginx-health", plain_http=True).status == 200
+
+
+def curl(prod, path: str, *options: str) -> subprocess.CompletedProcess:
+    """curl as an outside client: the shop's name resolved to loopback, the stack's certificate trusted."""
+    port = prod.values["HTTPS_PORT"]
+    return subprocess.run(
+        ["curl", "-sS", "--http2", "--cacert", str(prod.certificate), "--resolve", f"{HOST}:{port}:127.0.0.1",
+         "-o", "/dev/null", "-w", "%{http_code} %{http_version}", *options, f"https://{HOST}:{port}{path}"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/docs/", "/admin/login/"])
+def test_the_api_docs_and_admin_answer_over_tls_with_http2_and_the_stacks_certificate(prod, path):
+    result = curl(prod, path)
+    assert result.returncode == 0, result.stderr  # the certificate verified for the shop's name
+    assert result.stdout == "200 2"
+
+
+def test_hsts_is_sent_once(prod):
+    response = prod.request("GET", "/api/v1/products/", headers=HTTPS)
+    assert response.status == 200
+    headers = subprocess.run(
+        ["curl", "-sS", "-D", "-", "-o", "/dev/null", "--cacert", str(prod.certificate), "--resolve",
+         f"{HOST}:{prod.values['HTTPS_PORT']}:127.0.0.1", f"https://{HOST}:{prod.values['HTTPS_PORT']}/api/v1/"],
+        capture_output=True, text=True, timeout=30,
+    ).stdout.lower()  # fmt: skip
+    assert headers.count("strict-transport-security:") == 1
+
+
+def test_forged_forwarded_for_does_not_escape_the_login_limits(prod):
+    email = f"victim-{uuid.uuid4().hex[:6]}@example.com"
+    register_and_login(prod, email, headers=HTTPS)
+    statuses = [
+        prod.request(
+            "POST",
+            "/api/v1/auth/login/",
+            {"email": email, "password": "wrong"},
+            headers={**HTTPS, "X-Forwarded-For": f"10.{n}.0.1"},
+        ).status
+        for n in range(40)
+    ]
+    assert statuses.count(429) >= 30, statuses
+    assert set(statuses) <= {401, 429}
+
+
+def test_the_admin_login_is_rate_limited_and_can_be_closed_to_other_addresses(prod):
+    statuses = [prod.request("POST", "/admin/login/", {"username": "x"}, headers=HTTPS).status for _ in range(25)]
+    assert statuses.count(429) >= 15, statuses
+    allow = "/etc/nginx/runtime/admin-allow.geo"
+    original = prod.compose("exec", "-T", "proxy", "cat", allow).stdout
+    prod.compose("exec", "-T", "proxy", "sh", "-c", f"echo '203.0.113.9 1;' > {allow} && nginx -s reload")
+    try:
+        prod.wait_for(lambda: prod.request("GET", "/admin/login/", headers=HTTPS).status == 403, "the allow-list")
+        assert prod.request("GET", "/api/v1/", headers=HTTPS).status == 200
+    finally:
+        prod.compose("exec", "-T", "proxy", "sh", "-c", f"printf '{original}' > {allow} && nginx -s reload")
+    prod.wait_for(lambda: prod.request("GET", "/admin/login/", headers=HTTPS).status == 200, "the admin back")
+
+
+def test_a_bad_proxy_setting_stops_the_proxy_naming_it(prod):
+    result = prod.compose("run", "--rm", "--no-deps", "-T", "-e", "ADMIN_ALLOW=everyone", "proxy", check=False)
+    assert result.returncode == 78
+    assert "ADMIN_ALLOW has 'everyone', which is not an address or CIDR range" in result.stderr
 
 
 def test_debug_is_off_and_errors_are_json(prod):
@@ -94,14 +163,14 @@ def test_demo_data_loads_into_a_staging_stack_and_links_keep_the_port(prod):
     assert refused.returncode != 0
     assert "refusing without confirmation" in refused.stderr
     prod.inv("prod.demo-data", "--yes")
-    port = prod.values["HTTP_PORT"]
+    port = prod.values["HTTPS_PORT"]
     listing = prod.request("GET", "/api/v1/products/?page_size=5", headers={**HTTPS, "Host": f"{HOST}:{port}"})
     assert listing.json()["count"] >= 14
     assert listing.json()["next"] == f"https://{HOST}:{port}/api/v1/products/?page=2&page_size=5"
 
 
 def test_the_admin_login_through_the_proxy_passes_the_csrf_check_on_any_port(prod):
-    port = prod.values["HTTP_PORT"]
+    port = prod.values["HTTPS_PORT"]
     site = {**HTTPS, "Host": f"{HOST}:{port}"}
     page = prod.request("GET", "/admin/login/", headers=site)
     assert page.status == 200
@@ -121,7 +190,7 @@ def test_the_admin_login_through_the_proxy_passes_the_csrf_check_on_any_port(pro
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        with opener(prod.tls_context()).open(request, timeout=30) as response:
             status, body = response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         status, body = error.code, error.read().decode()
@@ -143,7 +212,8 @@ def test_app_containers_run_as_non_root_on_a_read_only_root(prod, service):
 def test_only_the_proxy_publishes_a_port(prod, service):
     bindings = prod.inspect(service)["HostConfig"]["PortBindings"] or {}
     assert bindings == {}
-    assert prod.inspect("proxy")["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+    proxy = prod.inspect("proxy")["HostConfig"]["PortBindings"]
+    assert {port: proxy[port][0]["HostIp"] for port in proxy} == {"8080/tcp": "127.0.0.1", "8443/tcp": "127.0.0.1"}
 
 
 def test_db_and_redis_sit_on_an_internal_network_only(prod):
@@ -194,6 +264,7 @@ def test_prod_check_passes(prod):
     result = prod.inv("prod.check")
     assert "System check identified no issues" in result.stdout
     assert "✓ no env files, private keys or secret values" in result.stdout
+    assert "the configured certificate over TLS 1.2 and 1.3; TLS 1.0 and 1.1 refused" in result.stdout
 
 
 def scheduled_dumps(prod) -> list[Path]:

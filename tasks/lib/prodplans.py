@@ -1,0 +1,112 @@
+"""The prod stack's plans: preflight, build, check in the image, back up, migrate, start or roll out.
+
+prod.py composes them into its tasks; a deploy is `prepare` (changes nothing
+live) then `switch` (rolled back on any failure).
+"""
+
+from __future__ import annotations
+
+from invoke.exceptions import Exit
+
+from . import backups, compose, database, rollout, tls
+from .run import LOG_DIR, Step, say
+from .stack import create_env_file, docker_problem, stack
+
+PROD = stack("prod")
+
+# Variables prod cannot start without (compose stops on them too, less readably).
+REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
+IMAGE_SERVICES = ("web", "backup", "proxy")
+LOG = LOG_DIR / "prod.deploy.log"
+
+
+def compose_step(name: str, tag: str, *args: str, hint: str = "", quiet: bool = False) -> Step:
+    """A prod compose command with IMAGE_TAG set, so every service uses the same images.
+
+    Quiet steps (builds, starts) write their output to the task's log file.
+    """
+    diagnose = (lambda: compose.diagnose(PROD)) if args[0] == "up" else None
+    return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, hint=hint, quiet=quiet, diagnose=diagnose)
+
+
+def preflight() -> None:
+    """Fail before touching anything when the env file lacks what prod needs."""
+    if create_env_file("prod"):
+        say(f"  A local trial as is; review {PROD.env_file.name} before putting the stack on a public address.")
+    missing = [name for name in REQUIRED if not PROD.setting(name)]
+    if missing:
+        raise Exit(
+            f"✗ {PROD.env_file.name} lacks {', '.join(missing)}; set them (see .env.prod.example) and retry.", code=2
+        )
+    if problem := docker_problem():
+        raise Exit(f"✗ cannot deploy: {problem}.", code=1)
+    # Created by us, 0700, not by the engine (which would make it root's).
+    backups.prepare_dir()
+    tls.ensure_certificate()
+
+
+PREFLIGHT = Step(
+    "preflight: env file (created from .env.prod.example if missing), variables, engine, backups, certificate",
+    f"check {', '.join(REQUIRED)} are set; docker info; the backups directory is writable; "
+    "a certificate in TLS_DIR (self-signed if none)",
+    action=preflight,
+)
+
+
+SMOKE = Step(
+    "smoke-test through the proxy",
+    "GET /api/v1/health/ready/ and /api/v1/products/",
+    action=lambda: rollout.smoke_test(PROD),
+)
+
+
+def plan_build(tag: str) -> list[Step]:
+    # One service per image: compose builds an image once per service that names it.
+    return [compose_step(f"build the prod images as :{tag}", tag, "build", *IMAGE_SERVICES, quiet=True)]
+
+
+def django_check_step(tag: str) -> Step:
+    check = ["python", "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    return compose_step(
+        "Django check --deploy in the prod image", tag, "run", "--rm", "--no-deps", "-T", "-e", "WAIT_FOR_DB=false",
+        "web", *check, quiet=True,
+    )  # fmt: skip
+
+
+def start_step(tag: str, wait_timeout: int) -> Step:
+    up = ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"]
+    name = "start the stack and wait until every service is healthy"
+    return compose_step(name, tag, *up, hint=PROD.start_hint(), quiet=True)
+
+
+def plan_pre_deploy_backup(tag: str, running: bool) -> list[Step]:
+    """A database that exists is backed up before anything migrates it, running stack or not."""
+    start_db = (
+        [] if running else [compose_step("start the database for the backup", tag, "up", "--detach", "--wait", "db")]
+    )
+    return [*start_db, database.backup_step(PROD, "pre-deploy")]
+
+
+def plan_deploy(tag: str, wait_timeout: int, running: bool, has_data: bool) -> tuple[list[Step], list[Step]]:
+    """Two plans: `prepare` changes nothing live; any failure in `switch` is rolled back."""
+    prepare = [
+        PREFLIGHT,
+        compose_step("validate the compose config", tag, "config", "-q"),
+        *plan_build(tag),
+        django_check_step(tag),
+        *(plan_pre_deploy_backup(tag, running) if has_data else []),
+    ]
+    switch = [
+        # From the new image, before any new code runs, in one transaction.
+        compose_step("apply migrations (all or none) from the new image", tag, "run", "--rm", "-T", "migrate"),
+        Step(
+            "roll out: new web beside the old, then worker, beat, backup, proxy; gate on readiness",
+            f"IMAGE_TAG={tag} {PROD.compose('up', '--detach', '--no-deps', '--no-recreate', '--scale', 'web=N+1')}"
+            " web ... (docs/operations.md: the rollout)",
+            action=lambda: rollout.rollout(PROD, tag, wait_timeout),
+        )
+        if running
+        else start_step(tag, wait_timeout),
+        SMOKE,
+    ]
+    return prepare, switch
