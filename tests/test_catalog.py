@@ -179,3 +179,20 @@ def test_unknown_api_path_is_json_404(api):
     response = api.get("/api/v1/no-such-thing/")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+def test_junk_query_parameters_never_make_new_cache_entries(api, shelf, django_assert_num_queries):
+    api.get("/api/v1/products/?in_stock=true")
+    with django_assert_num_queries(0):
+        for n in range(5):
+            assert api.get(f"/api/v1/products/?in_stock=true&utm_junk={n}").status_code == 200
+
+
+def test_searches_are_answered_but_not_cached(api, shelf, monkeypatch):
+    from catalog import views
+
+    stored = []
+    monkeypatch.setattr(views.cache, "set", lambda key, *a, **k: stored.append(key))
+    for n in range(3):
+        assert api.get(f"/api/v1/products/?search=x{n}").status_code == 200
+    assert stored == []

@@ -18,10 +18,18 @@ from .serializers import CategorySerializer, ProductSerializer
 class CachedReads(viewsets.ReadOnlyModelViewSet):
     """Lists and details served from the catalogue cache (rendered bodies, see catalog/cache.py)."""
 
+    # Query parameters the views read; anything else changes nothing but would
+    # make a new cache entry for every junk value. Searches are not cached: their
+    # text is unbounded (the proxy's own cache, bounded in size, still holds them).
+    KEYED = frozenset({"page", "page_size", "ordering", "category", "min_price", "max_price", "in_stock"})
+
     def cached(self, request: Request, kind: str, render: Callable[[], Response]) -> HttpResponse:
         """The rendered body from the cache, or rendered now and cached; 200 responses only."""
-        # The normalised query string: the same filters in another order hit the same entry.
-        query = urlencode(sorted(request.query_params.lists()), doseq=True)
+        if "search" in request.query_params:
+            return render()
+        # Known parameters only, normalised: the same filters in another order hit the same entry.
+        known = [(name, values) for name, values in request.query_params.lists() if name in self.KEYED]
+        query = urlencode(sorted(known), doseq=True)
         key = catalog_cache.response_key(kind, f"{request.scheme}://{request.get_host()}", query)
         body = cache.get(key)
         if body is None:

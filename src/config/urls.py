@@ -1,8 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authentication import SessionAuthentication
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from core import health, root
+from core.docs_access import DocsAccess
+
+# The schema and the docs page: API_DOCS decides who sees them (staff: an admin session or a staff JWT).
+DOCS = {"permission_classes": [DocsAccess], "authentication_classes": [SessionAuthentication, JWTAuthentication]}
 
 api_v1 = [
     path("", root.api_root, name="api-root"),
@@ -13,8 +19,8 @@ api_v1 = [
     path("", include("support.urls")),
     path("health/", health.liveness, name="health"),
     path("health/ready/", health.readiness, name="health-ready"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
 ]
 
 urlpatterns = [

@@ -62,7 +62,7 @@ def run_check(name: str) -> str | None:
 
 
 def check_all(timeout: float = READY_TIMEOUT) -> dict[str, str]:
-    """"ok" or "failed" per check; a check still running after `timeout` seconds has failed."""
+    """ "ok" or "failed" per check; a check still running after `timeout` seconds has failed."""
     futures = {name: _checks.submit(run_check, name) for name in CHECKS}
     wait(futures.values(), timeout=timeout)
     results = {}

@@ -24,6 +24,10 @@ def prod(tmp_path_factory):
         "DJANGO_DEBUG": "true",  # must be ignored by prod
         "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
         "BACKUP_INTERVAL_SECONDS": "5",
+        # One login a second after a burst of 5: the limit tests see it bite, and
+        # the tests after them (one client address for all) log in again in seconds.
+        "LOGIN_RATE": "60r/m",
+        "API_DOCS": "public",
         "BACKUP_KEEP_LAST": "3",
         "BACKUP_KEEP_DAILY": "0",
         "BACKUP_KEEP_WEEKLY": "0",
@@ -101,13 +105,20 @@ def test_forged_forwarded_for_does_not_escape_the_login_limits(prod):
         ).status
         for n in range(40)
     ]
-    assert statuses.count(429) >= 30, statuses
+    assert statuses.count(429) >= 20, statuses
     assert set(statuses) <= {401, 429}
+    prod.wait_for(
+        lambda: (
+            prod.request("POST", "/api/v1/auth/login/", {"email": email, "password": "x"}, headers=HTTPS).status == 401
+        ),
+        "the limit to let this address try again",
+        timeout=30,
+    )
 
 
 def test_the_admin_login_is_rate_limited_and_can_be_closed_to_other_addresses(prod):
     statuses = [prod.request("POST", "/admin/login/", {"username": "x"}, headers=HTTPS).status for _ in range(25)]
-    assert statuses.count(429) >= 15, statuses
+    assert statuses.count(429) >= 10, statuses
     allow = "/etc/nginx/runtime/admin-allow.geo"
     original = prod.compose("exec", "-T", "proxy", "cat", allow).stdout
     prod.compose("exec", "-T", "proxy", "sh", "-c", f"echo '203.0.113.9 1;' > {allow} && nginx -s reload")
@@ -208,7 +219,7 @@ def test_app_containers_run_as_non_root_on_a_read_only_root(prod, service):
     assert config["Memory"] > 0
 
 
-@pytest.mark.parametrize("service", ["db", "redis", "web", "worker", "beat"])
+@pytest.mark.parametrize("service", ["db", "redis", "cache", "web", "worker", "beat"])
 def test_only_the_proxy_publishes_a_port(prod, service):
     bindings = prod.inspect(service)["HostConfig"]["PortBindings"] or {}
     assert bindings == {}
@@ -217,7 +228,7 @@ def test_only_the_proxy_publishes_a_port(prod, service):
 
 
 def test_db_and_redis_sit_on_an_internal_network_only(prod):
-    for service in ("db", "redis"):
+    for service in ("db", "redis", "cache"):
         networks = prod.inspect(service)["NetworkSettings"]["Networks"]
         assert list(networks) == [f"{prod.project}_internal"]
     network = json.loads(
@@ -235,6 +246,17 @@ def test_redis_refuses_unauthenticated_clients(prod):
         "exec", "-T", "-e", f"REDISCLI_AUTH={prod.values['REDIS_PASSWORD']}", "redis", "redis-cli", "ping"
     )
     assert authenticated.stdout.strip() == "PONG"
+
+
+def test_cache_evictions_never_touch_the_broker(prod):
+    def policy(service: str) -> str:
+        auth = f"REDISCLI_AUTH={prod.values['REDIS_PASSWORD']}"
+        return prod.compose("exec", "-T", "-e", auth, service, "redis-cli", "config", "get", "maxmemory-policy").stdout
+
+    assert "noeviction" in policy("redis")  # the broker refuses writes rather than drop a task
+    assert "allkeys-lru" in policy("cache")
+    environment = prod.inspect("web")["Config"]["Env"]
+    assert "REDIS_CACHE_URL=redis://cache:6379/0" in environment
 
 
 def test_redis_restarts_with_its_data_as_a_non_root_user(prod):

@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Outside CommonMiddleware: its slash redirects pass, its 404s become JSON.
+    "core.middleware.JsonApiErrorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -124,23 +126,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+
 # --- Redis: cache and Celery --------------------------------------------------
-REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL and (redis_password := env("REDIS_PASSWORD", default="")):
-    _redis = urlsplit(REDIS_URL)
-    REDIS_URL = urlunsplit(
-        _redis._replace(netloc=f":{quote(redis_password, safe='')}@{_redis.hostname}:{_redis.port or 6379}")
-    )
-if REDIS_URL:
+def with_redis_password(url: str) -> str:
+    password = env("REDIS_PASSWORD", default="")
+    if not (url and password):
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{parts.hostname}:{parts.port or 6379}"))
+
+
+# The broker; the cache may have an instance of its own (prod: REDIS_CACHE_URL)
+# whose evictions never touch queued tasks.
+REDIS_URL = with_redis_password(env("REDIS_URL", default=""))
+REDIS_CACHE_URL = with_redis_password(env("REDIS_CACHE_URL", default="")) or REDIS_URL
+if REDIS_CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_CACHE_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="desideliver"),
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # A cache outage must degrade to database reads, never to 500s.
+                # A cache outage must degrade to database reads, never to 500s,
+                # and a stalled Redis must cost a request half a second, not all of it.
                 "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
             },
         }
     }
@@ -228,6 +240,10 @@ SIMPLE_JWT = {
     # Tokens carry a hash of the password: a password change revokes them all.
     "CHECK_REVOKE_TOKEN": True,
 }
+# Who may read /api/v1/schema/ and /api/v1/docs/: public, staff or off.
+API_DOCS = env("API_DOCS", default="staff")
+if API_DOCS not in ("public", "staff", "off"):
+    raise SystemExit(f"API_DOCS={API_DOCS!r}: use public, staff or off.")
 SPECTACULAR_SETTINGS = {
     "TITLE": "DesiDeliver API",
     "DESCRIPTION": "Grocery delivery: catalogue, cart, orders and support tickets.",
