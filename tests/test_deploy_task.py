@@ -9,7 +9,7 @@ from invoke.exceptions import Exit
 
 from tasks import prod
 from tasks.lib import deploys, lock, prodplans, rollout
-from tasks.lib.run import Step
+from tasks.lib.run import ROOT, Step
 
 
 @pytest.fixture
@@ -70,3 +70,33 @@ def test_prod_up_starts_the_deployed_tag_not_the_checkout(monkeypatch, capsys):
     monkeypatch.setattr(deploys, "deployed", lambda project: {"current": "v7", "previous": "v6"})
     prod.up(MockContext(), dry_run=True)
     assert "IMAGE_TAG=v7 docker compose" in capsys.readouterr().out
+
+
+def test_preflight_refuses_the_example_secrets_and_console_mail_on_a_public_address(monkeypatch, tmp_path):
+    env = tmp_path / ".env.prod"
+    example = (ROOT / ".env.example").read_text()
+    values = dict(line.split("=", 1) for line in example.splitlines() if "=" in line and not line.startswith("#"))
+    env.write_text(
+        f"SECRET_KEY={values['SECRET_KEY']}\nPOSTGRES_PASSWORD={values['POSTGRES_PASSWORD']}\n"
+        "REDIS_PASSWORD=a-fresh-one-0123456789\nALLOWED_HOSTS=shop.example.com\n"
+        "EMAIL_URL=consolemail://\nHTTP_BIND=0.0.0.0\n"
+    )
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL", "HTTP_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(Exit) as refused:
+        prodplans.preflight()
+    message = refused.value.message
+    assert "SECRET_KEY is the value published" in message
+    assert "POSTGRES_PASSWORD is the value published" in message
+    assert "REDIS_PASSWORD" not in message
+    assert "EMAIL_URL=consolemail://" in message
+
+
+def test_console_mail_is_fine_for_a_trial_on_loopback(monkeypatch, tmp_path):
+    env = tmp_path / ".env.prod"
+    env.write_text("SECRET_KEY=fresh-0123456789\nEMAIL_URL=consolemail://\nHTTP_BIND=127.0.0.1\n")
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    monkeypatch.delenv("EMAIL_URL", raising=False)
+    monkeypatch.delenv("HTTP_BIND", raising=False)
+    assert prodplans.unsafe_settings() == []

@@ -10,7 +10,7 @@ from invoke.exceptions import Exit
 
 from . import backups, compose, database, rollout, tls
 from .run import LOG_DIR, Step, say
-from .stack import create_env_file, docker_problem, stack
+from .stack import create_env_file, docker_problem, env_example, env_values, stack
 
 PROD = stack("prod")
 
@@ -29,6 +29,28 @@ def compose_step(name: str, tag: str, *args: str, hint: str = "", quiet: bool = 
     return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, hint=hint, quiet=quiet, diagnose=diagnose)
 
 
+# Published in the repository: never a production secret.
+GENERATED_SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def unsafe_settings() -> list[str]:
+    """What the prod env file must not keep: example secrets, and console email on a reachable stack."""
+    published = {env_values(env_example(env)).get(name) for env in ("dev", "prod") for name in GENERATED_SECRETS}
+    found = [
+        f"{name} is the value published in the example files; set a fresh one (python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))')"
+        for name in GENERATED_SECRETS
+        if PROD.setting(name) in published
+    ]
+    if PROD.setting("EMAIL_URL").startswith("consolemail:") and PROD.setting("HTTP_BIND", "127.0.0.1") not in LOOPBACK:
+        found.append(
+            "EMAIL_URL=consolemail:// only writes mail to the worker's log; customers of a stack bound to "
+            f"{PROD.setting('HTTP_BIND')} need real mail: smtp+tls://user:password@host:587"
+        )
+    return found
+
+
 def preflight() -> None:
     """Fail before touching anything when the env file lacks what prod needs."""
     if create_env_file("prod"):
@@ -38,6 +60,8 @@ def preflight() -> None:
         raise Exit(
             f"✗ {PROD.env_file.name} lacks {', '.join(missing)}; set them (see .env.prod.example) and retry.", code=2
         )
+    if unsafe := unsafe_settings():
+        raise Exit(f"✗ {PROD.env_file.name} is not fit for production:\n  " + "\n  ".join(unsafe), code=2)
     if problem := docker_problem():
         raise Exit(f"✗ cannot deploy: {problem}.", code=1)
     # Created by us, 0700, not by the engine (which would make it root's).

@@ -227,6 +227,16 @@ def test_only_the_proxy_publishes_a_port(prod, service):
     assert {port: proxy[port][0]["HostIp"] for port in proxy} == {"8080/tcp": "127.0.0.1", "8443/tcp": "127.0.0.1"}
 
 
+def test_web_has_no_route_out_and_bodies_are_capped(prod):
+    networks = set(prod.inspect("web")["NetworkSettings"]["Networks"])
+    assert networks == {f"{prod.project}_internal", f"{prod.project}_front"}
+    for network in networks:
+        out = subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout)[0]["Internal"] is True
+    huge = {"email": "a@example.com", "password": "x" * (2 * 1024 * 1024)}
+    assert prod.request("POST", "/api/v1/auth/login/", huge, headers=HTTPS).status == 413
+
+
 def test_db_and_redis_sit_on_an_internal_network_only(prod):
     for service in ("db", "redis", "cache"):
         networks = prod.inspect(service)["NetworkSettings"]["Networks"]
@@ -246,6 +256,23 @@ def test_redis_refuses_unauthenticated_clients(prod):
         "exec", "-T", "-e", f"REDISCLI_AUTH={prod.values['REDIS_PASSWORD']}", "redis", "redis-cli", "ping"
     )
     assert authenticated.stdout.strip() == "PONG"
+
+
+def test_a_stalled_database_or_cache_never_hangs_liveness_readiness_or_the_catalogue(prod):
+    path = "/api/v1/products/?page_size=2"
+    assert prod.request("GET", path, headers=HTTPS).status == 200
+    for service in ("db", "cache"):
+        prod.compose("pause", service)
+        try:
+            time.sleep(1.2)  # the proxy's copy of the list has expired
+            for probe, expected in (("/api/v1/health/", 200), ("/api/v1/health/ready/", 503), (path, 200)):
+                started = time.monotonic()
+                status = prod.request("GET", probe, headers=HTTPS).status
+                took = time.monotonic() - started
+                assert (status, took < 2.5) == (expected, True), f"{service} paused: {probe} {status} in {took:.1f}s"
+        finally:
+            prod.compose("unpause", service)
+    prod.wait_for(lambda: prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200, "ready again")
 
 
 def test_cache_evictions_never_touch_the_broker(prod):

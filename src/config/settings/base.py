@@ -74,6 +74,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Request bodies: JSON only, at most 1 MB (nginx's client_max_body_size agrees).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
