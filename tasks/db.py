@@ -52,7 +52,11 @@ def psql(c: Context, env: str = "dev", command: str = "", dry_run: bool = False)
         s.require_running("db", "db.psql")
     sql = f" -c {shell(command)}" if command else ""
     database_name, role = s.setting("POSTGRES_DB", "desideliver"), s.setting("POSTGRES_USER", "desideliver")
-    say(f"psql on database {database_name} as role {role}")
+    app = database.app_user(s)
+    say(
+        f"psql on database {database_name} as role {role}"
+        + (f" (the superuser; the app connects as {app})" if app != role else "")
+    )
     psql_command = ["sh", "-c", f'psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"{sql}']
     execute([one_off(s, "db", psql_command, running=True)], dry_run)
 
@@ -91,7 +95,7 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
     # A dump made at the live schema (its metadata says so) needs no migrations; any other gets them.
     same_schema = bool(running) and backups.read_metadata(dump).get("migrations") == database.migration_state(s)
     verified = backups.checksum_state(dump) == "ok"
-    plan = Restore(s, dump, swap, running, verified, s.setting("POSTGRES_USER", "desideliver"), not same_schema)
+    plan = Restore(s, dump, swap, running, verified, database.app_user(s), not same_schema)
     if dry_run:
         execute([*plan.prepare(), *plan.switch(), database.ready_step(s)], dry_run=True)
         say("On a failure before the swap these would run:")

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -156,3 +157,50 @@ def test_the_scheduled_service_does_not_dump_again_after_a_restart(tmp_path):
         loop.terminate()
         loop.wait(timeout=5)
     assert len(list(tmp_path.glob("*.dump"))) == 1
+
+
+@needs_postgres
+def test_a_backup_reads_the_password_from_a_secret_file(tmp_path):
+    secret = tmp_path / "postgres_password"
+    secret.write_text(URL.password or "unused-with-trust-auth")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = environment(out, POSTGRES_PASSWORD_FILE=str(secret))
+    del env["POSTGRES_PASSWORD"]
+    result = subprocess.run([str(SCRIPTS / "backup-once.sh")], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert list(out.glob("desideliver-dev-*Z.dump"))
+
+
+def psql(sql: str, database: str = "postgres") -> str:
+    env = {**os.environ, "PGPASSWORD": URL.password or ""}
+    command = ["psql", "-X", "-tA", "-h", URL.hostname or "127.0.0.1", "-p", str(URL.port or 5432)]
+    command += ["-U", URL.username or "postgres", "-d", database, "-c", sql]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+
+
+@needs_postgres
+def test_the_app_role_is_made_no_superuser_and_given_the_schema_and_every_table(tmp_path):
+    database, role = f"roles_{uuid.uuid4().hex[:8]}", f"app_{uuid.uuid4().hex[:8]}"
+    psql(f"CREATE DATABASE {database}")
+    try:
+        psql("CREATE TABLE made_by_the_superuser (id int)", database)  # what an earlier version left behind
+        secret = tmp_path / "app_password"
+        secret.write_text("app-secret-0123")
+        for _ in range(2):  # idempotent: every start runs it
+            result = script(
+                "ensure-app-role.sh", tmp_path, database, APP_DB_USER=role, APP_DB_PASSWORD_FILE=str(secret)
+            )
+            assert result.returncode == 0, result.stderr
+        flags = psql(f"SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{role}'")  # noqa: S608
+        assert flags == "f|f|f|t"
+        owners = psql(
+            "SELECT pg_get_userbyid(d.datdba), pg_get_userbyid(n.nspowner), pg_get_userbyid(c.relowner) "
+            "FROM pg_database d, pg_namespace n, pg_class c "
+            "WHERE d.datname = current_database() AND n.nspname = 'public' AND c.relname = 'made_by_the_superuser'",
+            database,
+        )
+        assert owners == f"{role}|{role}|{role}"
+    finally:
+        psql(f"DROP DATABASE {database} WITH (FORCE)")
+        psql(f"DROP ROLE IF EXISTS {role}")

@@ -133,7 +133,7 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     names = [s.name for s in prepare]
     assert names[0] == "check the file is a complete PostgreSQL dump"
     assert names.index("take a verified pre-restore backup (dump, read back, checksum, metadata)") < names.index(
-        "create a scratch database"
+        "create a scratch database, owned by the app's role"
     )
     assert names[-2:] == ["restore into the scratch database", "apply migrations to the restored database"]
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command

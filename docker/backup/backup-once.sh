@@ -16,7 +16,10 @@ umask 077
 env_name="${BACKUP_ENV:?BACKUP_ENV (dev or prod) is not set}"
 kind="${1:-}"
 dir="${BACKUP_DIR:-/backups}"
-export PGHOST="${PGHOST:-db}" PGUSER="${POSTGRES_USER:?}" PGDATABASE="${POSTGRES_DB:?}" PGPASSWORD="${POSTGRES_PASSWORD:?}"
+# shellcheck source=docker/backup/read-secret.sh
+source "$(dirname "$0")/read-secret.sh"
+PGPASSWORD="$(read_secret POSTGRES_PASSWORD)"
+export PGHOST="${PGHOST:-db}" PGUSER="${POSTGRES_USER:?}" PGDATABASE="${POSTGRES_DB:?}" PGPASSWORD
 name="" partial="" child=""
 
 fail() {

@@ -7,14 +7,17 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from . import scan, tls
+from . import database, scan, tls
 from .run import Step, run, say, shell
 from .stack import ROOT, Stack, env_example, env_file, env_values, python, stack, tool
 
 DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile", "docker/backup/Dockerfile")
-SCRIPTS = ("docker/backup/backup-once.sh", "docker/backup/backup-prune.sh", "docker/backup/backup-loop.sh")
+SCRIPTS = tuple(
+    f"docker/backup/{name}.sh"
+    for name in ("backup-once", "backup-prune", "backup-loop", "ensure-app-role", "read-secret")
+)
 CHECK_DIR = ROOT / "var" / "check"
-SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "EMAIL_URL")
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "EMAIL_URL")
 IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup")
 
 
@@ -112,13 +115,46 @@ def check_tls(port: int) -> None:
     say(f"✓ port {port}: the configured certificate over TLS 1.2 and 1.3; TLS 1.0 and 1.1 refused")
 
 
+def check_inspect_shows_no_secret(s: Stack) -> None:
+    """No container of the stack carries a secret in its configuration (environment, command, labels)."""
+    containers = run(s.compose("ps", "--all", "-q"), step="list containers", capture=True).stdout.split()
+    secrets = prod_secrets()
+    leaking = [
+        container[:12]
+        for container in containers
+        if any(secret in run(f"docker inspect {container}", step="inspect", capture=True).stdout.encode()
+               for secret in secrets)
+    ]  # fmt: skip
+    if leaking:
+        raise Exit(f"✗ docker inspect shows a secret value of {s.env_file.name} for: {', '.join(leaking)}", 1)
+    say(f"✓ docker inspect of {len(containers)} containers shows none of the {len(secrets)} secret values")
+
+
+def check_app_role(s: Stack) -> None:
+    role = database.app_user(s)
+    flags = database.query(s, f"SELECT rolsuper FROM pg_roles WHERE rolname = {database.literal(role)}")  # noqa: S608
+    if flags != "f":
+        raise Exit(f"✗ the app's database role {role} is a superuser (or missing: {flags!r}).", 1)
+    say(f"✓ the app connects as {role}, which is no superuser")
+
+
 def plan_live_checks(s: Stack) -> list[Step]:
-    """What only the running prod stack shows: the certificate it serves and the TLS versions it accepts."""
+    """What only the running prod stack shows: TLS, secrets in its containers' configuration, the app's role."""
     port = int(s.setting("HTTPS_PORT", "443"))
     return [
         Step(
             "TLS: the configured certificate, TLS 1.2/1.3 only",
             f"compare 127.0.0.1:{port}'s certificate with TLS_DIR; openssl s_client -tls1 / -tls1_1 must fail",
             action=lambda: check_tls(port),
-        )
+        ),
+        Step(
+            "no secret in docker inspect of any container",
+            "docker inspect every container; search for each secret value of the env file",
+            action=lambda: check_inspect_shows_no_secret(s),
+        ),
+        Step(
+            "the app's database role is no superuser",
+            "SELECT rolsuper FROM pg_roles WHERE rolname = APP_DB_USER",
+            action=lambda: check_app_role(s),
+        ),
     ]

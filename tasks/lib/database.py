@@ -19,6 +19,13 @@ PSQL = 'psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER"'
 READY_SECONDS = 120
 
 
+def app_user(s: Stack) -> str:
+    """The role the app connects as: prod has its own (APP_DB_USER); dev uses the superuser."""
+    if s.env == "prod":
+        return s.setting("APP_DB_USER", "desideliver_app")
+    return s.setting("POSTGRES_USER", "desideliver")
+
+
 def in_db(s: Stack, command: str) -> str:
     return s.exec("db", "sh", "-c", command)
 
@@ -143,7 +150,11 @@ def plan_prepare_restore(
     s: Stack, dump: Path, swap: Swap, verified: bool, user: str, migrate: bool = True
 ) -> list[Step]:
     """Everything before the swap: checks, safety backup, restore and migrate aside. Nothing live changes."""
-    restore = f'pg_restore -U "$POSTGRES_USER" -d {shell(swap.scratch)} --no-owner --exit-on-error --single-transaction'
+    # As the app's role (SET ROLE): everything restored belongs to it, as ensure-app-role.sh keeps it.
+    restore = (
+        f'pg_restore -U "$POSTGRES_USER" --role={shell(user)} -d {shell(swap.scratch)} '
+        "--no-owner --exit-on-error --single-transaction"
+    )
     # A dump whose checksum matched was read back in full when it was written.
     read_all = f"{s.exec('db', 'pg_restore', '-f', '/dev/null')} < {shell(dump)}"
     full_read = [] if verified else [Step("check the file is a complete PostgreSQL dump", read_all)]
@@ -156,7 +167,10 @@ def plan_prepare_restore(
             action=lambda: check_versions(s, dump),
         ),
         backup_step(s, "pre-restore"),
-        Step("create a scratch database", on_postgres(s, f"CREATE DATABASE {ident(swap.scratch)} TEMPLATE template0")),
+        Step(
+            "create a scratch database, owned by the app's role",
+            on_postgres(s, f"CREATE DATABASE {ident(swap.scratch)} OWNER {ident(user)} TEMPLATE template0"),
+        ),
         # Into the scratch database: a failure at any point leaves the live one untouched.
         Step("restore into the scratch database", f"{in_db(s, restore)} < {shell(dump)}"),
         # Migrated before the swap (the dump may predate the schema), so the app waits only for the renames.

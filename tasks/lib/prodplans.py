@@ -10,12 +10,12 @@ from invoke.exceptions import Exit
 
 from . import backups, compose, database, rollout, tls
 from .run import LOG_DIR, Step, say
-from .stack import create_env_file, docker_problem, env_example, env_values, stack
+from .stack import GENERATED, create_env_file, docker_problem, env_example, env_values, new_secret_key, stack
 
 PROD = stack("prod")
 
 # Variables prod cannot start without (compose stops on them too, less readably).
-REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
+REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
 IMAGE_SERVICES = ("web", "backup", "proxy")
 LOG = LOG_DIR / "prod.deploy.log"
 
@@ -30,7 +30,7 @@ def compose_step(name: str, tag: str, *args: str, hint: str = "", quiet: bool = 
 
 
 # Published in the repository: never a production secret.
-GENERATED_SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
+GENERATED_SECRETS = GENERATED["prod"]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -51,10 +51,20 @@ def unsafe_settings() -> list[str]:
     return found
 
 
+def add_missing_secrets() -> None:
+    """An env file from before a secret existed (APP_DB_PASSWORD) gets a fresh one, said out loud."""
+    missing = [name for name in GENERATED["prod"] if not PROD.setting(name)]
+    if missing and PROD.env_file.exists():
+        with PROD.env_file.open("a") as env:
+            env.writelines(f"{name}={new_secret_key()}\n" for name in missing)
+        say(f"  Added a fresh {', '.join(missing)} to {PROD.env_file.name} (new in this version).")
+
+
 def preflight() -> None:
     """Fail before touching anything when the env file lacks what prod needs."""
     if create_env_file("prod"):
         say(f"  A local trial as is; review {PROD.env_file.name} before putting the stack on a public address.")
+    add_missing_secrets()
     missing = [name for name in REQUIRED if not PROD.setting(name)]
     if missing:
         raise Exit(

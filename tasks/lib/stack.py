@@ -32,7 +32,7 @@ ENV_FILES = {"dev": ".env", "prod": ".env.prod"}
 SETTINGS = {"dev": "config.settings.local", "prod": "config.settings.production"}
 APP_SERVICES = ("web", "worker", "beat")
 # Values an env file gets freshly generated when it is created from its example.
-GENERATED = {"dev": ("SECRET_KEY",), "prod": ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD")}
+GENERATED = {"dev": ("SECRET_KEY",), "prod": ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD")}
 
 
 def env_file(env: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from .stack import env_example, new_secret_key
+from .stack import GENERATED, env_example, new_secret_key
 
 PORTS = ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT", "HTTP_PORT", "HTTPS_PORT")
 
@@ -19,7 +19,7 @@ def free_port() -> int:
 def env_file(directory: Path, env: str, **extra: str) -> Path:
     """An env file for a throwaway `env` stack: its example with a fresh secret, free ports and `extra`."""
     values = {
-        "SECRET_KEY": new_secret_key(),
+        **{name: new_secret_key() for name in GENERATED[env]},
         **{port: str(free_port()) for port in PORTS},
         "TLS_DIR": str(directory / "certs"),
         "ALLOWED_HOSTS": "localhost",

@@ -220,6 +220,7 @@ def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: d
         "SECRET_KEY": secrets.token_urlsafe(50),
         "POSTGRES_PASSWORD": "e2e-db-" + secrets.token_hex(8),
         "REDIS_PASSWORD": "e2e-redis-" + secrets.token_hex(8),
+        "APP_DB_PASSWORD": "e2e-app-" + secrets.token_hex(8),
         **overrides,
     }
     lines = []

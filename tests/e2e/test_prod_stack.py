@@ -314,6 +314,25 @@ def test_prod_check_passes(prod):
     assert "System check identified no issues" in result.stdout
     assert "✓ no env files, private keys or secret values" in result.stdout
     assert "the configured certificate over TLS 1.2 and 1.3; TLS 1.0 and 1.1 refused" in result.stdout
+    assert "shows none of the" in result.stdout
+    assert "which is no superuser" in result.stdout
+
+
+def test_no_container_shows_a_secret_and_the_app_is_no_superuser(prod):
+    secrets = [prod.values[name] for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD")]
+    containers = prod.compose("ps", "--all", "-q").stdout.split()
+    assert len(containers) >= 8
+    for container in containers:
+        inspected = json.dumps(prod.inspect_container(container))
+        assert not [secret for secret in secrets if secret in inspected], container
+    role = prod.compose(
+        "exec", "-T", "web", "python", "manage.py", "shell", "--command",
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute('SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user'); print(*c.fetchone())",
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    assert role == "desideliver_app False"
+    psql = prod.inv("db.psql", "--env", "prod", "-c", "SELECT 1").stdout
+    assert "as role desideliver (the superuser; the app connects as desideliver_app)" in psql
 
 
 def scheduled_dumps(prod) -> list[Path]:
