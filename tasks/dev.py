@@ -12,6 +12,7 @@ from .lib.compose import (
     MANAGE_HELP,
     NATIVE_ENV,
     SHELL_HELP,
+    check_ports,
     diagnose,
     manage_step,
     manage_words,
@@ -77,7 +78,7 @@ def plan_docker_up(wait_timeout: int, profiles: list[str]) -> list[Step]:
     extra = (flower_line(),) if "flower" in profiles else ()
     return [
         create_env_step(),
-        Step("check host ports are free", "fail early, naming any port in use", action=lambda: _stack.check_ports(DEV)),
+        Step("check host ports are free", "fail early, naming any port in use", action=lambda: check_ports(DEV)),
         Step("build the dev image (unchanged: a second)", DEV.compose("build", "web"), quiet=True),
         Step(
             "start every service and wait until healthy",

@@ -79,7 +79,7 @@ def test_preflight_refuses_the_example_secrets_and_console_mail_on_a_public_addr
     env.write_text(
         f"SECRET_KEY={values['SECRET_KEY']}\nPOSTGRES_PASSWORD={values['POSTGRES_PASSWORD']}\n"
         "REDIS_PASSWORD=a-fresh-one-0123456789\nALLOWED_HOSTS=shop.example.com\n"
-        "EMAIL_URL=consolemail://\nHTTP_BIND=0.0.0.0\n"
+        f"EMAIL_URL=consolemail://\nHTTP_BIND=0.0.0.0\nSECRETS_DIR={tmp_path / 'secrets'}\n"
     )
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
     for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL", "HTTP_BIND"):
@@ -95,8 +95,11 @@ def test_preflight_refuses_the_example_secrets_and_console_mail_on_a_public_addr
 
 def test_console_mail_is_fine_for_a_trial_on_loopback(monkeypatch, tmp_path):
     env = tmp_path / ".env.prod"
-    env.write_text("SECRET_KEY=fresh-0123456789\nEMAIL_URL=consolemail://\nHTTP_BIND=127.0.0.1\n")
+    env.write_text(
+        f"SECRET_KEY=fresh-0123456789\nEMAIL_URL=consolemail://\nHTTP_BIND=127.0.0.1\nSECRETS_DIR={tmp_path}\n"
+    )
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    prodplans.ensure_secrets()
     monkeypatch.delenv("EMAIL_URL", raising=False)
     monkeypatch.delenv("HTTP_BIND", raising=False)
     assert prodplans.unsafe_settings() == []

@@ -147,7 +147,10 @@ def test_a_start_failure_names_the_failed_service_its_output_and_the_fix(monkeyp
 
 def test_prod_config_masks_every_secret_unless_asked(monkeypatch, tmp_path, capsys):
     env = tmp_path / ".env.prod"
-    env.write_text("SECRET_KEY=a-very-secret-signing-key-0123\nPOSTGRES_PASSWORD=pg-password-4567\n")
+    env.write_text(f"SECRETS_DIR={tmp_path / 'secrets'}\n")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "secret_key").write_text("a-very-secret-signing-key-0123\n")
+    (tmp_path / "secrets" / "postgres_password").write_text("pg-password-4567\n")
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
     rendered = "services:\n  web:\n    SECRET_KEY: a-very-secret-signing-key-0123\n    PW: pg-password-4567\n"
     assert "a-very-secret" not in checks.masked(rendered)

@@ -145,7 +145,7 @@ def referenced_variables() -> set[str]:
     for path in [*(ROOT / "compose").rglob("*.yaml"), *(ROOT / "docker").rglob("*")]:
         if path.is_file():
             text = path.read_text()
-            names |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", text))
+            names |= set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]+)", text))  # $${X} is the container's own
             names |= set(re.findall(r'environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
             build_args |= set(re.findall(r"^ARG ([A-Z][A-Z0-9_]+)", text, re.MULTILINE))
     # Build arguments, what ./inv computes (the image tag) and what compose sets
@@ -195,8 +195,18 @@ def test_env_file_values_reach_settings_but_not_the_process_environment(tmp_path
 def test_the_prod_example_has_every_variable_the_prod_stack_reads():
     text = "".join((ROOT / "compose" / name).read_text() for name in ("base.yaml", "prod/compose.yaml"))
     # ./inv computes these per command (ids, cores, paths, the deployed tag): not settings.
-    computed = {"HOST_UID", "HOST_GID", "HOST_CPUS", "BACKUP_PATH", "IMAGE_TAG", "PROXY_UID", "PROXY_GID", "TLS_PATH"}
-    needed = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", text)) - computed
+    computed = {
+        "HOST_UID",
+        "HOST_GID",
+        "HOST_CPUS",
+        "BACKUP_PATH",
+        "IMAGE_TAG",
+        "PROXY_UID",
+        "PROXY_GID",
+        "TLS_PATH",
+        "SECRETS_PATH",
+    }
+    needed = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]+)", text)) - computed
     example = (ROOT / ".env.prod.example").read_text()
     present = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
     assert not needed - present, f"add these to .env.prod.example: {sorted(needed - present)}"

@@ -12,7 +12,7 @@ from invoke.exceptions import Exit
 import tasks
 from tasks import deps, dev, lint
 from tasks import test as test_tasks
-from tasks.lib import checks
+from tasks.lib import checks, compose
 from tasks.lib import stack as _stack
 from tasks.lib.compose import one_off, plan_down
 from tasks.lib.run import Step, confirm, execute
@@ -273,15 +273,28 @@ def test_env_file_is_created_once_with_a_fresh_secret(tmp_path):
     assert _stack.env_values(target)["MINE"] == "1"
 
 
-def test_the_prod_env_file_gets_fresh_passwords_and_production_values(tmp_path):
-    target = tmp_path / ".env.prod"
-    assert _stack.create_env_file("prod", target) is True
-    values, example = _stack.env_values(target), _stack.env_values(_stack.env_example("prod"))
-    for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
-        assert values[name] != example[name]
-        assert len(values[name]) >= 50
+def test_prod_secrets_live_one_per_file_fresh_and_out_of_the_env_file(tmp_path, monkeypatch):
+    from tasks.lib import prodplans
+
+    env = tmp_path / ".env.prod"
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    assert _stack.create_env_file("prod", env) is True
+    values = _stack.env_values(env)
+    assert not set(_stack.SECRET_NAMES) & set(values)  # the example holds no secret
     assert values["LOG_FORMAT"] == "json"
     assert "DJANGO_DEBUG" not in values
+    # An env file from before: its secret moves into a file and out of the env file.
+    env.write_text(env.read_text() + f"SECRETS_DIR={tmp_path / 'secrets'}\nPOSTGRES_PASSWORD=from-the-old-layout-42\n")
+    prodplans.ensure_secrets()
+    directory = tmp_path / "secrets"
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert (directory / "postgres_password").read_text().strip() == "from-the-old-layout-42"
+    assert "POSTGRES_PASSWORD" not in _stack.env_values(env)
+    assert len((directory / "secret_key").read_text().strip()) >= 50
+    assert (directory / "email_url").read_text().strip() == "consolemail://"
+    first = (directory / "secret_key").read_text()
+    prodplans.ensure_secrets()
+    assert (directory / "secret_key").read_text() == first  # made once, then kept
 
 
 def test_dev_and_prod_read_their_own_env_files(monkeypatch):
@@ -305,6 +318,6 @@ def test_a_setting_comes_from_the_environments_own_file(monkeypatch, tmp_path):
 def test_port_check_names_the_port_and_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(tmp_path / ".env"))
     monkeypatch.setattr(_stack.Stack, "running_services", lambda s: set())
-    monkeypatch.setattr(_stack, "port_in_use", lambda port: port == 5432)
+    monkeypatch.setattr(compose, "port_in_use", lambda port: port == 5432)
     with pytest.raises(Exit, match=r"port 5432 \(POSTGRES_HOST_PORT\) is already in use"):
-        _stack.check_ports(_stack.stack("dev"))
+        compose.check_ports(_stack.stack("dev"))

@@ -9,7 +9,7 @@ from invoke.exceptions import Exit
 
 from . import database, scan, tls
 from .run import Step, run, say, shell
-from .stack import ROOT, Stack, env_example, env_file, env_values, python, stack, tool
+from .stack import ROOT, SECRET_NAMES, Stack, env_example, env_file, env_values, python, secret, stack, tool
 
 DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile", "docker/backup/Dockerfile")
 SCRIPTS = tuple(
@@ -73,13 +73,15 @@ def plan_check(tag: str) -> list[Step]:
 
 
 def prod_secrets() -> list[bytes]:
-    return scan.secret_values(env_values(env_file("prod")), SECRETS)
+    """Prod's secret values worth searching for: its secret files, and any secret still in an env file."""
+    values = {**env_values(env_file("prod")), **{name: secret(name) for name in SECRET_NAMES if secret(name)}}
+    return scan.secret_values(values, SECRETS)
 
 
 def masked(text: str) -> str:
     """`text` with every prod secret value replaced, for output a person may paste elsewhere."""
-    for secret in prod_secrets():
-        text = text.replace(secret.decode(), "********")
+    for value in prod_secrets():
+        text = text.replace(value.decode(), "********")
     return text
 
 

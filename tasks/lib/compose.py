@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 
 from invoke.exceptions import Exit
 
 from . import run
 from .run import DRY_RUN_HELP, Step, interactive_terminal, say
-from .stack import SETTINGS, Stack, app_module, docker_problem, manage
+from .stack import SETTINGS, Stack, app_module, docker_problem, manage, whole_number_setting
 
 LOGS_HELP = {
     "service": "Service whose logs to show; repeat for several (default: all).",
@@ -161,3 +162,28 @@ def summary(s: Stack, base: str = "", extra: tuple[str, ...] = ()) -> str:
             f"  Next:    {NEXT_STEPS[s.env]}",
         ]
     )
+
+
+# Host ports the dev stack publishes, with the env-file variable that moves each.
+DEV_PORTS = {"WEB_PORT": 8000, "POSTGRES_HOST_PORT": 5432, "REDIS_HOST_PORT": 6379}
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def check_ports(s: Stack) -> None:
+    """Fail with the port and the variable to change when a dev port is taken."""
+    if s.running_services():
+        return  # our own containers hold the ports; `up` will reconcile them
+    for variable, default in DEV_PORTS.items():
+        port = whole_number_setting(s.env, variable, default, low=1)
+        if port_in_use(port):
+            raise Exit(
+                f"✗ port {port} ({variable}) is already in use on this machine. Stop what listens there "
+                f"(find it with: ss -ltnp 'sport = :{port}') or set {variable} to a free port in "
+                f"{s.env_file.name}, then run the command again.",
+                code=1,
+            )

@@ -10,12 +10,24 @@ from invoke.exceptions import Exit
 
 from . import backups, compose, database, rollout, tls
 from .run import LOG_DIR, Step, say
-from .stack import GENERATED, create_env_file, docker_problem, env_example, env_values, new_secret_key, stack
+from .stack import (
+    SECRET_NAMES,
+    create_env_file,
+    docker_problem,
+    env_example,
+    env_values,
+    new_secret_key,
+    secret,
+    secrets_dir,
+    stack,
+)
 
 PROD = stack("prod")
 
 # Variables prod cannot start without (compose stops on them too, less readably).
-REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
+REQUIRED = ("ALLOWED_HOSTS",)
+# What a secret file starts as when neither it nor .env.prod has a value.
+SECRET_DEFAULTS = {"EMAIL_URL": "consolemail://"}
 IMAGE_SERVICES = ("web", "backup", "proxy")
 LOG = LOG_DIR / "prod.deploy.log"
 
@@ -30,7 +42,7 @@ def compose_step(name: str, tag: str, *args: str, hint: str = "", quiet: bool = 
 
 
 # Published in the repository: never a production secret.
-GENERATED_SECRETS = GENERATED["prod"]
+GENERATED_SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -41,9 +53,9 @@ def unsafe_settings() -> list[str]:
         f"{name} is the value published in the example files; set a fresh one (python3 -c 'import secrets; "
         "print(secrets.token_urlsafe(50))')"
         for name in GENERATED_SECRETS
-        if PROD.setting(name) in published
+        if secret(name) in published
     ]
-    if PROD.setting("EMAIL_URL").startswith("consolemail:") and PROD.setting("HTTP_BIND", "127.0.0.1") not in LOOPBACK:
+    if secret("EMAIL_URL").startswith("consolemail:") and PROD.setting("HTTP_BIND", "127.0.0.1") not in LOOPBACK:
         found.append(
             "EMAIL_URL=consolemail:// only writes mail to the worker's log; customers of a stack bound to "
             f"{PROD.setting('HTTP_BIND')} need real mail: smtp+tls://user:password@host:587"
@@ -51,20 +63,38 @@ def unsafe_settings() -> list[str]:
     return found
 
 
-def add_missing_secrets() -> None:
-    """An env file from before a secret existed (APP_DB_PASSWORD) gets a fresh one, said out loud."""
-    missing = [name for name in GENERATED["prod"] if not PROD.setting(name)]
-    if missing and PROD.env_file.exists():
-        with PROD.env_file.open("a") as env:
-            env.writelines(f"{name}={new_secret_key()}\n" for name in missing)
-        say(f"  Added a fresh {', '.join(missing)} to {PROD.env_file.name} (new in this version).")
+def ensure_secrets() -> None:
+    """Each prod secret in its own file in SECRETS_DIR; .env.prod keeps none.
+
+    A value still in .env.prod (an older layout) moves into its file and out of
+    .env.prod; a missing one is generated. The directory is 0700, so only its
+    owner reaches the files on the host; they are 0644 so that each
+    container's own user can read its bind-mounted copy.
+    """
+    directory = secrets_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    values = env_values(PROD.env_file)
+    moved, made = [], []
+    for name in SECRET_NAMES:
+        path = directory / name.lower()
+        if not path.exists():
+            path.write_text((values.get(name) or SECRET_DEFAULTS.get(name) or new_secret_key()) + "\n")
+            (moved if values.get(name) else made).append(name)
+        path.chmod(0o644)
+    if moved:
+        kept = [line for line in PROD.env_file.read_text().splitlines() if line.partition("=")[0] not in SECRET_NAMES]
+        PROD.env_file.write_text("\n".join(kept) + "\n")
+        say(f"  Moved {', '.join(moved)} from {PROD.env_file.name} into {directory} (one file each).")
+    if made:
+        say(f"  Made a fresh {', '.join(made)} in {directory} (one file each).")
 
 
 def preflight() -> None:
     """Fail before touching anything when the env file lacks what prod needs."""
     if create_env_file("prod"):
         say(f"  A local trial as is; review {PROD.env_file.name} before putting the stack on a public address.")
-    add_missing_secrets()
+    ensure_secrets()
     missing = [name for name in REQUIRED if not PROD.setting(name)]
     if missing:
         raise Exit(

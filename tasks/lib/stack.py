@@ -14,7 +14,6 @@ import os
 import secrets
 import shlex
 import shutil
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,10 @@ ENV_FILES = {"dev": ".env", "prod": ".env.prod"}
 SETTINGS = {"dev": "config.settings.local", "prod": "config.settings.production"}
 APP_SERVICES = ("web", "worker", "beat")
 # Values an env file gets freshly generated when it is created from its example.
-GENERATED = {"dev": ("SECRET_KEY",), "prod": ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD")}
+GENERATED = {"dev": ("SECRET_KEY",), "prod": ()}
+# Prod keeps these out of .env.prod: one file each in SECRETS_DIR, passed to
+# containers as compose secrets (prodplans.ensure_secrets makes them).
+SECRET_NAMES = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
 
 
 def env_file(env: str) -> Path:
@@ -77,7 +79,7 @@ def create_env_file(env: str, target: Path | None = None) -> bool:
     target.write_text("\n".join(lines) + "\n")
     target.chmod(0o600)
     shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
-    print(f"Created {shown} from {example.name} with a fresh {', '.join(fresh)}.")
+    print(f"Created {shown} from {example.name}" + (f" with a fresh {', '.join(fresh)}." if fresh else "."))
     return True
 
 
@@ -154,6 +156,17 @@ def tls_dir() -> Path:
     return (ROOT / setting("prod", "TLS_DIR", "certs")).resolve()
 
 
+def secrets_dir() -> Path:
+    """Where prod's secrets live, one file each: SECRETS_DIR in .env.prod, default secrets/."""
+    return (ROOT / setting("prod", "SECRETS_DIR", "secrets")).resolve()
+
+
+def secret(name: str) -> str:
+    """A prod secret's value from its file, or "" when it has none yet."""
+    path = secrets_dir() / name.lower()
+    return path.read_text().strip() if path.is_file() else ""
+
+
 def proxy_ids() -> dict[str, str]:
     """The proxy's user: the caller (who owns the key), or nginx's when the caller is root (never uid/gid 0)."""
     uid, gid = os.getuid(), os.getgid()
@@ -166,6 +179,7 @@ def compose_environment() -> dict[str, str]:
         **host_ids(),
         **proxy_ids(),
         "TLS_PATH": str(tls_dir()),
+        "SECRETS_PATH": str(secrets_dir()),
         # The request path may use every core (compose/prod: CPU limits).
         "HOST_CPUS": os.environ.get("HOST_CPUS") or str(os.cpu_count() or 2),
         # Absolute, so the backup service mounts the directory db.backups lists.
@@ -256,31 +270,6 @@ def stack(env: str) -> Stack:
     if env not in ENVIRONMENTS:
         raise Exit(f"✗ unknown environment {env!r}; use one of: {', '.join(ENVIRONMENTS)}.", code=2)
     return Stack(env)
-
-
-# Host ports the dev stack publishes, with the env-file variable that moves each.
-DEV_PORTS = {"WEB_PORT": 8000, "POSTGRES_HOST_PORT": 5432, "REDIS_HOST_PORT": 6379}
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def check_ports(s: Stack) -> None:
-    """Fail with the port and the variable to change when a dev port is taken."""
-    if s.running_services():
-        return  # our own containers hold the ports; `up` will reconcile them
-    for variable, default in DEV_PORTS.items():
-        port = whole_number_setting(s.env, variable, default, low=1)
-        if port_in_use(port):
-            raise Exit(
-                f"✗ port {port} ({variable}) is already in use on this machine. Stop what listens there "
-                f"(find it with: ss -ltnp 'sport = :{port}') or set {variable} to a free port in "
-                f"{s.env_file.name}, then run the command again.",
-                code=1,
-            )
 
 
 def app_module(name: str) -> ModuleType:

@@ -22,6 +22,7 @@ def env_file(directory: Path, env: str, **extra: str) -> Path:
         **{name: new_secret_key() for name in GENERATED[env]},
         **{port: str(free_port()) for port in PORTS},
         "TLS_DIR": str(directory / "certs"),
+        "SECRETS_DIR": str(directory / "secrets"),
         "ALLOWED_HOSTS": "localhost",
         "SECURE_SSL_REDIRECT": "true",
         **extra,

@@ -216,7 +216,7 @@ class Stack:
 def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: dict[str, str] | None = None) -> Stack:
     values = {
         # prod: the stack's own certificate directory (prod.deploy makes a self-signed pair in it).
-        **({"TLS_DIR": str(tmp / "certs")} if env_name == "prod" else {}),
+        **({"TLS_DIR": str(tmp / "certs"), "SECRETS_DIR": str(tmp / "secrets")} if env_name == "prod" else {}),
         "SECRET_KEY": secrets.token_urlsafe(50),
         "POSTGRES_PASSWORD": "e2e-db-" + secrets.token_hex(8),
         "REDIS_PASSWORD": "e2e-redis-" + secrets.token_hex(8),
