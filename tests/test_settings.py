@@ -217,3 +217,17 @@ def test_the_prod_example_has_every_variable_the_prod_stack_reads():
 def test_the_prod_env_file_is_ignored_and_its_example_is_not(path):
     result = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)
     assert (result.returncode == 0) == (path == ".env.prod")
+
+
+def test_a_secret_file_with_a_trailing_newline_gives_the_bare_value(tmp_path):
+    secret = tmp_path / "secret_key"
+    secret.write_text("the-key-0123\n")  # as an editor saves it
+    result = subprocess.run(
+        [sys.executable, "-c", "from config.settings import base; print(repr(base.SECRET_KEY))"],
+        cwd=ROOT / "src",
+        env={**os.environ, "SECRET_KEY_FILE": str(secret), "DJANGO_READ_DOT_ENV": "false", "SECRET_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "'the-key-0123'", result.stderr

@@ -18,10 +18,18 @@ SRC_DIR = Path(__file__).resolve().parents[2]
 REPO_DIR = SRC_DIR.parent
 
 
+class SecretFiles(environ.FileAwareMapping):
+    """NAME_FILE=/run/secrets/name: the file's contents without the newline an editor leaves at the end."""
+
+    def __getitem__(self, key: str) -> str:
+        value = super().__getitem__(key)
+        return value.rstrip("\r\n") if self.env.get(f"{key}_FILE") else value
+
+
 class Env(environ.FileAwareEnv):
     # A copy: values from .env must not leak into os.environ, where every
     # subprocess (compose, tests, management commands) would inherit them.
-    ENVIRON = environ.FileAwareMapping(env=dict(os.environ))
+    ENVIRON = SecretFiles(env=dict(os.environ))
 
 
 env = Env()
