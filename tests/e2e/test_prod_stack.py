@@ -219,6 +219,14 @@ def test_app_containers_run_as_non_root_on_a_read_only_root(prod, service):
     assert config["Memory"] > 0
 
 
+@pytest.mark.parametrize("service", ["proxy", "web", "worker", "beat", "redis", "cache"])
+def test_no_long_running_service_runs_as_root_or_in_group_0(prod, service):
+    uid, gid = prod.compose("exec", "-T", service, "sh", "-c", "id -u; id -g").stdout.split()
+    assert uid != "0"
+    assert gid != "0"
+    assert prod.inspect(service)["HostConfig"]["CapAdd"] in (None, [])
+
+
 @pytest.mark.parametrize("service", ["db", "redis", "cache", "web", "worker", "beat"])
 def test_only_the_proxy_publishes_a_port(prod, service):
     bindings = prod.inspect(service)["HostConfig"]["PortBindings"] or {}
