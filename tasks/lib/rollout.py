@@ -75,10 +75,10 @@ def wait_healthy(new: set[str], timeout: int) -> None:
         time.sleep(1)
 
 
-def edge_address(s: Stack, container: str) -> str:
+def front_address(s: Stack, container: str) -> str:
     """The container's address on the network the proxy reaches web by."""
     networks = json.loads(docker("inspect", container, "--format", "{{json .NetworkSettings.Networks}}"))
-    return networks[f"{s.project}_edge"]["IPAddress"]
+    return networks[f"{s.project}_front"]["IPAddress"]
 
 
 def route(s: Stack, tag: str, addresses: list[str] | None) -> None:
@@ -104,7 +104,7 @@ def replace_web(s: Stack, tag: str, timeout: int) -> None:
         say(f"  web already runs :{tag}")
         return
     # Pinned to the old containers: the new one answers to `web` at once, but gets no traffic yet.
-    route(s, tag, [edge_address(s, c) for c in old])
+    route(s, tag, [front_address(s, c) for c in old])
     compose(s, tag, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"web={len(old) + 1}", "web")
     new = containers(s, tag, "web") - old
     try:
@@ -116,7 +116,7 @@ def replace_web(s: Stack, tag: str, timeout: int) -> None:
             run(shell("docker", "rm", "--force", container), step="remove the failed web container", check=False)
         route(s, tag, None)  # following the DNS again: only the old containers answer to it now
         raise
-    route(s, tag, [edge_address(s, c) for c in new])
+    route(s, tag, [front_address(s, c) for c in new])
     say(f"  traffic moved to the new web container; draining {len(old)} old container(s) for {DRAIN_SECONDS}s")
     time.sleep(DRAIN_SECONDS)
     for container in old:
