@@ -231,3 +231,16 @@ def test_a_secret_file_with_a_trailing_newline_gives_the_bare_value(tmp_path):
         timeout=60,
     )
     assert result.stdout.strip() == "'the-key-0123'", result.stderr
+
+
+def test_the_public_ci_workflow_is_valid_and_runs_the_same_commands_as_ci_run():
+    workflow = ROOT / ".github" / "workflows" / "ci.yml"
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text, local = workflow.read_text(), (ROOT / ".ci" / "run").read_text()
+    for command in ("./inv test", "./inv test.e2e", "./inv bench.load --short --rows 100000"):
+        assert command in text
+        assert command in local
