@@ -10,7 +10,7 @@ as `tasks` instead of this one; tests/test_tasks.py fails if it appears.
 
 Two layers, and imports only go down:
 
-    tasks/dev.py db.py prod.py test.py lint.py deps.py bench.py   collections (tasks)
+    tasks/dev.py db.py prod.py swarm.py test.py lint.py deps.py bench.py   collections (tasks)
           |   no collection imports another
     tasks/lib/   run, cli, deploys, stack, backups, lock, database, compose,
                  checks, rollout, scan: shared code that defines no task and
@@ -26,11 +26,11 @@ from invoke import Collection
 
 __path__ = [str(Path(__file__).resolve().with_suffix(""))]
 
-from tasks import bench, db, deps, dev, lint, prod, test  # after __path__
+from tasks import bench, db, deps, dev, lint, prod, swarm, test  # after __path__
 from tasks.lib.program import Program
 
 ns = Collection()
-for module in (dev, db, prod, test, lint, deps, bench):
+for module in (dev, db, prod, swarm, test, lint, deps, bench):
     ns.add_collection(Collection.from_module(module))
 
 

@@ -18,7 +18,7 @@ from tasks.lib.compose import one_off, plan_down
 from tasks.lib.run import Step, confirm, execute
 
 ROOT = Path(__file__).resolve().parent.parent
-COLLECTIONS = {"dev", "db", "prod", "test", "lint", "deps", "bench"}
+COLLECTIONS = {"dev", "db", "prod", "swarm", "test", "lint", "deps", "bench"}
 
 
 def all_tasks(collection=tasks.ns, prefix=""):

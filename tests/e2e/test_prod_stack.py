@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HOST, HTTPS, make_stack, opener, prod_settings, register_and_login, running
+from .conftest import HOST, HTTPS, ROOT, make_stack, opener, prod_settings, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -341,6 +341,16 @@ def test_no_container_shows_a_secret_and_the_app_is_no_superuser(prod):
     assert role == "desideliver_app False"
     psql = prod.inv("db.psql", "--env", "prod", "-c", "SELECT 1").stdout
     assert "as role desideliver (the superuser; the app connects as desideliver_app)" in psql
+
+
+def test_the_swarm_stack_generated_from_this_stack_validates(prod):
+    out = prod.inv("swarm.config").stdout
+    assert "8 services, no secret values" in out
+    assert "ok -- validation done" in out  # the compose spec; docker stack config ran before it
+    stack = json.loads((ROOT / "var" / "swarm" / "stack.json").read_text())
+    assert stack["services"]["web"]["deploy"]["update_config"]["order"] == "start-first"
+    text = json.dumps(stack)
+    assert not [name for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD") if prod.values[name] in text]
 
 
 def scheduled_dumps(prod) -> list[Path]:

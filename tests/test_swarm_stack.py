@@ -1,0 +1,72 @@
+"""The Swarm stack generated from compose/prod: what a stack needs instead of what it rejects."""
+
+from pathlib import Path
+
+from tasks.lib import swarmstack
+
+
+def merged(tmp_path: Path) -> dict:
+    """A small compose/prod-shaped merged model (docker compose config --format json)."""
+    secret = tmp_path / "secret_key"
+    secret.write_text("one")
+    (tmp_path / "fullchain.pem").write_text("cert")
+    (tmp_path / "privkey.pem").write_text("key")
+    app = {
+        "image": "desideliver-django:abc",
+        "build": {"context": "."},
+        "restart": "unless-stopped",
+        "security_opt": ["no-new-privileges:true"],
+        "depends_on": {"db": {"condition": "service_healthy"}},
+        "deploy": {"resources": {"limits": {"cpus": 2, "memory": "512M", "pids": 256}}, "placement": {}},
+        "secrets": [{"source": "secret_key", "target": "/run/secrets/secret_key"}],
+    }
+    return {
+        "services": {
+            "web": app,
+            "worker": dict(app),
+            "migrate": dict(app),
+            "db-roles": {"image": "desideliver-backup:abc"},
+            "db": {"image": "postgres:17-trixie", "shm_size": "128m", "cpu_shares": 256},
+            "proxy": {
+                "image": "desideliver-proxy:abc",
+                "ports": [{"mode": "ingress", "host_ip": "127.0.0.1", "target": 8443, "published": "443"}],
+                "volumes": [{"type": "bind", "source": str(tmp_path), "target": "/etc/nginx/tls"}],
+            },
+        },
+        "networks": {"internal": {"internal": True}, "edge": {}},
+        "volumes": {"postgres_data": {}},
+        "secrets": {"secret_key": {"file": str(secret)}},
+    }
+
+
+def test_what_a_stack_rejects_is_replaced_by_what_keeps_each_guarantee(tmp_path):
+    digest = "registry:5000/desideliver-django@sha256:" + "a" * 64
+    generated = swarmstack.stack(merged(tmp_path), "shop", {"desideliver-django": digest}, tmp_path)
+    services = generated["services"]
+    assert set(services) == {"web", "worker", "db", "proxy"}  # db-roles and migrate run as one-off jobs
+    for service in services.values():
+        assert not set(service) & set(swarmstack.DROPPED)
+        assert service["deploy"]["endpoint_mode"] == "dnsrr"
+        assert service["deploy"]["restart_policy"]["condition"] == "any"
+    web = services["web"]
+    assert web["image"] == digest  # every node runs the same bits
+    assert web["deploy"]["replicas"] == 2
+    assert web["deploy"]["update_config"]["order"] == "start-first"
+    assert web["deploy"]["update_config"]["failure_action"] == "rollback"
+    assert web["deploy"]["resources"]["limits"] == {"cpus": "2", "memory": "512M"}
+    assert web["deploy"]["resources"]["reservations"]["memory"] == "192M"
+    assert services["db"]["deploy"]["placement"]["constraints"] == [swarmstack.DATA_NODE]
+    proxy = services["proxy"]
+    assert proxy["ports"] == [{"target": 8443, "published": 443, "protocol": "tcp", "mode": "host"}]
+    assert "volumes" not in proxy
+    assert {s["target"] for s in proxy["secrets"]} == {"/etc/nginx/tls/fullchain.pem", "/etc/nginx/tls/privkey.pem"}
+    assert generated["networks"]["internal"] == {"driver": "overlay", "internal": True}
+
+
+def test_a_changed_secret_gets_a_new_name_so_rotation_is_a_rolling_update(tmp_path):
+    model = merged(tmp_path)
+    before = swarmstack.stack(model, "shop", {}, tmp_path)["secrets"]["secret_key"]["name"]
+    (tmp_path / "secret_key").write_text("two")
+    after = swarmstack.stack(model, "shop", {}, tmp_path)["secrets"]["secret_key"]["name"]
+    assert before != after
+    assert before.startswith("shop_secret_key_")
