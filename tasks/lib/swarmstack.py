@@ -96,17 +96,47 @@ def service(name: str, definition: dict, images: dict[str, str]) -> dict:
         # The certificate as secrets where nginx reads it, instead of a host directory.
         s["volumes"] = [v for v in s.get("volumes", []) if v.get("target") != "/etc/nginx/tls"]
         s["secrets"] = [{"source": key, "target": f"/etc/nginx/tls/{file}"} for key, file in TLS_SECRETS.items()]
-    if not s.get("volumes"):
-        s.pop("volumes", None)
+    # A stack ignores the `tmpfs` key: the same scratch space as tmpfs mounts.
+    s["volumes"] = [*s.get("volumes", []), *(tmpfs_mount(entry) for entry in s.pop("tmpfs", []))]
+    if not s["volumes"]:
+        s.pop("volumes")
     return s
 
 
-def stack(config: dict, project: str, images: dict[str, str], tls_dir: Path) -> dict:
-    """The stack file for `config` (docker compose config --format json of compose/prod)."""
+def tmpfs_mount(entry: str) -> dict:
+    """`/path:size=64m,mode=1777` as a long-syntax tmpfs mount."""
+    target, _, options = entry.partition(":")
+    settings = dict(option.split("=", 1) for option in options.split(",") if "=" in option)
+    tmpfs = {}
+    if "size" in settings:
+        number, unit = settings["size"][:-1], settings["size"][-1].lower()
+        tmpfs["size"] = (
+            int(number) * {"k": 1024, "m": 1024**2, "g": 1024**3}[unit] if unit in "kmg" else int(settings["size"])
+        )
+    if "mode" in settings:
+        tmpfs["mode"] = int(settings["mode"], 8)
+    return {"type": "tmpfs", "target": target, **({"tmpfs": tmpfs} if tmpfs else {})}
+
+
+def job(name: str, definition: dict, images: dict[str, str]) -> dict:
+    """A one-off service (db-roles, migrate) as a swarm job: runs to completion, retried on failure."""
+    s = service(name, definition, images)
+    s["deploy"].pop("replicas", None)
+    s["deploy"]["mode"] = "replicated-job"
+    s["deploy"]["restart_policy"] = {"condition": "on-failure", "delay": "5s", "max_attempts": 10}
+    return s
+
+
+def stack(config: dict, project: str, images: dict[str, str], tls_dir: Path, jobs: bool = False) -> dict:
+    """The stack file for `config` (docker compose config --format json of compose/prod).
+
+    With `jobs`, db-roles and migrate come along as swarm jobs: enough for a
+    first deploy onto an empty database, where nothing runs yet.
+    """
     services = {
-        name: service(name, definition, images)
+        name: job(name, definition, images) if name in ONE_OFF else service(name, definition, images)
         for name, definition in sorted(config["services"].items())
-        if name not in ONE_OFF
+        if jobs or name not in ONE_OFF
     }
     files = {key: Path(secret["file"]) for key, secret in config.get("secrets", {}).items()}
     files.update({key: tls_dir / file for key, file in TLS_SECRETS.items()})

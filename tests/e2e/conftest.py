@@ -93,6 +93,7 @@ class Stack:
     backups: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     started: subprocess.CompletedProcess | None = None  # what the command that started it printed
+    base_override: str = ""  # where its proxy is when not on this host (the Swarm lab's edge node)
 
     @property
     def environ(self) -> dict[str, str]:
@@ -156,6 +157,8 @@ class Stack:
     @property
     def base_url(self) -> str:
         """Where a client reaches the stack: the dev server, or the prod proxy's TLS port."""
+        if self.base_override:
+            return self.base_override
         if self.env_name == "dev":
             return f"http://127.0.0.1:{self.values['WEB_PORT']}"
         return f"https://127.0.0.1:{self.values['HTTPS_PORT']}"

@@ -1,0 +1,229 @@
+"""The prod stack on a real three-node Docker Swarm (dind nodes), images through a registry.
+
+The stack file is the one ./inv swarm.config generates from compose/prod. The
+nodes pull the prod images by digest from a registry service of the lab. The
+test deploys the stack, then uses the API through the proxy over TLS, runs a
+rolling update of web under a read load, drains a node that runs web, and
+searches every task's `docker inspect` for secret values.
+"""
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tasks.lib import swarmstack
+
+from .conftest import ROOT, make_stack, prod_settings, register_and_login
+
+pytestmark = pytest.mark.e2e
+
+LAB = Path(__file__).parent / "swarm" / "compose.yaml"
+IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup", "postgres:17-trixie", "redis:8-trixie")
+TAG = "e2e-swarm"
+HOST = "shop.example.com"
+
+
+def run(*command: str, check: bool = True, timeout: int = 600) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {result.returncode}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+class Lab:
+    def __init__(self, project: str):
+        self.project = project
+
+    def compose(self, *args: str, check: bool = True) -> str:
+        return run("docker", "compose", "-p", self.project, "-f", str(LAB), *args, check=check)
+
+    def address(self, node: str) -> str:
+        container = self.compose("ps", "-q", node).strip()
+        return run(
+            "docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container
+        ).strip()
+
+    def docker(self, node: str, *args: str, check: bool = True, timeout: int = 600) -> str:
+        return run("docker", "-H", f"tcp://{self.address(node)}:2375", *args, check=check, timeout=timeout)
+
+    def wait(self, predicate, what: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(2)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("swarm")
+    lab = Lab(f"e2e-swarm-{uuid.uuid4().hex[:6]}")
+    prod = make_stack("prod", tmp, prod_settings(HTTPS_PORT="443", HTTP_PORT="80"))
+    try:
+        lab.compose("up", "--detach")
+        lab.wait(lambda: all(lab.docker(n, "info", check=False) for n in ("node1", "node2", "node3")), "3 engines")
+        manager = lab.address("node1")
+        lab.docker("node1", "swarm", "init", "--advertise-addr", manager)
+        token = lab.docker("node1", "swarm", "join-token", "-q", "worker").strip()
+        for node in ("node2", "node3"):
+            lab.docker(node, "swarm", "join", "--token", token, f"{manager}:2377")
+        lab.docker("node1", "node", "update", "--label-add", "desideliver.edge=true", "node1")
+        lab.docker("node1", "node", "update", "--label-add", "desideliver.data=true", "node2")
+        # The images, built here, reach the nodes through the registry, pinned by digest.
+        prod.inv("prod.build", "--tag", TAG)
+        port = lab.compose("port", "registry", "5000").strip().rsplit(":", 1)[1]
+        images = {}
+        for image in IMAGES:
+            source = image if ":" in image else f"{image}:{TAG}"
+            pushed = f"localhost:{port}/{source}"
+            run("docker", "tag", source, pushed)
+            run("docker", "push", "-q", pushed)
+            digest = run("docker", "inspect", "-f", "{{index .RepoDigests 0}}", pushed).strip().split("@")[1]
+            images[source.split(":")[0]] = f"registry:5000/{source.split(':')[0]}@{digest}"
+        # Secrets and the certificate as a deploy makes them; the backups directory on the data node.
+        prod.inv("swarm.config")
+        merged = merged_config(prod)
+        stack = swarmstack.stack(merged, "shop", images, Path(prod.values["TLS_DIR"]), jobs=True)
+        stack_file = tmp / "stack.json"
+        stack_file.write_text(json.dumps(stack))
+        backup = stack["services"]["backup"]["volumes"][0]["source"]
+        run("docker", "exec", lab.compose("ps", "-q", "node2").strip(), "mkdir", "-p", backup)
+        lab.docker("node1", "stack", "deploy", "-c", str(stack_file), "shop")
+        lab.wait(lambda: "2/2" in lab.docker("node1", "service", "ls", "--filter", "name=shop_web"), "web 2/2", 300)
+        prod.base_override = f"https://{lab.address('node1')}:443"
+        lab.prod = prod
+        lab.wait(lambda: get(lab, "/api/v1/health/ready/") == 200, "readiness through the proxy", 300)
+        yield lab
+    finally:
+        lab.compose("down", "--volumes", "--timeout", "5", check=False)
+        (ROOT / "var" / "deploy" / f"{prod.project}.json").unlink(missing_ok=True)
+
+
+def merged_config(prod) -> dict:
+    """compose/prod's merged model, with the absolute paths ./inv computes for compose."""
+    paths = {
+        "SECRETS_PATH": prod.values["SECRETS_DIR"],
+        "TLS_PATH": prod.values["TLS_DIR"],
+        "BACKUP_PATH": str(prod.backups),
+        "IMAGE_TAG": TAG,
+    }
+    command = ["docker", "compose", "-p", prod.project, "--env-file", str(prod.env_file)]
+    command += ["-f", str(ROOT / "compose" / "prod" / "compose.yaml"), "config", "--format", "json"]
+    result = subprocess.run(command, env={**prod.environ, **paths}, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def get(lab: Lab, path: str) -> int:
+    try:
+        return lab.prod.request("GET", path, headers={"Host": HOST}).status
+    except OSError:
+        return 0
+
+
+def web_containers(lab: Lab) -> list[tuple[str, str]]:
+    """(node, container) of every running web task."""
+    found = []
+    for node in ("node1", "node2", "node3"):
+        for container in lab.docker(node, "ps", "-q", "--filter", "name=shop_web", check=False).split():
+            found.append((node, container))
+    return found
+
+
+class Reads:
+    """A bounded read load through the proxy (90 s at most); counts what did not answer 200."""
+
+    def __init__(self, lab: Lab):
+        self.lab, self.sent, self.failed, self.stop = lab, 0, [], threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        deadline = time.monotonic() + 90
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            status = get(self.lab, "/api/v1/categories/?page_size=1&n=" + str(self.sent))  # past the proxy cache
+            self.sent += 1
+            if status != 200:
+                self.failed.append(status)
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def test_three_nodes_run_the_stack_from_the_registry_by_digest(swarm):
+    nodes = swarm.docker("node1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+    assert sorted(nodes.split("\n")[:3]) == ["node1 Ready", "node2 Ready", "node3 Ready"]
+    images = swarm.docker("node1", "service", "ls", "--format", "{{.Name}} {{.Image}}")
+    assert all("@sha256:" in line for line in images.strip().splitlines())
+    placed = swarm.docker(
+        "node1", "service", "ps", "shop_db", "--filter", "desired-state=running", "--format", "{{.Node}}"
+    )
+    assert placed.strip() == "node2"
+
+
+def test_the_whole_api_flow_works_through_the_proxy_over_tls(swarm):
+    node, container = web_containers(swarm)[0]
+    swarm.docker(node, "exec", container, "python", "manage.py", "load_demo_data", "--if-empty")
+    prod, headers = swarm.prod, {"Host": HOST}
+    token = register_and_login(prod, f"swarm-{uuid.uuid4().hex[:6]}@example.com", headers=headers)
+    product = prod.request("GET", "/api/v1/products/?in_stock=true", headers=headers).json()["results"][0]
+    added = prod.request("POST", "/api/v1/cart/add/", {"product_id": product["id"], "quantity": 2}, token, headers)
+    assert added.status == 201, added.body
+    order = prod.request("POST", "/api/v1/orders/create/", {"delivery_address": "1 Swarm Lane"}, token, headers)
+    assert order.status == 201, order.body
+    read = prod.request("GET", f"/api/v1/orders/{order.json()['id']}/", token=token, headers=headers).json()
+    assert read["items"][0]["quantity"] == 2
+
+
+def test_a_rolling_update_of_web_under_reads_loses_no_request(swarm):
+    before = {c for _, c in web_containers(swarm)}
+    with Reads(swarm) as reads:
+        swarm.docker("node1", "service", "update", "--force", "--detach=false", "shop_web", timeout=600)
+        time.sleep(3)
+    after = {c for _, c in web_containers(swarm)}
+    assert reads.sent > 50
+    assert reads.failed == []
+    assert not before & after  # every web task was replaced
+
+
+def test_draining_a_node_that_runs_web_moves_it_without_a_failed_request(swarm):
+    nodes = {node for node, _ in web_containers(swarm)}
+    drained = next(node for node in ("node3", "node1") if node in nodes)  # node2 holds the database
+    with Reads(swarm) as reads:
+        swarm.docker("node1", "node", "update", "--availability", "drain", drained)
+        swarm.wait(
+            lambda: (
+                drained not in {n for n, _ in web_containers(swarm)}
+                and "2/2" in swarm.docker("node1", "service", "ls", "--filter", "name=shop_web")
+            ),
+            f"web to leave {drained}",
+        )
+        time.sleep(3)
+    swarm.docker("node1", "node", "update", "--availability", "active", drained)
+    assert reads.sent > 20
+    assert reads.failed == []
+
+
+def test_no_service_or_task_shows_a_secret(swarm):
+    secrets = [
+        swarm.prod.values[name] for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD")
+    ]
+    services = swarm.docker("node1", "service", "ls", "-q").split()
+    inspected = [swarm.docker("node1", "service", "inspect", *services)]
+    for node in ("node1", "node2", "node3"):
+        containers = swarm.docker(node, "ps", "-aq", "--filter", "label=com.docker.stack.namespace=shop").split()
+        if containers:
+            inspected.append(swarm.docker(node, "inspect", *containers))
+    assert len(inspected) >= 3
+    for text in inspected:
+        assert not [secret for secret in secrets if secret in text]
