@@ -2,9 +2,12 @@
 
 The stack file is the one ./inv swarm.config generates from compose/prod. The
 nodes pull the prod images by digest from a registry service of the lab. The
-test deploys the stack, then uses the API through the proxy over TLS, runs a
-rolling update of web under a read load, drains a node that runs web, and
-searches every task's `docker inspect` for secret values.
+test deploys the stack, then uses the API through the proxy over TLS; runs a
+rolling update of web, a node drain and an update to an image that fails its
+health check (which swarm rolls back by itself), each under a read load that
+must lose nothing; searches every service's and task's `docker inspect` for
+secret values; and kills a node's engine outright: the stack recovers on the
+nodes left, with the data on the pinned database node intact.
 """
 
 import json
@@ -43,7 +46,7 @@ class Lab:
         return run("docker", "compose", "-p", self.project, "-f", str(LAB), *args, check=check)
 
     def address(self, node: str) -> str:
-        container = self.compose("ps", "-q", node).strip()
+        container = self.compose("ps", "--all", "-q", node).strip()  # a killed node has no address left
         return run(
             "docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container
         ).strip()
@@ -79,6 +82,7 @@ def swarm(tmp_path_factory):
         prod.inv("prod.build", "--tag", TAG)
         port = lab.compose("port", "registry", "5000").strip().rsplit(":", 1)[1]
         images = {}
+        lab.push_port = port
         for image in IMAGES:
             source = image if ":" in image else f"{image}:{TAG}"
             pushed = f"localhost:{port}/{source}"
@@ -214,6 +218,27 @@ def test_draining_a_node_that_runs_web_moves_it_without_a_failed_request(swarm):
     assert reads.failed == []
 
 
+def test_an_image_whose_health_check_fails_is_rolled_back_by_swarm(swarm):
+    spec = "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
+    serving = swarm.docker("node1", "service", "inspect", "-f", spec, "shop_web").strip()
+    broken = f"localhost:{swarm.push_port}/desideliver-django:e2e-broken"
+    dockerfile = f"FROM localhost:{swarm.push_port}/desideliver-django:{TAG}\n"
+    dockerfile += "HEALTHCHECK --interval=2s --timeout=2s --retries=1 CMD false\n"
+    subprocess.run(["docker", "build", "-q", "-t", broken, "-"], input=dockerfile, text=True, check=True)
+    run("docker", "push", "-q", broken)
+    digest = run("docker", "inspect", "-f", "{{index .RepoDigests 0}}", broken).strip().split("@")[1]
+    with Reads(swarm) as reads:
+        update = ("service", "update", "--detach=false", "--image", f"registry:5000/desideliver-django@{digest}")
+        swarm.docker("node1", *update, "shop_web", check=False, timeout=600)
+        swarm.wait(
+            lambda: "rollback_completed" in swarm.docker("node1", "service", "inspect", "-f", "{{json .UpdateStatus}}",
+                                                         "shop_web"),
+            "swarm's own rollback",
+        )  # fmt: skip
+    assert swarm.docker("node1", "service", "inspect", "-f", spec, "shop_web").strip() == serving
+    assert reads.failed == []  # the broken tasks never took a request
+
+
 def test_no_service_or_task_shows_a_secret(swarm):
     secrets = [
         swarm.prod.values[name] for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD")
@@ -227,3 +252,27 @@ def test_no_service_or_task_shows_a_secret(swarm):
     assert len(inspected) >= 3
     for text in inspected:
         assert not [secret for secret in secrets if secret in text]
+
+
+def test_a_killed_node_is_replaced_and_no_data_is_lost(swarm):
+    prod, headers = swarm.prod, {"Host": HOST}
+    token = register_and_login(prod, f"kill-{uuid.uuid4().hex[:6]}@example.com", headers=headers)
+    product = prod.request("GET", "/api/v1/products/?in_stock=true", headers=headers).json()["results"][0]
+    prod.request("POST", "/api/v1/cart/add/", {"product_id": product["id"]}, token, headers)
+    order = prod.request("POST", "/api/v1/orders/create/", {}, token, headers).json()["id"]
+    swarm.compose("kill", "node3")  # its engine and every task on it, at once
+    swarm.wait(
+        lambda: "Down" in swarm.docker("node1", "node", "ls", "--filter", "name=node3", "--format", "{{.Status}}"),
+        "the swarm to see node3 down",
+    )
+    swarm.wait(
+        lambda: (
+            len({n for n, _ in web_containers(swarm) if n != "node3"}) >= 1
+            and "2/2" in swarm.docker("node1", "service", "ls", "--filter", "name=shop_web")
+            and get(swarm, "/api/v1/health/ready/") == 200
+        ),
+        "web back at 2 replicas on the nodes left",
+    )
+    read = prod.request("GET", f"/api/v1/orders/{order}/", token=token, headers=headers)
+    assert read.status == 200
+    assert read.json()["id"] == order
