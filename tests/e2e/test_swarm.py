@@ -51,6 +51,11 @@ class Lab:
             "docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container
         ).strip()
 
+    def answers(self, node: str) -> bool:
+        """Whether the node's engine is up (`docker info` prints its client half even when it is not)."""
+        command = ["docker", "-H", f"tcp://{self.address(node)}:2375", "version", "--format", "{{.Server.Version}}"]
+        return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+
     def docker(self, node: str, *args: str, check: bool = True, timeout: int = 600) -> str:
         return run("docker", "-H", f"tcp://{self.address(node)}:2375", *args, check=check, timeout=timeout)
 
@@ -70,7 +75,7 @@ def swarm(tmp_path_factory):
     prod = make_stack("prod", tmp, prod_settings(HTTPS_PORT="443", HTTP_PORT="80"))
     try:
         lab.compose("up", "--detach")
-        lab.wait(lambda: all(lab.docker(n, "info", check=False) for n in ("node1", "node2", "node3")), "3 engines")
+        lab.wait(lambda: all(lab.answers(n) for n in ("node1", "node2", "node3")), "3 engines")
         manager = lab.address("node1")
         lab.docker("node1", "swarm", "init", "--advertise-addr", manager)
         token = lab.docker("node1", "swarm", "join-token", "-q", "worker").strip()
