@@ -70,3 +70,27 @@ def test_a_changed_secret_gets_a_new_name_so_rotation_is_a_rolling_update(tmp_pa
     after = swarmstack.stack(model, "shop", {}, tmp_path)["secrets"]["secret_key"]["name"]
     assert before != after
     assert before.startswith("shop_secret_key_")
+
+
+def test_converged_means_every_replica_runs_and_every_job_completed():
+    from tasks.lib.swarmops import converged
+
+    assert converged("shop_web 2/2")
+    assert not converged("shop_web 1/2")
+    assert converged("shop_migrate 0/1 (1/1 completed)")
+    assert not converged("shop_migrate 0/1 (0/1 completed)")
+
+
+def test_swarm_commands_aim_at_the_manager_and_deploy_needs_a_registry(tmp_path, monkeypatch):
+    import pytest
+    from invoke.exceptions import Exit
+
+    from tasks.lib import stack, swarmops
+
+    env = tmp_path / ".env.prod"
+    env.write_text("SWARM_HOST=tcp://10.0.0.1:2375\nSWARM_STACK=shop\n")
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    prod = stack.stack("prod")
+    assert swarmops.docker(prod, "stack", "ps", swarmops.name(prod)) == "docker -H tcp://10.0.0.1:2375 stack ps shop"
+    with pytest.raises(Exit, match=r"set SWARM_REGISTRY in \.env\.prod"):
+        swarmops.registry(prod)

@@ -1,16 +1,16 @@
 """The prod stack on a real three-node Docker Swarm (dind nodes), images through a registry.
 
-The stack file is the one ./inv swarm.config generates from compose/prod. The
-nodes pull the prod images by digest from a registry service of the lab. The
-test deploys the stack, then uses the API through the proxy over TLS; runs a
-rolling update of web, a node drain and an update to an image that fails its
-health check (which swarm rolls back by itself), each under a read load that
-must lose nothing; searches every service's and task's `docker inspect` for
+The swarm is made with ./inv swarm.init and swarm.label, and the stack deployed
+with ./inv swarm.deploy: the images pushed to the lab's registry, the stack
+file generated from compose/prod with the images by digest. The test then
+uses the API through the proxy over TLS; runs a rolling update of web, a node
+drain and an update to an image that fails its health check (which swarm
+rolls back by itself), each under a read load that must lose nothing; scales
+and rolls back through the tasks; searches every service's and task's `docker inspect` for
 secret values; and kills a node's engine outright: the stack recovers on the
 nodes left, with the data on the pinned database node intact.
 """
 
-import json
 import subprocess
 import threading
 import time
@@ -19,14 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.lib import swarmstack
-
 from .conftest import ROOT, make_stack, prod_settings, register_and_login
 
 pytestmark = pytest.mark.e2e
 
 LAB = Path(__file__).parent / "swarm" / "compose.yaml"
-IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup", "postgres:17-trixie", "redis:8-trixie")
 TAG = "e2e-swarm"
 HOST = "shop.example.com"
 
@@ -76,35 +73,20 @@ def swarm(tmp_path_factory):
     try:
         lab.compose("up", "--detach")
         lab.wait(lambda: all(lab.answers(n) for n in ("node1", "node2", "node3")), "3 engines")
-        manager = lab.address("node1")
-        lab.docker("node1", "swarm", "init", "--advertise-addr", manager)
-        token = lab.docker("node1", "swarm", "join-token", "-q", "worker").strip()
+        manager, port = lab.address("node1"), lab.compose("port", "registry", "5000").strip().rsplit(":", 1)[1]
+        lab.push_port = port
+        # The swarm settings an operator puts in .env.prod: a manager's engine and the registry.
+        with prod.env_file.open("a") as env:
+            env.write(f"SWARM_HOST=tcp://{manager}:2375\nSWARM_STACK=shop\nSWARM_REGISTRY=registry:5000\n")
+            env.write(f"SWARM_PUSH_REGISTRY=localhost:{port}\n")
+        joining = prod.inv("swarm.init", "--advertise-addr", manager).stdout
+        token = next(word for word in joining.split() if word.startswith("SWMTKN-"))
         for node in ("node2", "node3"):
             lab.docker(node, "swarm", "join", "--token", token, f"{manager}:2377")
-        lab.docker("node1", "node", "update", "--label-add", "desideliver.edge=true", "node1")
-        lab.docker("node1", "node", "update", "--label-add", "desideliver.data=true", "node2")
-        # The images, built here, reach the nodes through the registry, pinned by digest.
-        prod.inv("prod.build", "--tag", TAG)
-        port = lab.compose("port", "registry", "5000").strip().rsplit(":", 1)[1]
-        images = {}
-        lab.push_port = port
-        for image in IMAGES:
-            source = image if ":" in image else f"{image}:{TAG}"
-            pushed = f"localhost:{port}/{source}"
-            run("docker", "tag", source, pushed)
-            run("docker", "push", "-q", pushed)
-            digest = run("docker", "inspect", "-f", "{{index .RepoDigests 0}}", pushed).strip().split("@")[1]
-            images[source.split(":")[0]] = f"registry:5000/{source.split(':')[0]}@{digest}"
-        # Secrets and the certificate as a deploy makes them; the backups directory on the data node.
-        prod.inv("swarm.config")
-        merged = merged_config(prod)
-        stack = swarmstack.stack(merged, "shop", images, Path(prod.values["TLS_DIR"]), jobs=True)
-        stack_file = tmp / "stack.json"
-        stack_file.write_text(json.dumps(stack))
-        backup = stack["services"]["backup"]["volumes"][0]["source"]
-        run("docker", "exec", lab.compose("ps", "-q", "node2").strip(), "mkdir", "-p", backup)
-        lab.docker("node1", "stack", "deploy", "-c", str(stack_file), "shop")
-        lab.wait(lambda: "2/2" in lab.docker("node1", "service", "ls", "--filter", "name=shop_web"), "web 2/2", 300)
+        prod.inv("swarm.label", "--data", "node2", "--edge", "node1")
+        # The backups directory on the data node (a bind mount there, as on a real host).
+        run("docker", "exec", lab.compose("ps", "-q", "node2").strip(), "mkdir", "-p", str(prod.backups))
+        lab.deployed = prod.inv("swarm.deploy", "--tag", TAG, timeout=1200).stdout
         prod.base_override = f"https://{lab.address('node1')}:443"
         lab.prod = prod
         lab.wait(lambda: get(lab, "/api/v1/health/ready/") == 200, "readiness through the proxy", 300)
@@ -112,20 +94,6 @@ def swarm(tmp_path_factory):
     finally:
         lab.compose("down", "--volumes", "--timeout", "5", check=False)
         (ROOT / "var" / "deploy" / f"{prod.project}.json").unlink(missing_ok=True)
-
-
-def merged_config(prod) -> dict:
-    """compose/prod's merged model, with the absolute paths ./inv computes for compose."""
-    paths = {
-        "SECRETS_PATH": prod.values["SECRETS_DIR"],
-        "TLS_PATH": prod.values["TLS_DIR"],
-        "BACKUP_PATH": str(prod.backups),
-        "IMAGE_TAG": TAG,
-    }
-    command = ["docker", "compose", "-p", prod.project, "--env-file", str(prod.env_file)]
-    command += ["-f", str(ROOT / "compose" / "prod" / "compose.yaml"), "config", "--format", "json"]
-    result = subprocess.run(command, env={**prod.environ, **paths}, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
 
 
 def get(lab: Lab, path: str) -> int:
@@ -170,6 +138,7 @@ class Reads:
 
 
 def test_three_nodes_run_the_stack_from_the_registry_by_digest(swarm):
+    assert "every service of shop runs its replicas; the jobs completed" in swarm.deployed
     nodes = swarm.docker("node1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
     assert sorted(nodes.split("\n")[:3]) == ["node1 Ready", "node2 Ready", "node3 Ready"]
     images = swarm.docker("node1", "service", "ls", "--format", "{{.Name}} {{.Image}}")
@@ -242,6 +211,14 @@ def test_an_image_whose_health_check_fails_is_rolled_back_by_swarm(swarm):
         )  # fmt: skip
     assert swarm.docker("node1", "service", "inspect", "-f", spec, "shop_web").strip() == serving
     assert reads.failed == []  # the broken tasks never took a request
+
+
+def test_scale_and_rollback_through_the_swarm_tasks(swarm):
+    swarm.prod.inv("swarm.scale", "--replicas", "3")
+    assert "3/3" in swarm.docker("node1", "service", "ls", "--filter", "name=shop_web")
+    swarm.prod.inv("swarm.rollback")  # back to the definition before the scale
+    swarm.wait(lambda: "2/2" in swarm.docker("node1", "service", "ls", "--filter", "name=shop_web"), "2 again")
+    assert "shop_web." in swarm.prod.inv("swarm.ps").stdout
 
 
 def test_no_service_or_task_shows_a_secret(swarm):
