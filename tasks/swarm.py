@@ -38,7 +38,9 @@ def config(c: Context, dry_run: bool = False) -> None:
             Step(
                 "generate the stack file from compose/prod's merged model",
                 f"docker compose config --format json | tasks/lib/swarmstack.py > {file}",
-                action=lambda: swarmops.write(swarmops.generate(PROD, tag, {}, jobs=False)),
+                action=lambda: swarmops.write(
+                    swarmops.generate(PROD, swarmops.merged_config(PROD, tag), {}, jobs=False)
+                ),
             ),
             Step("validate it as docker stack deploy reads it", f"docker stack config -c {file} > /dev/null"),
             Step(
@@ -99,8 +101,8 @@ def deploy(c: Context, tag: str = "", dry_run: bool = False) -> None:
     file = swarmops.STACK_FILE
 
     def push_and_write() -> None:
-        images = swarmops.push(PROD, tag, swarmops.merged_config(PROD, tag))
-        swarmops.write(swarmops.generate(PROD, tag, images, jobs=True))
+        merged = swarmops.merged_config(PROD, tag)
+        swarmops.write(swarmops.generate(PROD, merged, swarmops.push(PROD, tag, merged), jobs=True))
 
     execute(
         [

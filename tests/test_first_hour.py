@@ -190,3 +190,22 @@ def test_the_native_fallback_serves_on_web_port_like_the_docker_stack(tmp_path):
     result = dot_inv("dev.up", "--native", "-n", env={"DESIDELIVER_ENV_FILE": str(env)})
     assert result.returncode == 0, result.stderr
     assert "runserver 127.0.0.1:8123" in result.stdout
+
+
+def test_the_live_check_names_a_container_whose_inspect_shows_a_secret(monkeypatch, tmp_path):
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "redis_password").write_text("a-leaked-redis-password\n")
+    env = tmp_path / ".env.prod"
+    env.write_text(f"SECRETS_DIR={tmp_path / 'secrets'}\n")
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    inspected = [{"Id": "aaaaaaaaaaaa01", "Config": {"Env": []}}, {"Id": "bbbbbbbbbbbb02", "Config": {"Env": [
+        "REDIS_PASSWORD=a-leaked-redis-password"]}}]  # fmt: skip
+
+    def fake_run(command, **kwargs):
+        out = "aaaaaaaaaaaa01\nbbbbbbbbbbbb02\n" if " ps " in command else json.dumps(inspected)
+        return subprocess.CompletedProcess(command, 0, out, "")
+
+    monkeypatch.setattr(checks, "run", fake_run)
+    with pytest.raises(Exit, match="bbbbbbbbbbbb") as refused:
+        checks.check_inspect_shows_no_secret(stack.stack("prod"))
+    assert "aaaaaaaaaaaa" not in refused.value.message

@@ -70,8 +70,8 @@ def write(generated: dict, path: Path = STACK_FILE) -> None:
     say(f"  wrote {path.relative_to(ROOT)}: {len(generated['services'])} services, no secret values (files only)")
 
 
-def generate(s: Stack, tag: str, images: dict[str, str], jobs: bool) -> dict:
-    return swarmstack.stack(merged_config(s, tag), name(s), images, tls_dir(), jobs=jobs)
+def generate(s: Stack, merged: dict, images: dict[str, str], jobs: bool) -> dict:
+    return swarmstack.stack(merged, name(s), images, tls_dir(), jobs=jobs)
 
 
 def wait_converged(s: Stack, timeout: float = 600) -> None:

@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -260,6 +261,34 @@ def prod_settings(**extra: str) -> dict[str, str]:
     """Env-file values for a prod stack on free ports, serving HOST (make_stack adds its certificate directory)."""
     ports = {"HTTP_PORT": str(free_port()), "HTTPS_PORT": str(free_port())}
     return {**ports, "ALLOWED_HOSTS": HOST, "EMAIL_URL": "consolemail://", **extra}
+
+
+class BackgroundLoad:
+    """A bounded loop in a thread while a `with` block runs: `step()` every `interval` s, `seconds` at most."""
+
+    seconds: float = 150
+    interval: float = 0.05
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self.step()
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
 
 
 @contextmanager

@@ -1,15 +1,13 @@
 """prod.deploy: no lost requests, and every failure ends with the previous version serving."""
 
 import json
-import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
 
 import pytest
 
-from .conftest import HTTPS, ROOT, make_stack, opener, prod_settings, register_and_login, running
+from .conftest import HTTPS, ROOT, BackgroundLoad, make_stack, opener, prod_settings, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +30,7 @@ def record(prod) -> dict:
     return json.loads((ROOT / "var" / "deploy" / f"{prod.project}.json").read_text())
 
 
-class Load:
+class Load(BackgroundLoad):
     """A bounded loop through the proxy, on loopback, until stopped (150 s at most): reads and writes in turn.
 
     The writes add to a cart and remove from it: a POST that reaches a container
@@ -40,14 +38,18 @@ class Load:
     as a failed write.
     """
 
+    interval = 0.02
+    # read, add (a POST), read, remove: the cart never outgrows the stock.
+    CYCLE = ("read", "add", "read", "remove")
+
     def __init__(self, prod):
+        super().__init__()
+        self.n = 0
         self.base, self.reads, self.writes, self.failed, self.errors = prod.base_url, 0, 0, 0, []
         self.client = opener(prod.tls_context())
         self.token = register_and_login(prod, f"load-{uuid.uuid4().hex[:8]}@example.com", headers=HTTPS)
         self.item = 0
         self.product = prod.request("GET", "/api/v1/products/?in_stock=true", headers=HTTPS).json()["results"][0]["id"]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
 
     def send(self, kind: str) -> None:
         auth = {**HTTPS, "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
@@ -76,23 +78,11 @@ class Load:
             self.failed += 1
             self.errors.append(f"{kind}: {detail}")
 
-    def run(self):
-        # read, add (a POST), read, remove: the cart never outgrows the stock.
-        deadline, cycle, n = time.monotonic() + 150, ("read", "add", "read", "remove"), 0
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            kind = cycle[n % len(cycle)]
-            if kind != "remove" or self.item:
-                self.send(kind)
-            n += 1
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=30)
+    def step(self) -> None:
+        kind = self.CYCLE[self.n % len(self.CYCLE)]
+        if kind != "remove" or self.item:
+            self.send(kind)
+        self.n += 1
 
 
 def test_a_deploy_under_mixed_reads_and_writes_loses_no_request(prod):

@@ -12,14 +12,13 @@ nodes left, with the data on the pinned database node intact.
 """
 
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, make_stack, prod_settings, register_and_login
+from .conftest import ROOT, BackgroundLoad, make_stack, prod_settings, register_and_login
 
 pytestmark = pytest.mark.e2e
 
@@ -112,29 +111,20 @@ def web_containers(lab: Lab) -> list[tuple[str, str]]:
     return found
 
 
-class Reads:
+class Reads(BackgroundLoad):
     """A bounded read load through the proxy (90 s at most); counts what did not answer 200."""
 
+    seconds = 90
+
     def __init__(self, lab: Lab):
-        self.lab, self.sent, self.failed, self.stop = lab, 0, [], threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        super().__init__()
+        self.lab, self.sent, self.failed = lab, 0, []
 
-    def run(self):
-        deadline = time.monotonic() + 90
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            status = get(self.lab, "/api/v1/categories/?page_size=1&n=" + str(self.sent))  # past the proxy cache
-            self.sent += 1
-            if status != 200:
-                self.failed.append(status)
-            time.sleep(0.05)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=30)
+    def step(self) -> None:
+        status = get(self.lab, "/api/v1/categories/?page_size=1&n=" + str(self.sent))  # past the proxy cache
+        self.sent += 1
+        if status != 200:
+            self.failed.append(status)
 
 
 def test_three_nodes_run_the_stack_from_the_registry_by_digest(swarm):
