@@ -7,9 +7,11 @@ compose, and how each prod guarantee is kept: tasks/lib/swarmstack.py.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from invoke import Context
 
-from .lib import deploys, prodplans, swarmops, tls
+from .lib import backups, database, deploys, prodplans, swarmdata, swarmops, tls
 from .lib.cli import task
 from .lib.run import DRY_RUN_HELP, Step, confirm, execute, say
 from .lib.stack import stack, tool
@@ -31,16 +33,14 @@ PREPARE = Step("secret files and certificate", "made in SECRETS_DIR and TLS_DIR 
 def config(c: Context, dry_run: bool = False) -> None:
     """Generate the Swarm stack file from compose/prod and validate it with docker stack config and the compose spec."""
     tag = deploys.current_tag(PROD.project)
-    file = swarmops.STACK_FILE
+    file = swarmops.STACK_FILE.with_name("stack.config.json")
     execute(
         [
             PREPARE,
             Step(
                 "generate the stack file from compose/prod's merged model",
                 f"docker compose config --format json | tasks/lib/swarmstack.py > {file}",
-                action=lambda: swarmops.write(
-                    swarmops.generate(PROD, swarmops.merged_config(PROD, tag), {}, jobs=False)
-                ),
+                action=lambda: swarmops.write(swarmops.generate(PROD, swarmops.merged_config(PROD, tag), {})),
             ),
             Step("validate it as docker stack deploy reads it", f"docker stack config -c {file} > /dev/null"),
             Step(
@@ -94,15 +94,28 @@ def label(c: Context, data: str, edge: str, dry_run: bool = False) -> None:
     )
 
 
+def pre_deploy_backup() -> None:
+    if not swarmops.runs(PROD, "backup"):
+        say("  no backup service yet (a first deploy): nothing to back up")
+        return
+    swarmdata.backup(swarmdata.DataNode("prod"), "pre-deploy")
+
+
 @task(help={"tag": "Image tag to build and deploy (default: the checkout's git revision).", "dry_run": DRY_RUN_HELP})
 def deploy(c: Context, tag: str = "", dry_run: bool = False) -> None:
-    """Build the images, push them to SWARM_REGISTRY, deploy the stack by digest, wait until it converged."""
+    """Build, push to SWARM_REGISTRY, migrate with a job, then update the stack by digest and wait until converged.
+
+    In order, because a stack has no depends_on: the database; a safety backup;
+    the db-roles and migrate jobs, each awaited; then every other service (web
+    start-first and health-gated). A failed migration stops the deploy before
+    any running service changes.
+    """
     tag = tag or deploys.git_revision()
-    file = swarmops.STACK_FILE
+    file = swarmops.NEXT_FILE
 
     def push_and_write() -> None:
         merged = swarmops.merged_config(PROD, tag)
-        swarmops.write(swarmops.generate(PROD, merged, swarmops.push(PROD, tag, merged), jobs=True))
+        swarmops.write(swarmops.generate(PROD, merged, swarmops.push(PROD, tag, merged)), file)
 
     execute(
         [
@@ -114,13 +127,33 @@ def deploy(c: Context, tag: str = "", dry_run: bool = False) -> None:
                 action=push_and_write,
             ),
             Step(
-                "deploy the stack",
-                swarmops.docker(PROD, "stack", "deploy", "--with-registry-auth", "-c", str(file), swarmops.name(PROD)),
+                "start the database (unchanged when it runs)",
+                "docker stack deploy (db); wait until it is healthy",
+                action=lambda: swarmops.start(PROD, "db"),
             ),
             Step(
-                "wait until every service converged",
-                "docker stack services (every 3 s)",
-                action=lambda: swarmops.wait_converged(PROD),
+                "safety backup before migrating (when the stack runs)",
+                "swarm.backup pre-deploy",
+                action=pre_deploy_backup,
+            ),
+            Step(
+                "the app's database role (job db-roles)",
+                "docker stack deploy (db-roles); wait until it completed",
+                action=lambda: swarmops.run_job(PROD, "db-roles"),
+            ),
+            Step(
+                "migrate with the new image (job migrate, all or none)",
+                "docker stack deploy (migrate); wait until it completed",
+                action=lambda: swarmops.run_job(PROD, "migrate"),
+                diagnose=lambda: (
+                    "\n  The deploy stopped before any running service changed: they keep their version, and"
+                    " migrate_atomic applied no migration (all or none). Fix the migration and deploy again."
+                ),
+            ),
+            Step(
+                "update every other service (web start-first, health-gated, rolled back on failure)",
+                "docker stack deploy (every service but the jobs); docker stack services (every 3 s)",
+                action=lambda: swarmops.start(PROD),
             ),
         ],
         dry_run,
@@ -169,3 +202,41 @@ def down(c: Context, yes: bool = False, dry_run: bool = False) -> None:
         confirm(f"This removes every service of the stack '{swarmops.name(PROD)}' (its volumes stay).", yes)
     execute([Step("remove the stack", swarmops.docker(PROD, "stack", "rm", swarmops.name(PROD)))], dry_run)
     say("  Data volumes stay on their nodes: docker volume ls there.")
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+def backup(c: Context, dry_run: bool = False) -> None:
+    """Back up the swarm's database on its data node, as db.backup does; the dump is copied to the backups dir here."""
+    execute(
+        [
+            Step(
+                "take a verified backup in the backup task; copy it here and check it",
+                "docker exec <backup task> backup-once.sh; docker cp",
+                action=lambda: swarmdata.backup(swarmdata.DataNode("prod")),
+            )
+        ],
+        dry_run,
+    )
+
+
+@task(
+    positional=["file"],
+    help={
+        "file": "Backup to restore: a path, a name in the backups directory here, or 'latest' (required).",
+        "yes": "Do not ask before replacing the database (default: off; required without a terminal).",
+        "dry_run": DRY_RUN_HELP,
+    },
+)
+def restore(c: Context, file: str | None = None, yes: bool = False, dry_run: bool = False) -> None:
+    """Replace the swarm's database with a backup from here: inv swarm.restore FILE|latest (single-host dumps too)."""
+    node = swarmdata.DataNode("prod")
+    dump = backups.resolve("prod", file or "")
+    swap = database.Swap.at(node.setting("POSTGRES_DB", "desideliver"), datetime.now(UTC))
+    same_schema = backups.read_metadata(dump).get("migrations") == database.migration_state(node)
+    if not dry_run:
+        confirm(
+            f"This replaces database '{swap.live}' of the swarm stack '{swarmops.name(node)}' with {dump.name}; "
+            f"the current one is kept as '{swap.previous}'.",
+            yes,
+        )
+    swarmdata.restore(node, dump, swap, not same_schema, dry_run)

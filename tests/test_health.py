@@ -1,3 +1,4 @@
+import io
 import time
 
 import pytest
@@ -77,3 +78,13 @@ def test_wait_for_db_fails_at_once_naming_the_cause_when_the_password_is_refused
     assert "password authentication failed" in str(error.value)
     assert "POSTGRES_PASSWORD" in str(error.value)
     assert "dev.down --volumes" in str(error.value)
+
+
+def test_check_ready_passes_on_a_ready_app_and_names_the_failed_check_otherwise(monkeypatch):
+    # What a swarm job runs after a restore: the readiness checks, with no server to ask.
+    out = io.StringIO()
+    call_command("check_ready", stdout=out)
+    assert out.getvalue().strip() == "ready: cache ok, database ok, migrations ok"
+    monkeypatch.setitem(health.CHECKS, "migrations", lambda: "2 unapplied migration(s)")
+    with pytest.raises(CommandError, match=r"not ready: migrations failed"):
+        call_command("check_ready")

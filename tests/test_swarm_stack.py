@@ -43,8 +43,11 @@ def test_what_a_stack_rejects_is_replaced_by_what_keeps_each_guarantee(tmp_path)
     digest = "registry:5000/desideliver-django@sha256:" + "a" * 64
     generated = swarmstack.stack(merged(tmp_path), "shop", {"desideliver-django": digest}, tmp_path)
     services = generated["services"]
-    assert set(services) == {"web", "worker", "db", "proxy"}  # db-roles and migrate run as one-off jobs
-    for service in services.values():
+    assert set(services) == {"web", "worker", "db", "proxy", "db-roles", "migrate"}
+    for name in swarmstack.JOBS:  # run once per deploy, awaited; a failure stops it
+        assert services[name]["deploy"]["mode"] == "replicated-job"
+        assert services[name]["deploy"]["restart_policy"] == {"condition": "none"}
+    for service in (services[name] for name in ("web", "worker", "db", "proxy")):
         assert not set(service) & set(swarmstack.DROPPED)
         assert service["deploy"]["endpoint_mode"] == "dnsrr"
         assert service["deploy"]["restart_policy"]["condition"] == "any"
@@ -61,6 +64,15 @@ def test_what_a_stack_rejects_is_replaced_by_what_keeps_each_guarantee(tmp_path)
     assert "volumes" not in proxy
     assert {s["target"] for s in proxy["secrets"]} == {"/etc/nginx/tls/fullchain.pem", "/etc/nginx/tls/privkey.pem"}
     assert generated["networks"]["internal"] == {"driver": "overlay", "internal": True}
+
+
+def test_a_deploy_step_names_only_its_services_and_keeps_every_network_and_secret(tmp_path):
+    generated = swarmstack.stack(merged(tmp_path), "shop", {}, tmp_path)
+    part = swarmstack.subset(generated, ("migrate",))
+    assert list(part["services"]) == ["migrate"]
+    assert part["networks"] == generated["networks"]
+    assert part["secrets"] == generated["secrets"]
+    assert set(generated["services"]) > {"migrate"}  # the whole stack is left as it was
 
 
 def test_a_changed_secret_gets_a_new_name_so_rotation_is_a_rolling_update(tmp_path):
@@ -94,3 +106,57 @@ def test_swarm_commands_aim_at_the_manager_and_deploy_needs_a_registry(tmp_path,
     assert swarmops.docker(prod, "stack", "ps", swarmops.name(prod)) == "docker -H tcp://10.0.0.1:2375 stack ps shop"
     with pytest.raises(Exit, match=r"set SWARM_REGISTRY in \.env\.prod"):
         swarmops.registry(prod)
+
+
+def swarm_env(tmp_path, monkeypatch, extra: str = "") -> None:
+    env = tmp_path / ".env.prod"
+    env.write_text("SWARM_HOST=tcp://10.0.0.1:2375\nSWARM_STACK=shop\n" + extra)
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+
+
+def test_data_commands_go_to_the_data_nodes_engine_and_name_it_when_nothing_runs_there(tmp_path, monkeypatch):
+    import pytest
+    from invoke.exceptions import Exit
+
+    from tasks.lib import swarmdata
+
+    swarm_env(tmp_path, monkeypatch, "SWARM_DATA_HOST=ssh://deploy@data\n")
+    asked = []
+
+    def docker_ps(command, step, **kwargs):
+        asked.append(command)
+        return "c0ffee" if "shop_db" in command else ""
+
+    monkeypatch.setattr(swarmdata, "output", docker_ps)
+    node = swarmdata.DataNode("prod")
+    assert node.exec("db", "psql") == "docker -H ssh://deploy@data exec -i c0ffee psql"
+    assert asked[0].startswith("docker -H ssh://deploy@data ps -q --filter label=com.docker.swarm.service.name=shop_db")
+    with pytest.raises(Exit, match=r"no running shop_backup task on the data node's engine \(ssh://deploy@data\)"):
+        swarmdata.backup(node)
+
+
+def test_the_swap_is_retried_while_a_connection_slips_in_and_never_on_another_error(tmp_path, monkeypatch):
+    import subprocess
+
+    import pytest
+    from invoke.exceptions import Exit
+
+    from tasks.lib import swarmdata
+
+    swarm_env(tmp_path, monkeypatch)
+    monkeypatch.setattr(swarmdata, "container", lambda s, service: "c0ffee")
+    monkeypatch.setattr(swarmdata.time, "sleep", lambda seconds: None)
+    answers = iter(["database is being accessed by other users", "database is being accessed by other users", ""])
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        error = next(answers)
+        return subprocess.CompletedProcess(command, 1 if error else 0, "", error)
+
+    monkeypatch.setattr(swarmdata, "run", run)
+    swarmdata.swap_in(swarmdata.DataNode("prod"), "ALTER DATABASE a RENAME TO b;")
+    assert len(calls) == 3
+    answers = iter(["permission denied to rename database"])
+    with pytest.raises(Exit, match="the swap failed and changed nothing: permission denied"):
+        swarmdata.swap_in(swarmdata.DataNode("prod"), "ALTER DATABASE a RENAME TO b;")

@@ -18,6 +18,7 @@ those above it):
     rollout  the prod web rollout that keeps serving
     swarmstack  the prod stack as a Swarm stack, generated from compose/prod
     swarmops  a swarm's manager, its registry, pushing by digest, waiting until converged
+    swarmdata  the swarm's database: backup and restore on the data node
     prodplans  the prod stack's plans: preflight, build, check, back up, migrate, start
     throwaway  free ports and env files for the benchmarks' own stacks
     loadgen  wrk runs and checkout buyers, as figures (bench.load)

@@ -146,33 +146,43 @@ def start_app(s: Stack) -> list[Step]:
     ]
 
 
-def plan_prepare_restore(
-    s: Stack, dump: Path, swap: Swap, verified: bool, user: str, migrate: bool = True
-) -> list[Step]:
-    """Everything before the swap: checks, safety backup, restore and migrate aside. Nothing live changes."""
+def version_step(s: Stack, dump: Path) -> Step:
+    return Step(
+        "check the dump's PostgreSQL version",
+        f"{s.exec('db', 'pg_restore', '--list')} < {shell(dump)}; SHOW server_version_num",
+        action=lambda: check_versions(s, dump),
+    )
+
+
+def scratch_steps(s: Stack, dump: Path, swap: Swap, user: str) -> list[Step]:
+    """Restore `dump` into a new scratch database owned by `user`; a failure leaves the live one as it was."""
     # As the app's role (SET ROLE): everything restored belongs to it, as ensure-app-role.sh keeps it.
     restore = (
         f'pg_restore -U "$POSTGRES_USER" --role={shell(user)} -d {shell(swap.scratch)} '
         "--no-owner --exit-on-error --single-transaction"
     )
+    return [
+        Step(
+            "create a scratch database, owned by the app's role",
+            on_postgres(s, f"CREATE DATABASE {ident(swap.scratch)} OWNER {ident(user)} TEMPLATE template0"),
+        ),
+        Step("restore into the scratch database", f"{in_db(s, restore)} < {shell(dump)}"),
+    ]
+
+
+def plan_prepare_restore(
+    s: Stack, dump: Path, swap: Swap, verified: bool, user: str, migrate: bool = True
+) -> list[Step]:
+    """Everything before the swap: checks, safety backup, restore and migrate aside. Nothing live changes."""
     # A dump whose checksum matched was read back in full when it was written.
     read_all = f"{s.exec('db', 'pg_restore', '-f', '/dev/null')} < {shell(dump)}"
     full_read = [] if verified else [Step("check the file is a complete PostgreSQL dump", read_all)]
     scratch_url = f"DATABASE_URL=postgres://{user}@db:5432/{swap.scratch}"
     return [
         *full_read,
-        Step(
-            "check the dump's PostgreSQL version",
-            f"{s.exec('db', 'pg_restore', '--list')} < {shell(dump)}; SHOW server_version_num",
-            action=lambda: check_versions(s, dump),
-        ),
+        version_step(s, dump),
         backup_step(s, "pre-restore"),
-        Step(
-            "create a scratch database, owned by the app's role",
-            on_postgres(s, f"CREATE DATABASE {ident(swap.scratch)} OWNER {ident(user)} TEMPLATE template0"),
-        ),
-        # Into the scratch database: a failure at any point leaves the live one untouched.
-        Step("restore into the scratch database", f"{in_db(s, restore)} < {shell(dump)}"),
+        *scratch_steps(s, dump, swap, user),
         # Migrated before the swap (the dump may predate the schema), so the app waits only for the renames.
         *(
             [

@@ -1,7 +1,9 @@
 """Talking to a swarm: its manager's engine, the registry its nodes pull from, and the stack file.
 
 Settings, in .env.prod: SWARM_HOST (a manager's engine, e.g. tcp://10.0.0.1:2375 or
-ssh://deploy@manager; empty: this host's engine), SWARM_REGISTRY (the registry
+ssh://deploy@manager; empty: this host's engine), SWARM_DATA_HOST (the engine of
+the node labelled desideliver.data, where db and backup run; default
+SWARM_HOST), SWARM_REGISTRY (the registry
 every node pulls from, e.g. registry.example.com:5000), SWARM_PUSH_REGISTRY
 (where this host pushes, when it reaches that registry by another name;
 default SWARM_REGISTRY) and SWARM_STACK (the stack's name, default desideliver).
@@ -19,7 +21,9 @@ from . import swarmstack
 from .run import ROOT, output, run, say, shell
 from .stack import Stack, tls_dir
 
+# What the swarm runs (written when a deploy converged), and what a deploy in progress applies.
 STACK_FILE = ROOT / "var" / "swarm" / "stack.json"
+NEXT_FILE = STACK_FILE.with_name("stack.next.json")
 APP_IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup")
 
 
@@ -27,9 +31,9 @@ def name(s: Stack) -> str:
     return s.setting("SWARM_STACK", "desideliver")
 
 
-def docker(s: Stack, *args: str) -> str:
-    """A docker command line aimed at the swarm's manager."""
-    host = s.setting("SWARM_HOST")
+def docker(s: Stack, *args: str, node: str = "SWARM_HOST") -> str:
+    """A docker command line aimed at the swarm's manager (or, with node="SWARM_DATA_HOST", the data node)."""
+    host = s.setting(node) or s.setting("SWARM_HOST")
     return shell("docker", *(["-H", host] if host else []), *args)
 
 
@@ -64,24 +68,63 @@ def merged_config(s: Stack, tag: str) -> dict:
     )
 
 
-def write(generated: dict, path: Path = STACK_FILE) -> None:
+def write(generated: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(generated, indent=2) + "\n")
     say(f"  wrote {path.relative_to(ROOT)}: {len(generated['services'])} services, no secret values (files only)")
 
 
-def generate(s: Stack, merged: dict, images: dict[str, str], jobs: bool) -> dict:
-    return swarmstack.stack(merged, name(s), images, tls_dir(), jobs=jobs)
+def generate(s: Stack, merged: dict, images: dict[str, str]) -> dict:
+    return swarmstack.stack(merged, name(s), images, tls_dir())
 
 
-def wait_converged(s: Stack, timeout: float = 600) -> None:
-    """Until every service runs its replicas and every job has completed, or one line naming what did not."""
+def deploy_services(s: Stack, services: tuple[str, ...] = ()) -> None:
+    """`docker stack deploy` of these services of the deploy's stack file (default: every one but the jobs)."""
+    generated = json.loads(NEXT_FILE.read_text())
+    names = services or tuple(n for n in generated["services"] if n not in swarmstack.JOBS)
+    deploy_part(s, swarmstack.subset(generated, names), "-".join(services) or "services")
+
+
+def deploy_part(s: Stack, part: dict, label: str) -> None:
+    """`docker stack deploy` of a part of the stack: the services it does not name stay as they run."""
+    file = STACK_FILE.with_name(f"stack-{label}.json")
+    file.write_text(json.dumps(part, indent=2) + "\n")
+    command = docker(s, "stack", "deploy", "--detach=true", "--with-registry-auth", "-c", str(file), name(s))
+    run(command, step=f"docker stack deploy ({', '.join(part['services'])})", capture=True)
+
+
+def start(s: Stack, service: str = "") -> None:
+    """Deploy one service of the deploy's stack file (default: every one but the jobs), wait until it converged.
+
+    The whole stack converged: its file becomes the record of what runs (the restore's jobs read it).
+    """
+    deploy_services(s, (service,) if service else ())
+    wait_converged(s, service)
+    if not service:
+        NEXT_FILE.replace(STACK_FILE)
+
+
+def run_job(s: Stack, job: str) -> None:
+    """Deploy the job from the stack file (a new run of it) and wait until it completed."""
+    deploy_services(s, (job,))
+    wait_job(s, job)
+
+
+def runs(s: Stack, service: str) -> bool:
+    """Whether the stack has this service (on the manager's view)."""
+    listed = output(docker(s, "service", "ls", "-q", "--filter", f"name={name(s)}_{service}"), step="service ls")
+    return bool(listed)
+
+
+def wait_converged(s: Stack, only: str = "", timeout: float = 600) -> None:
+    """Until every service (or only `only`) runs its replicas and every job completed, or a line naming what did not."""
     deadline = time.monotonic() + timeout
     while True:
         listing = output(docker(s, "stack", "services", name(s), "--format", "{{.Name}} {{.Replicas}}"), step="ls")
-        pending = [line for line in listing.splitlines() if not converged(line)]
-        if not pending:
-            say(f"✓ every service of {name(s)} runs its replicas; the jobs completed")
+        lines = [line for line in listing.splitlines() if not only or line.startswith(f"{name(s)}_{only} ")]
+        pending = [line for line in lines if not converged(line)]
+        if lines and not pending:
+            say(f"✓ {only or 'every service'} of {name(s)} runs its replicas")
             return
         if time.monotonic() > deadline:
             raise Exit(f"✗ not converged after {timeout:.0f}s: {', '.join(pending)}; see ./inv swarm.ps", code=1)
@@ -96,3 +139,34 @@ def converged(line: str) -> bool:
         return done.split("/")[0] == done.split("/")[1]
     running, _, wanted = replicas.partition("/")
     return running == wanted.split()[0]
+
+
+def wait_job(s: Stack, job: str, timeout: float = 900) -> None:
+    """Until this run (iteration) of the job completed, or one line with its error and last output when it failed."""
+    full = f"{name(s)}_{job}"
+    inspect = docker(s, "service", "inspect", "-f", "{{.JobStatus.JobIteration.Index}}", full)
+    iteration = int(output(inspect, step=f"the run of {full}"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = output(docker(s, "service", "ps", "-q", "--no-trunc", full), step=f"tasks of {full}").split()
+        tasks = json.loads(output(docker(s, "inspect", *ids), step="inspect tasks")) if ids else []
+        states = {
+            t["Status"]["State"]: t["Status"].get("Err", "")
+            for t in tasks
+            if t.get("JobIteration", {}).get("Index", 0) == iteration  # JSON leaves a 0 out
+        }
+        if "complete" in states:
+            say(f"✓ {full} completed")
+            return
+        failed = next((state for state in ("failed", "rejected") if state in states), "")
+        if failed:
+            last = run(
+                docker(s, "service", "logs", "--raw", "--tail", "15", full), step="logs", capture=True, check=False
+            )
+            raise Exit(
+                f"✗ the job {full} {failed} ({states[failed]}).\n"
+                f"  Its last output:\n{(last.stdout + last.stderr).rstrip()}",
+                code=1,
+            )
+        time.sleep(2)
+    raise Exit(f"✗ the job {full} did not finish within {timeout:.0f}s; see ./inv swarm.logs -s {job}", code=1)

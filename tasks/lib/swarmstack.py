@@ -3,9 +3,11 @@
 `docker stack deploy` reads the compose format with differences. Each prod
 guarantee is kept as follows (the generated file's header says the same):
 
-- `depends_on` with conditions is rejected. db-roles and migrate are one-off
-  jobs that a deploy runs before updating, so they are not services of the
-  stack. The app waits for its database itself (`WAIT_FOR_DB`).
+- `depends_on` with conditions is rejected, so a deploy orders the start
+  itself (tasks/swarm.py): the database first, then db-roles and migrate as
+  swarm jobs (`replicated-job`, one attempt each), each awaited, and only then
+  the rest of the stack. A failed migration stops the deploy before any
+  running service changes. The app also waits for its database (`WAIT_FOR_DB`).
 - `restart` is ignored: `deploy.restart_policy` restarts on any exit.
 - `build` is ignored: every node runs the same bits, pulled from a registry by
   digest.
@@ -29,7 +31,7 @@ import copy
 import hashlib
 from pathlib import Path
 
-ONE_OFF = ("db-roles", "migrate")
+JOBS = ("db-roles", "migrate")
 # Keys a stack rejects or ignores; the docstring says what keeps each guarantee.
 DROPPED = ("build", "depends_on", "restart", "security_opt", "cpu_shares", "shm_size", "container_name")
 DATA_NODE = "node.labels.desideliver.data == true"
@@ -119,24 +121,31 @@ def tmpfs_mount(entry: str) -> dict:
 
 
 def job(name: str, definition: dict, images: dict[str, str]) -> dict:
-    """A one-off service (db-roles, migrate) as a swarm job: runs to completion, retried on failure."""
+    """A one-off service (db-roles, migrate) as a swarm job: one attempt, so a failure fails the deploy at once.
+
+    Every deploy or `--force` update of a job runs it again (a new job iteration).
+    """
     s = service(name, definition, images)
     s["deploy"].pop("replicas", None)
     s["deploy"]["mode"] = "replicated-job"
-    s["deploy"]["restart_policy"] = {"condition": "on-failure", "delay": "5s", "max_attempts": 10}
+    s["deploy"]["restart_policy"] = {"condition": "none"}
     return s
 
 
-def stack(config: dict, project: str, images: dict[str, str], tls_dir: Path, jobs: bool = False) -> dict:
-    """The stack file for `config` (docker compose config --format json of compose/prod).
+def subset(generated: dict, names: tuple[str, ...]) -> dict:
+    """The stack file with only these services (networks, volumes and secrets all kept).
 
-    With `jobs`, db-roles and migrate come along as swarm jobs: enough for a
-    first deploy onto an empty database, where nothing runs yet.
+    `docker stack deploy` without --prune leaves the services a file does not
+    name as they are: this is how a deploy updates the stack in steps.
     """
+    return {**generated, "services": {name: generated["services"][name] for name in names}}
+
+
+def stack(config: dict, project: str, images: dict[str, str], tls_dir: Path) -> dict:
+    """The stack file for `config` (docker compose config --format json of compose/prod), jobs included."""
     services = {
-        name: job(name, definition, images) if name in ONE_OFF else service(name, definition, images)
+        name: job(name, definition, images) if name in JOBS else service(name, definition, images)
         for name, definition in sorted(config["services"].items())
-        if jobs or name not in ONE_OFF
     }
     files = {key: Path(secret["file"]) for key, secret in config.get("secrets", {}).items()}
     files.update({key: tls_dir / file for key, file in TLS_SECRETS.items()})

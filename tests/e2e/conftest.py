@@ -313,3 +313,38 @@ def register_and_login(stack: Stack, email: str, headers: dict[str, str] | None 
     login = stack.request("POST", "/api/v1/auth/login/", {"email": email, "password": password}, headers=headers)
     assert login.status == 200, login.body
     return login.json()["access"]
+
+
+FIGURES: list[str] = []
+
+
+def figure(line: str) -> None:
+    """A measured figure (a duration, requests lost), printed at the end of the run: reported, never asserted."""
+    FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if FIGURES:
+        terminalreporter.section("measured figures (end to end)")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+@contextmanager
+def failing_migration():
+    """A catalog migration in the checkout that adds a column, doubles every price, then fails: all of it must undo."""
+    migration = ROOT / "src" / "catalog" / "migrations" / f"0002_e2e_broken_{uuid.uuid4().hex[:6]}.py"
+    migration.write_text(
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('catalog', '0001_initial')]\n"
+        "    operations = [\n"
+        "        migrations.AddField('product', 'e2e_flag', models.BooleanField(default=False)),\n"
+        "        migrations.RunSQL('UPDATE catalog_product SET price = price * 2'),\n"
+        "        migrations.RunSQL('SELECT 1 / 0'),\n"
+        "    ]\n"
+    )
+    try:
+        yield migration
+    finally:
+        migration.unlink()

@@ -7,7 +7,17 @@ import uuid
 
 import pytest
 
-from .conftest import HTTPS, ROOT, BackgroundLoad, make_stack, opener, prod_settings, register_and_login, running
+from .conftest import (
+    HTTPS,
+    ROOT,
+    BackgroundLoad,
+    failing_migration,
+    make_stack,
+    opener,
+    prod_settings,
+    register_and_login,
+    running,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -148,21 +158,8 @@ def schema_and_data(prod) -> tuple[str, str, str]:
 
 def test_a_failing_migration_leaves_schema_and_data_as_they_were(prod):
     before = schema_and_data(prod)
-    migration = ROOT / "src" / "catalog" / "migrations" / f"0002_e2e_broken_{uuid.uuid4().hex[:6]}.py"
-    migration.write_text(
-        "from django.db import migrations, models\n\n\n"
-        "class Migration(migrations.Migration):\n"
-        "    dependencies = [('catalog', '0001_initial')]\n"
-        "    operations = [\n"
-        "        migrations.AddField('product', 'e2e_flag', models.BooleanField(default=False)),\n"
-        "        migrations.RunSQL('UPDATE catalog_product SET price = price * 2'),\n"
-        "        migrations.RunSQL('SELECT 1 / 0'),\n"
-        "    ]\n"
-    )
-    try:
+    with failing_migration():
         result = prod.inv("prod.deploy", "--tag", "e2e-badmig", check=False)
-    finally:
-        migration.unlink()
     message = result.stdout + result.stderr
     assert result.returncode != 0
     assert "apply migrations (all or none) from the new image' failed" in message

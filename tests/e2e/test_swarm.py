@@ -5,12 +5,17 @@ with ./inv swarm.deploy: the images pushed to the lab's registry, the stack
 file generated from compose/prod with the images by digest. The test then
 uses the API through the proxy over TLS; runs a rolling update of web, a node
 drain and an update to an image that fails its health check (which swarm
-rolls back by itself), each under a read load that must lose nothing; scales
-and rolls back through the tasks; searches every service's and task's `docker inspect` for
-secret values; and kills a node's engine outright: the stack recovers on the
-nodes left, with the data on the pinned database node intact.
+rolls back by itself), each under a read load that must lose nothing; deploys
+a failing migration (the deploy stops, nothing running changes); moves the
+data from the swarm to a single-host stack and back with swarm.backup and
+swarm.restore; scales and rolls back through the tasks; searches every
+service's and task's `docker inspect` for secret values; and kills a node's
+engine outright: the stack recovers on the nodes left, with the data on the
+pinned database node intact.
 """
 
+import hashlib
+import secrets
 import subprocess
 import time
 import uuid
@@ -18,7 +23,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, BackgroundLoad, make_stack, prod_settings, register_and_login
+from .conftest import (
+    HTTPS,
+    ROOT,
+    BackgroundLoad,
+    failing_migration,
+    figure,
+    make_stack,
+    prod_settings,
+    register_and_login,
+    running,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +93,7 @@ def swarm(tmp_path_factory):
         with prod.env_file.open("a") as env:
             env.write(f"SWARM_HOST=tcp://{manager}:2375\nSWARM_STACK=shop\nSWARM_REGISTRY=registry:5000\n")
             env.write(f"SWARM_PUSH_REGISTRY=localhost:{port}\n")
+            env.write(f"SWARM_DATA_HOST=tcp://{lab.address('node2')}:2375\n")
         joining = prod.inv("swarm.init", "--advertise-addr", manager).stdout
         token = next(word for word in joining.split() if word.startswith("SWMTKN-"))
         for node in ("node2", "node3"):
@@ -85,7 +101,9 @@ def swarm(tmp_path_factory):
         prod.inv("swarm.label", "--data", "node2", "--edge", "node1")
         # The backups directory on the data node (a bind mount there, as on a real host).
         run("docker", "exec", lab.compose("ps", "-q", "node2").strip(), "mkdir", "-p", str(prod.backups))
+        started = time.monotonic()
         lab.deployed = prod.inv("swarm.deploy", "--tag", TAG, timeout=1200).stdout
+        figure(f"first swarm.deploy (build, push, db, jobs, stack): {time.monotonic() - started:.0f} s")
         prod.base_override = f"https://{lab.address('node1')}:443"
         lab.prod = prod
         lab.wait(lambda: get(lab, "/api/v1/health/ready/") == 200, "readiness through the proxy", 300)
@@ -128,7 +146,10 @@ class Reads(BackgroundLoad):
 
 
 def test_three_nodes_run_the_stack_from_the_registry_by_digest(swarm):
-    assert "every service of shop runs its replicas; the jobs completed" in swarm.deployed
+    assert "✓ shop_db-roles completed" in swarm.deployed
+    assert "✓ shop_migrate completed" in swarm.deployed
+    assert "no backup service yet (a first deploy)" in swarm.deployed
+    assert "✓ every service of shop runs its replicas" in swarm.deployed
     nodes = swarm.docker("node1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
     assert sorted(nodes.split("\n")[:3]) == ["node1 Ready", "node2 Ready", "node3 Ready"]
     images = swarm.docker("node1", "service", "ls", "--format", "{{.Name}} {{.Image}}")
@@ -156,8 +177,11 @@ def test_the_whole_api_flow_works_through_the_proxy_over_tls(swarm):
 def test_a_rolling_update_of_web_under_reads_loses_no_request(swarm):
     before = {c for _, c in web_containers(swarm)}
     with Reads(swarm) as reads:
+        started = time.monotonic()
         swarm.docker("node1", "service", "update", "--force", "--detach=false", "shop_web", timeout=600)
+        took = time.monotonic() - started
         time.sleep(3)
+    figure(f"rolling update of web (2 tasks): {took:.0f} s, {len(reads.failed)} of {reads.sent} reads lost")
     after = {c for _, c in web_containers(swarm)}
     assert reads.sent > 50
     assert reads.failed == []
@@ -170,6 +194,7 @@ def test_draining_a_node_that_runs_web_moves_it_without_a_failed_request(swarm):
     swarm.prod.inv("swarm.scale", "--replicas", "3")
     assert "node3" in {node for node, _ in web_containers(swarm)}
     with Reads(swarm) as reads:
+        started = time.monotonic()
         swarm.docker("node1", "node", "update", "--availability", "drain", "node3")
         swarm.wait(
             lambda: (
@@ -178,6 +203,7 @@ def test_draining_a_node_that_runs_web_moves_it_without_a_failed_request(swarm):
             ),
             "web to leave node3",
         )
+        figure(f"drain node3: web moved and 3/3 again in {time.monotonic() - started:.0f} s, {len(reads.failed)} lost")
         time.sleep(3)
     swarm.docker("node1", "node", "update", "--availability", "active", "node3")
     swarm.prod.inv("swarm.scale", "--replicas", "2")
@@ -204,6 +230,76 @@ def test_an_image_whose_health_check_fails_is_rolled_back_by_swarm(swarm):
         )  # fmt: skip
     assert swarm.docker("node1", "service", "inspect", "-f", spec, "shop_web").strip() == serving
     assert reads.failed == []  # the broken tasks never took a request
+
+
+def schema(lab: Lab) -> str:
+    """catalog_product's columns and the applied migrations, read in the db task on the data node."""
+    db = lab.docker("node2", "ps", "-q", "--filter", "label=com.docker.swarm.service.name=shop_db").strip()
+    sql = (
+        "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns "
+        "WHERE table_name = 'catalog_product' UNION ALL "
+        "SELECT string_agg(app || '.' || name, ',' ORDER BY id) FROM django_migrations"
+    )
+    return lab.docker("node2", "exec", db, "sh", "-c", f'psql -X -tA -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "{sql}"')
+
+
+def test_a_failing_migration_stops_the_deploy_before_any_running_service_changes(swarm):
+    spec = "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
+    serving = swarm.docker("node1", "service", "inspect", "-f", spec, "shop_web").strip()
+    before = schema(swarm)
+    with failing_migration(), Reads(swarm) as reads:
+        started = time.monotonic()
+        result = swarm.prod.inv("swarm.deploy", "--tag", "e2e-swarm-badmig", check=False, timeout=1200)
+        figure(f"swarm.deploy with a failing migration: stopped after {time.monotonic() - started:.0f} s")
+    message = result.stdout + result.stderr
+    assert result.returncode != 0, message[-3000:]
+    assert "safety backup before migrating" in message  # the stack ran: a pre-deploy backup came first
+    assert "the job shop_migrate failed" in message
+    assert "division by zero" in message
+    assert "stopped before any running service changed" in message
+    assert swarm.docker("node1", "service", "inspect", "-f", spec, "shop_web").strip() == serving
+    assert schema(swarm) == before
+    assert reads.failed == []
+
+
+def signs_up(stack, email: str, password: str) -> None:
+    body = {"email": email, "password": password, "first_name": "E", "last_name": "Two"}
+    created = stack.request("POST", "/api/v1/auth/register/", body, headers=HTTPS)
+    assert created.status == 201, created.body
+
+
+def logs_in(stack, email: str, password: str) -> int:
+    return stack.request("POST", "/api/v1/auth/login/", {"email": email, "password": password}, headers=HTTPS).status
+
+
+def newest_dump(directory: Path) -> Path:
+    """The newest regular backup there, its checksum checked."""
+    dump = max(directory.glob("desideliver-prod-*Z.dump"), key=lambda p: p.stat().st_mtime)
+    recorded = dump.with_name(dump.name + ".sha256").read_text().split()[0]
+    assert hashlib.sha256(dump.read_bytes()).hexdigest() == recorded
+    return dump
+
+
+def test_a_swarm_backup_restores_into_a_single_host_stack_and_back(swarm, tmp_path_factory):
+    password = "E2e-" + secrets.token_urlsafe(12)
+    on_swarm, on_single = (f"{where}-{uuid.uuid4().hex[:6]}@example.com" for where in ("swarm", "single"))
+    signs_up(swarm.prod, on_swarm, password)
+    assert "on the data node in its backups directory, and here" in swarm.prod.inv("swarm.backup").stdout
+    from_swarm = newest_dump(swarm.prod.backups)
+    single = make_stack("prod", tmp_path_factory.mktemp("single"), prod_settings())
+    with running(single, "prod.deploy", "--tag", TAG):
+        single.inv("db.restore", str(from_swarm), "--env", "prod", "--yes")
+        assert logs_in(single, on_swarm, password) == 200  # the swarm's user, on the single host
+        signs_up(single, on_single, password)
+        single.inv("db.backup", "--env", "prod")
+        from_single = newest_dump(single.backups)
+    started = time.monotonic()
+    restored = swarm.prod.inv("swarm.restore", str(from_single), "--yes").stdout
+    figure(f"swarm.restore of a single-host dump: {time.monotonic() - started:.0f} s")
+    assert "✓ restored" in restored
+    assert "pre-restore" in " ".join(p.name for p in swarm.prod.backups.glob("*.dump"))
+    assert logs_in(swarm.prod, on_single, password) == 200  # the single host's user, on the swarm
+    assert logs_in(swarm.prod, on_swarm, password) == 200
 
 
 def test_scale_and_rollback_through_the_swarm_tasks(swarm):
@@ -235,6 +331,7 @@ def test_a_killed_node_is_replaced_and_no_data_is_lost(swarm):
     product = prod.request("GET", "/api/v1/products/?in_stock=true", headers=headers).json()["results"][0]
     prod.request("POST", "/api/v1/cart/add/", {"product_id": product["id"]}, token, headers)
     order = prod.request("POST", "/api/v1/orders/create/", {}, token, headers).json()["id"]
+    killed = time.monotonic()
     swarm.compose("kill", "node3")  # its engine and every task on it, at once
     swarm.wait(
         lambda: "Down" in swarm.docker("node1", "node", "ls", "--filter", "name=node3", "--format", "{{.Status}}"),
@@ -248,6 +345,7 @@ def test_a_killed_node_is_replaced_and_no_data_is_lost(swarm):
         ),
         "web back at 2 replicas on the nodes left",
     )
+    figure(f"node3 killed: web at 2/2 on the nodes left and ready after {time.monotonic() - killed:.0f} s")
     read = prod.request("GET", f"/api/v1/orders/{order}/", token=token, headers=headers)
     assert read.status == 200
     assert read.json()["id"] == order
