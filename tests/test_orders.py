@@ -156,3 +156,55 @@ def test_concurrent_orders_never_oversell(make_product, make_user):
     assert statuses.count(201) == stock
     assert Product.objects.get(pk=product.pk).stock == 0
     assert Order.objects.count() == stock
+
+
+def test_an_add_and_a_two_line_checkout_take_a_fixed_small_number_of_queries(
+    auth, make_product, django_assert_max_num_queries
+):
+    # Checkout throughput is bounded by round trips to PostgreSQL (docs/performance.md):
+    # the cart row and its items come with one lock and one query, the stock of every line
+    # changes in one UPDATE, the response is built from the rows just written.
+    masala, dal = make_product("Garam Masala", "85.00", 10), make_product("Toor Dal", "165.00", 5)
+    fill_cart(auth, masala, 1)
+    with django_assert_max_num_queries(9):
+        fill_cart(auth, dal, 2)
+    with django_assert_max_num_queries(12):
+        response = auth.post(CREATE, {}, format="json")
+    assert response.status_code == 201
+    assert response.json()["total"] == "415.00"
+    assert [i["quantity"] for i in response.json()["items"]] == [1, 2]
+    assert (Product.objects.get(pk=masala.pk).stock, Product.objects.get(pk=dal.pk).stock) == (9, 3)
+
+
+def test_an_order_can_name_its_lines_in_one_request_and_leaves_the_cart_alone(
+    auth, make_product, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    masala, dal = make_product("Garam Masala", "85.00", 10), make_product("Toor Dal", "165.00", 5)
+    fill_cart(auth, masala, 4)  # a cart kept on the server for later
+    lines = [{"product_id": dal.pk, "quantity": 2}, {"product_id": masala.pk, "quantity": 1}]
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(10):
+        response = auth.post(CREATE, {"delivery_address": "1 MG Road", "items": lines}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["total"] == "415.00"
+    assert sorted((i["product_name"], i["quantity"]) for i in response.json()["items"]) == [
+        ("Garam Masala", 1),
+        ("Toor Dal", 2),
+    ]
+    assert (Product.objects.get(pk=masala.pk).stock, Product.objects.get(pk=dal.pk).stock) == (9, 3)
+    assert [i["quantity"] for i in auth.get("/api/v1/cart/").json()["items"]] == [4]
+    assert len(mail.outbox) == 1
+
+
+def test_order_lines_are_checked_like_a_cart(auth, make_product, settings):
+    masala = make_product("Garam Masala", "85.00", 50)
+    half = settings.MAX_LINE_QUANTITY // 2 + 1
+    twice = [{"product_id": masala.pk, "quantity": half}, {"product_id": masala.pk, "quantity": half}]
+    response = auth.post(CREATE, {"items": twice}, format="json")
+    assert response.status_code == 400
+    assert f"At most {settings.MAX_LINE_QUANTITY} of one product" in str(response.json()["items"])
+    assert auth.post(CREATE, {"items": []}, format="json").status_code == 400
+    unknown = auth.post(CREATE, {"items": [{"product_id": 999999, "quantity": 1}]}, format="json")
+    assert unknown.status_code == 409
+    assert unknown.json()["shortages"] == [{"product_id": 999999, "name": None, "requested": 1, "available": 0}]
+    assert Product.objects.get(pk=masala.pk).stock == 50
+    assert Order.objects.count() == 0

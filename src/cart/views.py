@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -20,13 +21,17 @@ def locked_cart(user) -> Cart:
 
     Every writer (add, update, remove, checkout) locks the cart first and its
     items after: one lock order, so two of them never deadlock, and two adds of
-    the same new product serialise instead of racing to insert it twice.
+    the same new product serialise instead of racing to insert it twice. One
+    query when the cart exists; a first cart is made by get_or_create, which
+    copes with a twin request making it at the same time.
     """
-    return Cart.objects.select_for_update().get(pk=cart_for(user).pk)
+    cart = Cart.objects.select_for_update().filter(user=user).first()
+    return cart or Cart.objects.select_for_update().get(pk=cart_for(user).pk)
 
 
 def cart_response(cart: Cart, status_code: int = status.HTTP_200_OK) -> Response:
-    cart = Cart.objects.prefetch_related("items__product").get(pk=cart.pk)
+    # The cart row is at hand: its items and their products in one query.
+    prefetch_related_objects([cart], Prefetch("items", queryset=CartItem.objects.select_related("product")))
     return Response(CartSerializer(cart).data, status=status_code)
 
 

@@ -1,4 +1,7 @@
+from django.conf import settings
 from rest_framework import serializers
+
+from cart.serializers import line_quantity
 
 from .models import Order, OrderItem
 
@@ -19,8 +22,28 @@ class OrderSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "delivery_address", "total", "items", "created_at"]
 
 
+class OrderLineSerializer(serializers.Serializer):
+    product_id = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, validators=[line_quantity])
+
+
 class CreateOrderSerializer(serializers.Serializer):
     delivery_address = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    items = OrderLineSerializer(
+        many=True,
+        required=False,
+        allow_empty=False,
+        max_length=settings.MAX_ORDER_UNITS,
+        help_text="Order these lines instead of the cart's (the cart is left as it is): one request per order.",
+    )
+
+    def validate_items(self, items: list[dict]) -> dict[int, int]:
+        lines: dict[int, int] = {}
+        for line in items:
+            lines[line["product_id"]] = lines.get(line["product_id"], 0) + line["quantity"]
+        for quantity in lines.values():
+            line_quantity(quantity)  # a product named twice counts once, in full
+        return lines
 
 
 class ExportQueuedSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, PositiveIntegerField, When
 from django.utils import timezone
 
 from cart.models import Cart
@@ -34,8 +34,11 @@ class OutOfStock(Exception):
     shortages: list[dict]
 
 
-def place_order(user, delivery_address: str = "") -> Order:
-    """Create an order from `user`'s cart, atomically.
+def place_order(user, delivery_address: str = "", lines: dict[int, int] | None = None) -> Order:
+    """Create an order from `user`'s cart, or from `lines` (product id: quantity) when given, atomically.
+
+    With `lines` the server-side cart is neither read nor emptied: a client
+    that keeps its own cart orders in one request.
 
     Product rows are locked in id order (SELECT ... FOR UPDATE) so concurrent
     checkouts for the same products serialise instead of deadlocking, and the
@@ -45,12 +48,15 @@ def place_order(user, delivery_address: str = "") -> Order:
     periodic sweep queues it later (orders.tasks.queue_unconfirmed_orders).
     """
     with transaction.atomic():
-        # The cart first, then products: the lock order every cart writer uses.
-        cart = Cart.objects.select_for_update().filter(user=user).first()
-        items = list(cart.items.all()) if cart else []
-        if not items:
+        cart = None
+        if lines is None:
+            # The cart first, then products: the lock order every cart writer uses.
+            cart = Cart.objects.select_for_update().filter(user=user).first()
+            wanted = {item.product_id: item.quantity for item in cart.items.all()} if cart else {}
+        else:
+            wanted = dict(lines)
+        if not wanted:
             raise EmptyCart
-        wanted = {item.product_id: item.quantity for item in items}
         check_limits(user, sum(wanted.values()))
         products = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
         shortages = [
@@ -66,7 +72,8 @@ def place_order(user, delivery_address: str = "") -> Order:
         if shortages:
             raise OutOfStock(shortages)
 
-        order = Order.objects.create(user=user, delivery_address=delivery_address)
+        total = sum((products[pid].price * qty for pid, qty in wanted.items()), Decimal("0.00"))
+        order = Order.objects.create(user=user, delivery_address=delivery_address, total=total)
         OrderItem.objects.bulk_create(
             OrderItem(
                 order=order,
@@ -77,14 +84,15 @@ def place_order(user, delivery_address: str = "") -> Order:
             )
             for pid, qty in wanted.items()
         )
-        now = timezone.now()
-        for pid, qty in wanted.items():
-            Product.objects.filter(pk=pid).update(stock=F("stock") - qty, updated_at=now)
+        # Every line's stock in one statement (the rows are locked above).
+        decrements = [When(pk=pid, then=F("stock") - qty) for pid, qty in wanted.items()]
+        Product.objects.filter(pk__in=wanted).update(
+            stock=Case(*decrements, default=F("stock"), output_field=PositiveIntegerField()), updated_at=timezone.now()
+        )
         # update() sends no post_save, so invalidate the cached lists here, once.
         transaction.on_commit(catalog_cache.invalidate)
-        order.total = sum((products[pid].price * qty for pid, qty in wanted.items()), Decimal("0.00"))
-        order.save(update_fields=["total"])
-        cart.items.all().delete()
+        if cart is not None:
+            cart.items.all().delete()
         transaction.on_commit(lambda: queue_confirmation(order.pk))
     return order
 

@@ -1,5 +1,6 @@
 import io
 
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -24,7 +25,7 @@ class OrderCreateView(APIView):
         data = CreateOrderSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            order = place_order(request.user, data.validated_data["delivery_address"])
+            order = place_order(request.user, data.validated_data["delivery_address"], data.validated_data.get("items"))
         except EmptyCart:
             return Response(
                 {"detail": "Your cart is empty; add products before ordering."}, status=status.HTTP_400_BAD_REQUEST
@@ -36,7 +37,7 @@ class OrderCreateView(APIView):
                 {"detail": "Not enough stock for some products; update your cart.", "shortages": exc.shortages},
                 status=status.HTTP_409_CONFLICT,
             )
-        order = Order.objects.prefetch_related("items").get(pk=order.pk)
+        prefetch_related_objects([order], "items")
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
