@@ -106,9 +106,19 @@ class Checkout:
 
 
 def checkout(
-    host: str, port: int, headers: dict[str, str], tokens: list[str], products: list[int], seconds: float
+    host: str,
+    port: int,
+    headers: dict[str, str],
+    tokens: list[str],
+    products: list[int],
+    seconds: float,
+    lines_in_order: bool = False,
 ) -> Checkout:
-    """One thread per buyer (token), each on its own keep-alive TLS connection: fill a small cart, order, repeat."""
+    """One thread per buyer (token), each on its own keep-alive TLS connection: a small cart, order, repeat.
+
+    The cart is filled on the server (add, add, order), or, with `lines_in_order`,
+    sent with the order: one request per order, as a client keeping its own cart does.
+    """
     result, lock = Checkout(), threading.Lock()
     deadline = time.monotonic() + seconds
 
@@ -134,15 +144,19 @@ def checkout(
 
         while time.monotonic() < deadline:
             try:
-                for product in rng.sample(products, rng.randint(1, 2)):
-                    status, _ = call(
-                        "POST", "/api/v1/cart/add/", {"product_id": product, "quantity": rng.randint(1, 2)}
-                    )
-                    if status >= 500:
-                        tally(status, f"cart/add: HTTP {status}")
-                status, _ = call("POST", "/api/v1/orders/create/", {"delivery_address": "Bench Road 1"})
+                picked = rng.sample(products, rng.randint(1, 2))
+                lines = [{"product_id": product, "quantity": rng.randint(1, 2)} for product in picked]
+                order = {"delivery_address": "Bench Road 1"}
+                if lines_in_order:
+                    order["items"] = lines
+                else:
+                    for line in lines:
+                        status, _ = call("POST", "/api/v1/cart/add/", line)
+                        if status >= 500:
+                            tally(status, f"cart/add: HTTP {status}")
+                status, _ = call("POST", "/api/v1/orders/create/", order)
                 tally(status, f"orders/create: HTTP {status}")
-                if status != 201:  # stock ran out: empty the cart and shop again
+                if status != 201 and not lines_in_order:  # stock ran out: empty the cart and shop again
                     for item in json.loads(call("GET", "/api/v1/cart/")[1])["items"]:
                         call("DELETE", f"/api/v1/cart/remove/{item['id']}/")
             except (OSError, http.client.HTTPException, ValueError) as exc:
