@@ -64,8 +64,10 @@ partial="$dir/$name.partial"
 # full read (truncation shows there; `pg_restore --list` alone misses it), so
 # verifying costs no second read. In the background, in a process group of its
 # own (set -m), so SIGTERM is handled at once and stops the whole pipeline.
+# gzip level 1, not pg_dump's default 6: measured on 1,000,000 rows, the dump
+# is 9% larger and the verified backup a third faster (docs/performance.md).
 set -m
-{ pg_dump --format=custom --no-owner | tee "$partial" | pg_restore -f /dev/null; } & child=$!
+{ pg_dump --format=custom --compress=1 --no-owner | tee "$partial" | pg_restore -f /dev/null; } & child=$!
 wait "$child" || fail "the dump failed or did not read back in full (exit $?); no backup was written"
 child=""
 set +m
