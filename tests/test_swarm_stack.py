@@ -160,3 +160,54 @@ def test_the_swap_is_retried_while_a_connection_slips_in_and_never_on_another_er
     answers = iter(["permission denied to rename database"])
     with pytest.raises(Exit, match="the swap failed and changed nothing: permission denied"):
         swarmdata.swap_in(swarmdata.DataNode("prod"), "ALTER DATABASE a RENAME TO b;")
+
+
+def restore_with(tmp_path, monkeypatch, failing_step: str = "", swap_fails: bool = False):
+    """swarmdata.restore with the data node faked: which steps ran, which swaps, and the Exit it raised."""
+    from datetime import datetime
+
+    import pytest
+    from invoke.exceptions import Exit
+
+    from tasks.lib import database, swarmdata
+
+    swarm_env(tmp_path, monkeypatch)
+    monkeypatch.setattr(swarmdata, "container", lambda s, service: "c0ffee")
+    ran, swaps = [], []
+
+    def execute(plan, dry_run=False):
+        for step in plan:
+            ran.append(step.name)
+            if failing_step and step.name.startswith(failing_step):
+                raise Exit(f"✗ {failing_step} failed", 1)
+
+    def swap_in(s, sql):
+        if swap_fails:
+            raise Exit("✗ the swap failed and changed nothing", 1)
+        swaps.append(sql)
+
+    monkeypatch.setattr(swarmdata, "execute", execute)
+    monkeypatch.setattr(swarmdata, "swap_in", swap_in)
+    swap = database.Swap.at("desideliver", datetime(2026, 1, 2, 3, 4, 5))
+    with pytest.raises(Exit) as failure:
+        swarmdata.restore(swarmdata.DataNode("prod"), tmp_path / "x.dump", swap, migrate=True, dry_run=False)
+    return ran, swaps, failure.value.message
+
+
+def test_a_swarm_restore_the_app_is_not_ready_on_puts_the_previous_database_back(tmp_path, monkeypatch):
+    ran, swaps, message = restore_with(tmp_path, monkeypatch, failing_step="check the app is ready")
+    assert "apply migrations to the restored database (a job of the deployed image)" in ran  # aside, before the swap
+    assert len(swaps) == 2  # in, then back
+    assert 'RENAME TO "desideliver_failed_restore_20260102030405"' in swaps[1]
+    assert "'desideliver_before_restore_20260102030405' is live again" in message
+    assert "kept as 'desideliver_failed_restore_20260102030405'" in message
+
+
+def test_a_swarm_restore_that_cannot_swap_or_fails_before_drops_the_scratch_database(tmp_path, monkeypatch):
+    ran, swaps, message = restore_with(tmp_path, monkeypatch, swap_fails=True)
+    assert swaps == []
+    assert ran[-1] == "drop the scratch database"
+    assert "changed nothing" in message
+    ran, swaps, _ = restore_with(tmp_path, monkeypatch, failing_step="restore into the scratch database")
+    assert swaps == []
+    assert ran[-1] == "drop the scratch database"

@@ -151,7 +151,11 @@ def restore(s: Stack, dump: Path, swap: database.Swap, migrate: bool, dry_run: b
         execute(database.plan_recover(s, swap, []))
         raise
     started = time.monotonic()
-    swap_in(s, renames)
+    try:
+        swap_in(s, renames)
+    except Exit:
+        execute(database.plan_recover(s, swap, []))  # the live database is as it was; the scratch one goes
+        raise
     say(f"  swapped in {time.monotonic() - started:.2f}s; connections open at that instant were cut off")
     try:
         execute([ready])
