@@ -132,15 +132,20 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     prepare = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
     names = [s.name for s in prepare]
     assert names[0] == "check the file is a complete PostgreSQL dump"
-    assert names.index("take a verified pre-restore backup (dump, read back, checksum, metadata)") < names.index(
-        "create a scratch database, owned by the app's role"
-    )
-    assert names[-2:] == ["restore into the scratch database", "apply migrations to the restored database"]
+    # The safety backup of the live database and the restore into the scratch one run at once; both end before the swap.
+    assert names[-3:] == [
+        "create a scratch database, owned by the app's role",
+        "take a verified pre-restore backup (dump, read back, checksum, metadata), "
+        "and at once restore into the scratch database",
+        "apply migrations to the restored database",
+    ]
+    assert "backup-once.sh pre-restore" in prepare[-2].command
+    assert "pg_restore" in prepare[-2].command
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
     verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
     assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written
     same_schema = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
-    assert [s.name for s in same_schema][-1] == "restore into the scratch database"  # nothing to migrate
+    assert [s.name for s in same_schema][-1].endswith("restore into the scratch database")  # nothing to migrate
     switch = database.plan_switch(DEV, swap, ["web", "worker"])
     assert [s.name for s in switch] == [
         "pause the app services",

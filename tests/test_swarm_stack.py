@@ -208,6 +208,6 @@ def test_a_swarm_restore_that_cannot_swap_or_fails_before_drops_the_scratch_data
     assert swaps == []
     assert ran[-1] == "drop the scratch database"
     assert "changed nothing" in message
-    ran, swaps, _ = restore_with(tmp_path, monkeypatch, failing_step="restore into the scratch database")
+    ran, swaps, _ = restore_with(tmp_path, monkeypatch, failing_step="take a verified pre-restore backup")
     assert swaps == []
     assert ran[-1] == "drop the scratch database"

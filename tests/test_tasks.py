@@ -321,3 +321,26 @@ def test_port_check_names_the_port_and_the_variable(monkeypatch, tmp_path):
     monkeypatch.setattr(compose, "port_in_use", lambda port: port == 5432)
     with pytest.raises(Exit, match=r"port 5432 \(POSTGRES_HOST_PORT\) is already in use"):
         compose.check_ports(_stack.stack("dev"))
+
+
+def test_side_by_side_steps_all_run_and_the_first_failure_is_raised_after_both_ended():
+    import threading
+
+    from invoke.exceptions import Exit
+
+    from tasks.lib.run import Step, side_by_side
+
+    both_started, finished = threading.Barrier(2, timeout=5), []
+
+    def fail() -> None:
+        both_started.wait()  # proves they run at once: one alone would time out here
+        raise Exit("✗ the safety backup failed", 1)
+
+    def succeed() -> None:
+        both_started.wait()
+        finished.append("restore")
+
+    step = side_by_side("backup, and at once restore", Step("backup", action=fail), Step("restore", action=succeed))
+    with pytest.raises(Exit, match="the safety backup failed"):
+        step.action()
+    assert finished == ["restore"]

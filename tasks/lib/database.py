@@ -11,7 +11,7 @@ from pathlib import Path
 from invoke.exceptions import Exit
 
 from . import backups
-from .run import Step, output, run, say, shell
+from .run import Step, output, run, say, shell, side_by_side
 from .stack import APP_SERVICES, Stack
 
 # Inside the db container, where the image's own variables name the role and database.
@@ -170,6 +170,16 @@ def scratch_steps(s: Stack, dump: Path, swap: Swap, user: str) -> list[Step]:
     ]
 
 
+def safety_backup_and_scratch(s: Stack, safety: Step, dump: Path, swap: Swap, user: str) -> list[Step]:
+    """The scratch database, then the safety backup of the live one and the restore into the scratch one at once.
+
+    They read and write different databases; the swap waits for both, so a
+    failed safety backup still stops the restore before anything live changes.
+    """
+    create, restore = scratch_steps(s, dump, swap, user)
+    return [create, side_by_side(f"{safety.name}, and at once {restore.name}", safety, restore)]
+
+
 def plan_prepare_restore(
     s: Stack, dump: Path, swap: Swap, verified: bool, user: str, migrate: bool = True
 ) -> list[Step]:
@@ -181,8 +191,7 @@ def plan_prepare_restore(
     return [
         *full_read,
         version_step(s, dump),
-        backup_step(s, "pre-restore"),
-        *scratch_steps(s, dump, swap, user),
+        *safety_backup_and_scratch(s, backup_step(s, "pre-restore"), dump, swap, user),
         # Migrated before the swap (the dump may predate the schema), so the app waits only for the renames.
         *(
             [

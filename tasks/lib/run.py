@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -190,6 +191,29 @@ def run_step(step: Step, label: str, log: Path | None) -> None:
         hint=step.hint,
         log=log,
     )
+
+
+def side_by_side(name: str, *steps: Step) -> Step:
+    """One step that runs independent `steps` at once; when all have ended, it fails with the first failure."""
+
+    def action() -> None:
+        failures: list[Exit] = []
+
+        def one(step: Step) -> None:
+            try:
+                run_step(step, step.name, None)
+            except Exit as failed:
+                failures.append(failed)
+
+        threads = [threading.Thread(target=one, args=(step,)) for step in steps]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+
+    return Step(name, " & ".join(f"({step.render()})" for step in steps) + "; wait", action=action)
 
 
 def confirm(question: str, yes: bool) -> None:

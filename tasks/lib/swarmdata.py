@@ -116,12 +116,17 @@ def restore(s: Stack, dump: Path, swap: database.Swap, migrate: bool, dry_run: b
     scratch_url = f"postgres://{user}@db:5432/{swap.scratch}"
     prepare = [
         database.version_step(s, dump),
-        Step(
-            "take a verified pre-restore backup, copied here",
-            "docker exec <backup task> backup-once.sh pre-restore; docker cp",
-            action=lambda: backup(s, "pre-restore"),
+        *database.safety_backup_and_scratch(
+            s,
+            Step(
+                "take a verified pre-restore backup, copied here",
+                "docker exec <backup task> backup-once.sh pre-restore; docker cp",
+                action=lambda: backup(s, "pre-restore"),
+            ),
+            dump,
+            swap,
+            user,
         ),
-        *database.scratch_steps(s, dump, swap, user),
         *(
             [
                 Step(
