@@ -209,3 +209,10 @@ def test_the_live_check_names_a_container_whose_inspect_shows_a_secret(monkeypat
     with pytest.raises(Exit, match="bbbbbbbbbbbb") as refused:
         checks.check_inspect_shows_no_secret(stack.stack("prod"))
     assert "aaaaaaaaaaaa" not in refused.value.message
+
+
+@pytest.mark.parametrize("task", ["db.restore", "swarm.restore", "prod.manage"])
+def test_help_of_a_task_with_a_positional_argument_is_its_help_not_that_argument(task):
+    result = dot_inv(task, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: ./inv [--core-opts] {task}" in result.stdout

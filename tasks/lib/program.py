@@ -37,10 +37,10 @@ def join_command_words(words: list[str], own_flags: set[str]) -> list[str]:
     return words
 
 
-def help_wanted(words: list[str]) -> str:
-    """The pass-through task whose help `words` ask for (its positional argument would swallow -h)."""
+def help_wanted(words: list[str], positional: set[str]) -> str:
+    """The task with a positional argument whose help `words` ask for (that argument would swallow -h)."""
     for task, following in itertools.pairwise(words):
-        if task in PASS_THROUGH and following in HELP_FLAGS:
+        if task in positional and following in HELP_FLAGS:
             return task
     return ""
 
@@ -57,7 +57,8 @@ class Program(invoke.Program):
         raise Exit
 
     def parse_tasks(self) -> None:
-        if task := help_wanted(list(self.core.unparsed)):
+        positional = {name for name in self.collection.task_names if self.collection[name].positional}
+        if task := help_wanted(list(self.core.unparsed), positional):
             self.parser = self._make_parser()
             self.print_task_help(task)
             raise Exit
