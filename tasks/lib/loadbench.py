@@ -123,7 +123,7 @@ def run_checkout(
     detail = ", ".join(f"#{i}: {sold[i]} sold of {before[i][0]}, {after[i][0]} left" for i in before)
     total = Checkout(
         orders=int(statistics.median(r.orders for r in runs)),
-        conflicts=sum(r.conflicts for r in runs),
+        conflicts=int(statistics.median(r.conflicts for r in runs)),
         errors=sum(r.errors for r in runs),
         seconds=statistics.median(r.seconds for r in runs),
         first_errors=tuple(e for r in runs for e in r.first_errors)[:5],

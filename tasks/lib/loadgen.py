@@ -100,8 +100,8 @@ class Checkout:
 
     def line(self) -> str:
         return (
-            f"{self.orders_per_second:>9,.1f} orders/s  {self.orders} orders, {self.conflicts} answered 409 "
-            f"(stock ran out), {self.errors} errors"
+            f"{self.orders_per_second:>9,.1f} orders/s  {self.orders} orders and {self.conflicts} answered 409 "
+            f"(stock ran out) per run, {self.errors} errors in all"
         )
 
 
