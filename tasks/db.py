@@ -91,7 +91,8 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
     now = datetime.now(UTC)
     swap = database.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
     # Read-only looks: what runs is paused during the swap; a checksum-verified dump needs no second full read.
-    running = [name for name in APP_SERVICES if name in s.running_services()]
+    up = s.running_services()
+    running = [name for name in APP_SERVICES if name in up]
     # A dump made at the live schema (its metadata says so) needs no migrations; any other gets them.
     same_schema = bool(running) and backups.read_metadata(dump).get("migrations") == database.migration_state(s)
     verified = backups.checksum_state(dump) == "ok"

@@ -219,3 +219,29 @@ def test_as_root_the_backups_directory_and_lock_belong_to_the_container_user(bac
         pass
     for path in (directory, directory / ".lock-dev"):
         assert (path.stat().st_uid, path.stat().st_gid) == (4242, 4343), path
+
+
+def test_the_migration_state_is_one_query_and_empty_for_a_database_django_never_touched(monkeypatch):
+    import subprocess
+
+    answers = {
+        "never": (1, "", 'ERROR:  relation "django_migrations" does not exist'),
+        "migrated": (0, "catalog|0002_x\norders|0001_initial\n", ""),
+        "down": (2, "", "could not connect to server"),
+    }
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        code, out, err = answers[state]
+        return subprocess.CompletedProcess(command, code, out, err)
+
+    monkeypatch.setattr(database, "run", run)
+    state = "never"
+    assert database.migration_state(DEV) == {}
+    state = "migrated"
+    assert database.migration_state(DEV) == {"catalog": "0002_x", "orders": "0001_initial"}
+    assert len(calls) == 2  # one round trip each
+    state = "down"
+    with pytest.raises(Exit, match="could not read the applied migrations: could not connect"):
+        database.migration_state(DEV)

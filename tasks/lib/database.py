@@ -38,10 +38,18 @@ def query(s: Stack, sql: str, database: str = "") -> str:
 
 def migration_state(s: Stack) -> dict[str, str]:
     """The newest applied migration per Django app ({} for a database Django never touched)."""
-    if query(s, "SELECT to_regclass('django_migrations') IS NOT NULL") != "t":
-        return {}
-    rows = query(s, "SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app")
-    return dict(line.split("|", 1) for line in rows.splitlines() if line)
+    sql = "SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app"
+    result = run(
+        in_db(s, f'{PSQL} -tA -d "$POSTGRES_DB" -c {shell(sql)}'),
+        step="query the migrations",
+        capture=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        if 'relation "django_migrations" does not exist' in result.stderr:
+            return {}
+        raise Exit(f"✗ could not read the applied migrations: {result.stderr.strip()[-300:]}", code=1)
+    return dict(line.split("|", 1) for line in result.stdout.splitlines() if line)
 
 
 def backup_step(s: Stack, kind: str = "") -> Step:
