@@ -40,7 +40,7 @@ def config(c: Context, dry_run: bool = False) -> None:
             Step(
                 "generate the stack file from compose/prod's merged model",
                 f"docker compose config --format json | tasks/lib/swarmstack.py > {file}",
-                action=lambda: swarmops.write(swarmops.generate(PROD, swarmops.merged_config(PROD, tag), {})),
+                action=lambda: swarmops.write(swarmops.generate(PROD, swarmops.merged_config(PROD, tag), {}), file),
             ),
             Step("validate it as docker stack deploy reads it", f"docker stack config -c {file} > /dev/null"),
             Step(

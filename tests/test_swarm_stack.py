@@ -211,3 +211,25 @@ def test_a_swarm_restore_that_cannot_swap_or_fails_before_drops_the_scratch_data
     ran, swaps, _ = restore_with(tmp_path, monkeypatch, failing_step="take a verified pre-restore backup")
     assert swaps == []
     assert ran[-1] == "drop the scratch database"
+
+
+def test_swarm_config_writes_the_generated_stack_beside_the_deployed_one(tmp_path, monkeypatch):
+    import json
+
+    from invoke import MockContext
+
+    from tasks import swarm
+    from tasks.lib import swarmops
+
+    swarm_env(tmp_path, monkeypatch)
+    monkeypatch.setattr(swarmops, "STACK_FILE", tmp_path / "var" / "swarm" / "stack.json")
+    monkeypatch.setattr(swarmops, "ROOT", tmp_path)
+    monkeypatch.setattr(swarmops, "merged_config", lambda s, tag: merged(tmp_path))
+    monkeypatch.setattr(swarmops, "tls_dir", lambda: tmp_path)
+    plans = []
+    monkeypatch.setattr(swarm, "execute", lambda plan, dry_run=False: plans.append(plan))
+    swarm.config(MockContext())
+    plans[0][1].action()  # generate and write
+    written = json.loads((tmp_path / "var" / "swarm" / "stack.config.json").read_text())
+    assert written["services"]["migrate"]["deploy"]["mode"] == "replicated-job"
+    assert not (tmp_path / "var" / "swarm" / "stack.json").exists()  # the record of what runs is a deploy's
