@@ -169,14 +169,14 @@ def ps(c: Context, dry_run: bool = False) -> None:
 @task(help={"service": SERVICE_HELP, "tail": "Lines of history (default: 200).", "dry_run": DRY_RUN_HELP})
 def logs(c: Context, service: str = "web", tail: int = 200, dry_run: bool = False) -> None:
     """Show a service's logs from every node."""
-    full = f"{swarmops.name(PROD)}_{service}"
+    full = swarmops.full_name(PROD, service)
     execute([Step("logs", swarmops.docker(PROD, "service", "logs", "--tail", str(tail), full))], dry_run)
 
 
 @task(help={"service": SERVICE_HELP, "replicas": "How many tasks it should run.", "dry_run": DRY_RUN_HELP})
 def scale(c: Context, replicas: int, service: str = "web", dry_run: bool = False) -> None:
     """Run a service with this many replicas (a rolling, health-gated change)."""
-    full = f"{swarmops.name(PROD)}_{service}"
+    full = swarmops.full_name(PROD, service)
     execute(
         [
             Step(
@@ -191,7 +191,7 @@ def scale(c: Context, replicas: int, service: str = "web", dry_run: bool = False
 @task(help={"service": SERVICE_HELP, "dry_run": DRY_RUN_HELP})
 def rollback(c: Context, service: str = "web", dry_run: bool = False) -> None:
     """Return a service to its previous definition (image and settings), swarm's own rollback."""
-    full = f"{swarmops.name(PROD)}_{service}"
+    full = swarmops.full_name(PROD, service)
     execute([Step(f"roll {full} back", swarmops.docker(PROD, "service", "rollback", "--detach=false", full))], dry_run)
 
 

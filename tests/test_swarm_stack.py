@@ -130,6 +130,8 @@ def test_data_commands_go_to_the_data_nodes_engine_and_name_it_when_nothing_runs
     monkeypatch.setattr(swarmdata, "output", docker_ps)
     node = swarmdata.DataNode("prod")
     assert node.exec("db", "psql") == "docker -H ssh://deploy@data exec -i c0ffee psql"
+    assert node.exec("db", "pg_restore") == "docker -H ssh://deploy@data exec -i c0ffee pg_restore"
+    assert len(asked) == 1  # one lookup of the db task per restore, not one per command
     assert asked[0].startswith("docker -H ssh://deploy@data ps -q --filter label=com.docker.swarm.service.name=shop_db")
     with pytest.raises(Exit, match=r"no running shop_backup task on the data node's engine \(ssh://deploy@data\)"):
         swarmdata.backup(node)

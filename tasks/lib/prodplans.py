@@ -41,14 +41,15 @@ def compose_step(name: str, tag: str, *args: str, hint: str = "", quiet: bool = 
     return Step(name, PROD.compose(*args), env={"IMAGE_TAG": tag}, hint=hint, quiet=quiet, diagnose=diagnose)
 
 
-# Published in the repository: never a production secret.
-GENERATED_SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD")
+# Generated when missing, so published in the repository they must never be live.
+GENERATED_SECRETS = tuple(name for name in SECRET_NAMES if name not in SECRET_DEFAULTS)
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def unsafe_settings() -> list[str]:
     """What the prod env file must not keep: example secrets, and console email on a reachable stack."""
-    published = {env_values(env_example(env)).get(name) for env in ("dev", "prod") for name in GENERATED_SECRETS}
+    examples = [env_values(env_example(env)) for env in ("dev", "prod")]
+    published = {values.get(name) for values in examples for name in GENERATED_SECRETS}
     found = [
         f"{name} is the value published in the example files; set a fresh one (python3 -c 'import secrets; "
         "print(secrets.token_urlsafe(50))')"

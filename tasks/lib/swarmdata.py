@@ -20,7 +20,7 @@ import json
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from invoke.exceptions import Exit
@@ -35,7 +35,7 @@ SWAP_ATTEMPTS = 5
 
 def container(s: Stack, service: str) -> str:
     """The running task container of `service` on the data node."""
-    full = f"{swarmops.name(s)}_{service}"
+    full = swarmops.full_name(s, service)
     found = output(
         swarmops.docker(s, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={full}", node=DATA),
         step=f"find {full} on the data node",
@@ -54,8 +54,14 @@ def container(s: Stack, service: str) -> str:
 class DataNode(Stack):
     """The prod stack as a swarm runs it: `exec` runs in the service's task on the data node."""
 
+    # One lookup per service (each a round trip to a remote engine, often over
+    # ssh): a task stays the same for one backup or restore.
+    tasks: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
     def exec(self, service: str, *command: str) -> str:
-        return swarmops.docker(self, "exec", "-i", container(self, service), *command, node=DATA)
+        if service not in self.tasks:
+            self.tasks[service] = container(self, service)
+        return swarmops.docker(self, "exec", "-i", self.tasks[service], *command, node=DATA)
 
 
 def backup(s: Stack, kind: str = "") -> Path:
@@ -96,7 +102,7 @@ def one_off(s: Stack, job: str, environment: dict[str, str], command: list[str] 
     try:
         swarmops.wait_job(s, job)
     finally:
-        run(swarmops.docker(s, "service", "rm", f"{swarmops.name(s)}_{job}"), step="remove the job", capture=True)
+        run(swarmops.docker(s, "service", "rm", swarmops.full_name(s, job)), step="remove the job", capture=True)
 
 
 def swap_in(s: Stack, sql: str) -> None:
@@ -151,15 +157,11 @@ def restore(s: Stack, dump: Path, swap: database.Swap, migrate: bool, dry_run: b
         return
     try:
         execute(prepare)
-    except Exit:
-        say("✗ the restore stopped before the swap; the live database is unchanged.")
-        execute(database.plan_recover(s, swap, []))
-        raise
-    started = time.monotonic()
-    try:
+        started = time.monotonic()
         swap_in(s, renames)
     except Exit:
-        execute(database.plan_recover(s, swap, []))  # the live database is as it was; the scratch one goes
+        say("✗ the restore stopped before the swap took effect; the live database is unchanged.")
+        execute(database.plan_recover(s, swap, []))
         raise
     say(f"  swapped in {time.monotonic() - started:.2f}s; connections open at that instant were cut off")
     try:

@@ -31,6 +31,11 @@ def name(s: Stack) -> str:
     return s.setting("SWARM_STACK", "desideliver")
 
 
+def full_name(s: Stack, service: str) -> str:
+    """What swarm calls a service of the stack: `desideliver_web`."""
+    return f"{name(s)}_{service}"
+
+
 def docker(s: Stack, *args: str, node: str = "SWARM_HOST") -> str:
     """A docker command line aimed at the swarm's manager (or, with node="SWARM_DATA_HOST", the data node)."""
     host = s.setting(node) or s.setting("SWARM_HOST")
@@ -112,7 +117,7 @@ def run_job(s: Stack, job: str) -> None:
 
 def runs(s: Stack, service: str) -> bool:
     """Whether the stack has this service (on the manager's view)."""
-    listed = output(docker(s, "service", "ls", "-q", "--filter", f"name={name(s)}_{service}"), step="service ls")
+    listed = output(docker(s, "service", "ls", "-q", "--filter", f"name={full_name(s, service)}"), step="service ls")
     return bool(listed)
 
 
@@ -121,7 +126,7 @@ def wait_converged(s: Stack, only: str = "", timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while True:
         listing = output(docker(s, "stack", "services", name(s), "--format", "{{.Name}} {{.Replicas}}"), step="ls")
-        lines = [line for line in listing.splitlines() if not only or line.startswith(f"{name(s)}_{only} ")]
+        lines = [line for line in listing.splitlines() if not only or line.startswith(f"{full_name(s, only)} ")]
         pending = [line for line in lines if not converged(line)]
         if lines and not pending:
             say(f"✓ {only or 'every service'} of {name(s)} runs its replicas")
@@ -143,7 +148,7 @@ def converged(line: str) -> bool:
 
 def wait_job(s: Stack, job: str, timeout: float = 900) -> None:
     """Until this run (iteration) of the job completed, or one line with its error and last output when it failed."""
-    full = f"{name(s)}_{job}"
+    full = full_name(s, job)
     inspect = docker(s, "service", "inspect", "-f", "{{.JobStatus.JobIteration.Index}}", full)
     iteration = int(output(inspect, step=f"the run of {full}"))
     deadline = time.monotonic() + timeout
