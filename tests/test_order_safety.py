@@ -49,6 +49,20 @@ def test_a_confirmation_is_mailed_once_however_often_it_is_queued(auth, product,
     assert len(mail.outbox) == 1
 
 
+def test_queueing_a_confirmation_leaves_no_result_to_wait_for(monkeypatch):
+    # A result that may be read costs every order: with Redis as the result backend the
+    # web process subscribes to its channel at send time, and the worker writes it.
+    from config.celery import app
+
+    subscribed, sent = [], []
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setattr(app.backend, "on_task_call", lambda producer, task_id: subscribed.append(task_id))
+    monkeypatch.setattr(app.amqp, "send_task_message", lambda producer, name, *args, **kwargs: sent.append(name))
+    tasks.queue_confirmation(42)
+    assert sent == ["orders.tasks.send_order_confirmation"]
+    assert subscribed == []
+
+
 def test_a_database_error_while_confirming_is_retried(auth, product, monkeypatch, django_capture_on_commit_callbacks):
     from config.celery import app
 

@@ -74,7 +74,7 @@ def place_order(user, delivery_address: str = "", lines: dict[int, int] | None =
 
         total = sum((products[pid].price * qty for pid, qty in wanted.items()), Decimal("0.00"))
         order = Order.objects.create(user=user, delivery_address=delivery_address, total=total)
-        OrderItem.objects.bulk_create(
+        items = OrderItem.objects.bulk_create(
             OrderItem(
                 order=order,
                 product=products[pid],
@@ -94,7 +94,19 @@ def place_order(user, delivery_address: str = "", lines: dict[int, int] | None =
         if cart is not None:
             cart.items.all().delete()
         transaction.on_commit(lambda: queue_confirmation(order.pk))
+    remember_items(order, items)
     return order
+
+
+def remember_items(order: Order, items: list[OrderItem]) -> None:
+    """Give `order` the lines just written as its prefetched `items`: the response reads them without a query.
+
+    The same three attributes prefetch_related() sets.
+    """
+    lines = OrderItem.objects.filter(order=order)
+    lines._result_cache = items
+    lines._prefetch_done = True
+    order._prefetched_objects_cache = {"items": lines}
 
 
 def check_limits(user, units: int) -> None:

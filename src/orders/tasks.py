@@ -31,7 +31,11 @@ CSV_HEADER = [
 ]
 
 
-@shared_task(bind=True, autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=600, max_retries=8)
+# No result stored: nothing reads it, and one that may be read costs the web
+# process a subscription to the result's channel for every order it queues.
+@shared_task(
+    bind=True, ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=600, max_retries=8
+)
 def send_order_confirmation(self, order_id: int) -> str:
     """Mail the confirmation once per order, however often the task is queued or retried.
 

@@ -1,6 +1,5 @@
 import io
 
-from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -37,7 +36,6 @@ class OrderCreateView(APIView):
                 {"detail": "Not enough stock for some products; update your cart.", "shortages": exc.shortages},
                 status=status.HTTP_409_CONFLICT,
             )
-        prefetch_related_objects([order], "items")
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
