@@ -17,7 +17,7 @@ from pathlib import Path
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import loadbench, loadgen, throwaway
+from .lib import loadbench, loadgen, opsbench, throwaway
 from .lib import stack as _stack
 from .lib.cli import task
 from .lib.compose import NATIVE_ENV
@@ -178,7 +178,7 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
             with targeting(env):
                 loadbench.measure_all(bench, products, users, buyers, cores)
                 if rows:
-                    loadbench.operations(bench, rows, timed_inv(env))
+                    opsbench.operations(bench, rows, timed_inv(env))
         finally:
             inv("prod.down", "--volumes", "--yes", env=env)
     docker_vs_native(seconds)

@@ -1,12 +1,13 @@
 """The load generator's plumbing: wrk with the project's script against a real local server."""
 
+import json
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tasks.lib.loadgen import Figures, combine, wrk
+from tasks.lib.loadgen import Figures, checkout_in_one_request, combine, wrk
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (.ci/run installs it)")
 
@@ -24,6 +25,9 @@ class Recorder(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         Recorder.seen.append((self.command, self.path, self.headers.get("Authorization", ""), body))
         status = 503 if self.path == "/down" else 200
+        if self.path == "/orders":  # a shop: product 3 is sold out, product 4 breaks the server
+            ordered = {line["product_id"] for line in json.loads(body)["items"]}
+            status = 500 if 4 in ordered else 409 if 3 in ordered else 201
         self.send_response(status)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -68,3 +72,23 @@ def test_wrk_counts_error_statuses(server):
 def test_combine_takes_medians_of_rates_and_sums_errors():
     runs = [Figures(100, 1, 9, 0, 1, 0, 10), Figures(300, 3, 7, 2, 0, 0, 10), Figures(200, 2, 8, 0, 0, 1, 10)]
     assert combine(runs) == Figures(200, 2, 8, 2, 1, 1, 10)
+
+
+def test_checkout_posts_small_carts_as_each_buyer_and_counts_orders_conflicts_and_errors(server, tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("buyer1\nbuyer2\nbuyer3\n")
+    placed = checkout_in_one_request(server + "/orders", {}, tokens, [1, 2, 3, 4], seconds=1)
+    answered = [json.loads(body) for _, _, _, body in Recorder.seen]
+    statuses = [
+        500 if 4 in ids else 409 if 3 in ids else 201
+        for ids in ({i["product_id"] for i in a["items"]} for a in answered)
+    ]
+    assert {auth for _, _, auth, _ in Recorder.seen} == {"Bearer buyer1", "Bearer buyer2", "Bearer buyer3"}
+    assert {len(order["items"]) for order in answered} == {1, 2}
+    assert {line["quantity"] for order in answered for line in order["items"]} == {1, 2}
+    # wrk stops with up to one request per connection unanswered: the server's counts bound wrk's.
+    for counted, status in ((placed.orders, 201), (placed.conflicts, 409), (placed.errors, 500)):
+        assert statuses.count(status) - 3 <= counted <= statuses.count(status)
+        assert counted > 0
+    assert placed.first_errors[0].startswith("HTTP 500: ")
+    assert placed.orders_per_second == pytest.approx(placed.orders / placed.seconds)
