@@ -65,11 +65,12 @@ def psql(c: Context, env: str = "dev", command: str = "", dry_run: bool = False)
 def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     """Back up the database into the backups directory: verified, checksummed, with metadata, then pruned by age."""
     s = stack(env)
+    up = s.running_services()
     if not dry_run:
-        s.require_running("db", "db.backup")
+        s.require_running("db", "db.backup", up)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     with lock.held(s, "db.backup", dry_run):
-        execute([database.backup_step(s)], dry_run)
+        execute([database.backup_step(s, up=up)], dry_run)
     if not dry_run:
         made = backups.newest(s.env, since=started)
         say(f"✓ backup {made.dump if made else '(not found: see the output above)'}")
@@ -96,7 +97,7 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
     # A dump made at the live schema (its metadata says so) needs no migrations; any other gets them.
     same_schema = bool(running) and backups.read_metadata(dump).get("migrations") == database.migration_state(s)
     verified = backups.checksum_state(dump) == "ok"
-    plan = Restore(s, dump, swap, running, verified, database.app_user(s), not same_schema)
+    plan = Restore(s, dump, swap, running, verified, database.app_user(s), not same_schema, frozenset(up))
     if dry_run:
         execute([*plan.prepare(), *plan.switch(), database.ready_step(s)], dry_run=True)
         say("On a failure before the swap these would run:")
@@ -104,7 +105,7 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
         say("On a failure after the swap (the app not ready on the restored database) these would run:")
         execute(database.plan_swap_back(s, swap), dry_run=True)
         return
-    s.require_running("db", "db.restore")
+    s.require_running("db", "db.restore", up)
     confirm(
         f"This replaces database '{swap.live}' of the {env} stack ({s.project}) with {dump.name}; "
         f"the current one is kept as '{swap.previous}'.",
@@ -123,9 +124,12 @@ class Restore:
     verified: bool
     user: str
     migrate: bool = True
+    up: frozenset[str] | None = None  # the stack's running services, as read before the plan
 
     def prepare(self) -> list[Step]:
-        return database.plan_prepare_restore(self.s, self.dump, self.swap, self.verified, self.user, self.migrate)
+        return database.plan_prepare_restore(
+            self.s, self.dump, self.swap, self.verified, self.user, self.migrate, self.up
+        )
 
     def switch(self) -> list[Step]:
         return database.plan_switch(self.s, self.swap, self.running)

@@ -115,9 +115,9 @@ def test_a_second_operation_on_the_same_stack_is_refused_naming_the_holder(backu
 
 def test_a_dump_from_a_newer_postgres_is_refused(backup_dir, monkeypatch):
     dump = write_backup(backup_dir, "x.dump")
-    listing = SimpleNamespace(returncode=0, stderr="", stdout=";     Dumped from database version: 18.1\n")
+    # The dump's header, then the server's version: one round trip.
+    listing = SimpleNamespace(returncode=0, stderr="", stdout=";     Dumped from database version: 18.1\n170011\n")
     monkeypatch.setattr(database, "run", lambda *a, **k: listing)
-    monkeypatch.setattr(database, "query", lambda s, sql, database="": "170011")
     with pytest.raises(Exit, match="made by PostgreSQL 18, newer than this server \\(17\\)"):
         database.check_versions(DEV, dump)
 
@@ -132,15 +132,16 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     prepare = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
     names = [s.name for s in prepare]
     assert names[0] == "check the file is a complete PostgreSQL dump"
-    # The safety backup of the live database and the restore into the scratch one run at once; both end before the swap.
-    assert names[-3:] == [
-        "create a scratch database, owned by the app's role",
+    # The safety backup of the live database, and the scratch one created and restored into, run at once;
+    # both end before the swap.
+    assert names[-2:] == [
         "take a verified pre-restore backup (dump, read back, checksum, metadata), "
-        "and at once restore into the scratch database",
+        "and at once create a scratch database, owned by the app's role, then restore into the scratch database",
         "apply migrations to the restored database",
     ]
-    assert "backup-once.sh pre-restore" in prepare[-2].command
-    assert "pg_restore" in prepare[-2].command
+    at_once = prepare[-2].command
+    assert "backup-once.sh pre-restore" in at_once
+    assert at_once.index("CREATE DATABASE") < at_once.index("pg_restore")
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
     verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
     assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written

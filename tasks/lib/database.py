@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from invoke.exceptions import Exit
 
 from . import backups
-from .run import Step, output, run, say, shell, side_by_side
+from .run import Step, in_order, output, run, say, shell, side_by_side
 from .stack import APP_SERVICES, Stack
 
 # Inside the db container, where the image's own variables name the role and database.
@@ -52,14 +53,16 @@ def migration_state(s: Stack) -> dict[str, str]:
     return dict(line.split("|", 1) for line in result.stdout.splitlines() if line)
 
 
-def backup_step(s: Stack, kind: str = "") -> Step:
+def backup_step(s: Stack, kind: str = "", up: Set[str] | None = None) -> Step:
     """One verified backup by the backup image (docker/backup/backup-once.sh), the only implementation.
 
     In the running backup service when there is one (prod), else in a one-off container of its image.
+    `up`: the stack's running services, when the caller has just read them.
     """
     label = f"{kind} backup" if kind else "backup"
     once = ["backup-once.sh", *([kind] if kind else [])]
-    where = ["exec", "-T", "backup"] if s.is_running("backup") else ["run", "--rm", "--no-deps", "-T", "backup"]
+    running = s.running_services() if up is None else up
+    where = ["exec", "-T", "backup"] if "backup" in running else ["run", "--rm", "--no-deps", "-T", "backup"]
     return Step(
         f"take a verified {label} (dump, read back, checksum, metadata)",
         s.compose(*where, *once),
@@ -69,14 +72,14 @@ def backup_step(s: Stack, kind: str = "") -> Step:
 
 def check_versions(s: Stack, dump: Path) -> None:
     """Refuse a dump made by a newer PostgreSQL major version than the server runs."""
+    # One round trip: the dump's header, then the server's version on the last line.
+    read = in_db(s, f"pg_restore --list && {PSQL} -tA -d postgres -c 'SHOW server_version_num'")
     with dump.open("rb") as source:
-        listing = run(
-            s.exec("db", "pg_restore", "--list"), step="read the dump's header", capture=True, stdin=source, check=False
-        )
+        listing = run(read, step="read the dump's header", capture=True, stdin=source, check=False)
     found = re.search(r"Dumped from database version: (\d+)", listing.stdout)
     if listing.returncode != 0 or not found:
         raise Exit(f"✗ {dump.name} is not a PostgreSQL custom-format dump: {listing.stderr.strip()[-300:]}", code=2)
-    server = int(query(s, "SHOW server_version_num")) // 10000
+    server = int(listing.stdout.split()[-1]) // 10000
     if int(found.group(1)) > server:
         raise Exit(
             f"✗ {dump.name} was made by PostgreSQL {found.group(1)}, newer than this server "
@@ -179,17 +182,17 @@ def scratch_steps(s: Stack, dump: Path, swap: Swap, user: str) -> list[Step]:
 
 
 def safety_backup_and_scratch(s: Stack, safety: Step, dump: Path, swap: Swap, user: str) -> list[Step]:
-    """The scratch database, then the safety backup of the live one and the restore into the scratch one at once.
+    """The safety backup of the live database, and at once the scratch database created and restored into.
 
     They read and write different databases; the swap waits for both, so a
     failed safety backup still stops the restore before anything live changes.
     """
-    create, restore = scratch_steps(s, dump, swap, user)
-    return [create, side_by_side(f"{safety.name}, and at once {restore.name}", safety, restore)]
+    scratch = in_order(*scratch_steps(s, dump, swap, user))
+    return [side_by_side(f"{safety.name}, and at once {scratch.name}", safety, scratch)]
 
 
 def plan_prepare_restore(
-    s: Stack, dump: Path, swap: Swap, verified: bool, user: str, migrate: bool = True
+    s: Stack, dump: Path, swap: Swap, verified: bool, user: str, migrate: bool = True, up: Set[str] | None = None
 ) -> list[Step]:
     """Everything before the swap: checks, safety backup, restore and migrate aside. Nothing live changes."""
     # A dump whose checksum matched was read back in full when it was written.
@@ -199,7 +202,7 @@ def plan_prepare_restore(
     return [
         *full_read,
         version_step(s, dump),
-        *safety_backup_and_scratch(s, backup_step(s, "pre-restore"), dump, swap, user),
+        *safety_backup_and_scratch(s, backup_step(s, "pre-restore", up), dump, swap, user),
         # Migrated before the swap (the dump may predate the schema), so the app waits only for the renames.
         *(
             [
@@ -244,12 +247,17 @@ def plan_swap_back(s: Stack, swap: Swap) -> list[Step]:
 
 def drop_older_previous(s: Stack, swap: Swap) -> None:
     """Keep only the database this restore replaced; earlier ones were superseded by it."""
-    prefix = literal(f"{swap.live}_before_restore_")
-    sql = f"SELECT datname FROM pg_database WHERE starts_with(datname, {prefix})"  # noqa: S608 - quoted literal
-    for name in query(s, sql, database="postgres").split():
-        if name != swap.previous:
-            query(s, f"DROP DATABASE {ident(name)} WITH (FORCE)", database="postgres")
-            say(f"  dropped {name} (replaced by {swap.previous})")
+    older = (
+        f"FROM pg_database WHERE starts_with(datname, {literal(f'{swap.live}_before_restore_')}) "
+        f"AND datname <> {literal(swap.previous)}"
+    )
+    # One round trip: list them, then drop each (\gexec runs every row as a statement of its own).
+    script = [f"SELECT datname {older};", f"SELECT format('DROP DATABASE %I WITH (FORCE)', datname) {older} \\gexec"]
+    dropped = output(
+        in_db(s, f"printf '%s\\n' {shell(*script)} | {PSQL} -q -tA -d postgres"), step="drop older replaced databases"
+    )
+    for name in dropped.split():
+        say(f"  dropped {name} (replaced by {swap.previous})")
 
 
 def describe(backup: backups.Backup | None) -> str:

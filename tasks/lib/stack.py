@@ -15,6 +15,7 @@ import secrets
 import shlex
 import shutil
 import sys
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -249,9 +250,9 @@ class Stack:
     def is_running(self, service: str) -> bool:
         return service in self.running_services()
 
-    def require_running(self, service: str, task: str) -> None:
-        """Fail in seconds, creating nothing, when `service` is not up."""
-        if not self.is_running(service):
+    def require_running(self, service: str, task: str, up: Set[str] | None = None) -> None:
+        """Fail in seconds, creating nothing, when `service` is not up (`up`: running_services(), if just read)."""
+        if service not in (self.running_services() if up is None else up):
             raise Exit(
                 f"✗ {task} needs the {self.env} stack's {service} service, which is not running; "
                 f"start the stack with ./inv {self.env}.{'up' if self.env == 'dev' else 'deploy'}, then retry.",

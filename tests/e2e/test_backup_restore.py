@@ -83,13 +83,16 @@ def test_round_trip_restores_every_table_exactly(stack):
         "DELETE FROM orders_orderitem; DELETE FROM orders_order;",
     )
     assert fingerprint(stack) != before
+    older = "desideliver_before_restore_20000101000000"  # what an earlier restore kept
+    psql(stack, f"CREATE DATABASE {older}", database="postgres")
 
     out = restore(stack, "latest", check=True).stdout
     assert fingerprint(stack) == before
     unavailable = float(out.split("the app was unavailable for ")[1].split("s")[0])
     assert unavailable < 5  # paused only while the databases were renamed
     previous = [d for d in databases(stack) if d.startswith("desideliver_before_restore_")]
-    assert len(previous) == 1  # the replaced database is kept for the operator
+    assert len(previous) == 1  # the replaced database is kept for the operator, the older one is not
+    assert f"dropped {older} (replaced by {previous[0]})" in out
     assert list(stack.backups.glob("*-pre-restore.dump"))  # and it was backed up first
     assert stack.request("GET", "/api/v1/health/ready/").status == 200
 
