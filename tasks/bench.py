@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,10 +16,9 @@ from pathlib import Path
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import loadbench, loadgen, opsbench, throwaway
+from .lib import devbench, loadbench, opsbench, throwaway
 from .lib import stack as _stack
 from .lib.cli import task
-from .lib.compose import NATIVE_ENV
 from .lib.run import DRY_RUN_HELP, Step, execute, output, say
 from .lib.run import run as run_command
 
@@ -181,69 +179,7 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
                     opsbench.operations(bench, rows, timed_inv(env))
         finally:
             inv("prod.down", "--volumes", "--yes", env=env)
-    docker_vs_native(seconds)
-
-
-# A new connection per request: runserver's keep-alive responses meet Nagle's
-# algorithm and delayed ACKs (40 ms each) on a direct loopback connection. The
-# Host is one both stacks allow (the bench env file allows only localhost).
-CLOSE = {"Connection": "close", "Host": "localhost"}
-
-
-def docker_vs_native(seconds: int) -> None:
-    """The same endpoints' p50, one connection, on the Docker dev stack and on the native stack."""
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        env_file = throwaway.env_file(workdir, "dev")
-        env = {
-            "DESIDELIVER_ENV_FILE": str(env_file),
-            "COMPOSE_PROJECT_NAME": f"bench-dev-{uuid.uuid4().hex[:6]}",
-            "BACKUP_DIR": str(workdir / "backups"),
-        }
-        native_env = {
-            **NATIVE_ENV,
-            "DJANGO_READ_DOT_ENV": "false",
-            "SECRET_KEY": _stack.new_secret_key(),
-            "DATABASE_URL": f"sqlite:///{workdir / 'native.sqlite3'}",
-            "REDIS_URL": "",
-        }
-        ports = {"docker": int(_stack.env_values(env_file)["WEB_PORT"]), "native": throwaway.free_port()}
-        server = None
-        try:
-            say("\nDocker dev stack vs native stack (runserver, local settings), one connection, p50:")
-            inv("dev.up", "--docker", env=env)
-            for command in (("migrate", "--noinput"), ("load_demo_data",)):
-                output(_stack.manage(*command), step=f"native {command[0]}", env=native_env, timeout=300)
-            server = subprocess.Popen(
-                shlex.split(_stack.manage("runserver", "--noreload", f"127.0.0.1:{ports['native']}")),
-                cwd=_stack.ROOT, env={**os.environ, **native_env},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            # Both just started: the dev stack's worker, beat and first requests settle first.
-            time.sleep(15)
-            for port in ports.values():  # warm: imports, connections, caches
-                loadgen.wrk(f"http://127.0.0.1:{port}/api/v1/products/", connections=1, seconds=2, headers=CLOSE)
-            for path in ("/api/v1/health/", "/api/v1/products/", "/api/v1/products/1/"):
-                runs = {
-                    where: loadgen.combine([
-                        loadgen.wrk(f"http://127.0.0.1:{port}{path}", connections=1, seconds=seconds, headers=CLOSE)
-                        for _ in range(3)
-                    ])
-                    for where, port in ports.items()
-                }  # fmt: skip
-                docker, native = runs["docker"], runs["native"]
-                ratio = docker.p50_ms / native.p50_ms
-                ok = ratio <= 1.1 and docker.non_2xx == native.non_2xx == 0
-                say(
-                    f"  {loadbench.verdict(ok)}  {path:<22} Docker {docker.p50_ms:.2f} ms, native "
-                    f"{native.p50_ms:.2f} ms ({ratio:.2f}x, goal within 10%; "
-                    f"non-2xx {docker.non_2xx}, {native.non_2xx})"
-                )
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(timeout=30)
-            inv("dev.down", "--volumes", "--yes", env=env)
+    devbench.docker_vs_native(seconds, inv)
 
 
 @task(

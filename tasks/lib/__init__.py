@@ -24,6 +24,7 @@ those above it):
     loadgen  wrk runs and checkout buyers, as figures (bench.load)
     loadbench  the load benchmark's scenarios, ceilings and budgets
     opsbench  backup and restore of a big database beside raw pg_dump and pg_restore
+    devbench  the Docker dev stack beside the native stack, each cost on its own
     program  ./inv itself: task list, "did you mean", unquoted manage commands
 
 tests/test_tasks.py fails when a collection imports another collection or a
