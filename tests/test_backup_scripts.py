@@ -116,7 +116,8 @@ def slow_pg_dump(tmp_path: Path) -> str:
     shim.mkdir()
     # Writes a little, then hangs like a dump of a large database.
     (shim / "pg_dump").write_text(
-        '#!/bin/bash\nfor a; do [[ $a == --file=* ]] && f="${a#--file=}"; done\necho PGDMP >"$f"\nexec sleep 60\n'
+        '#!/bin/bash\n[[ $1 == --version ]] && exec echo "pg_dump (PostgreSQL) 17.0"\n'
+        'for a; do [[ $a == --file=* ]] && f="${a#--file=}"; done\necho PGDMP >"$f"\nexec sleep 60\n'
     )
     (shim / "pg_dump").chmod(0o755)
     (shim / "psql").write_text("#!/bin/sh\necho 17.0\n")
