@@ -101,10 +101,23 @@ def stock_report(bench: Bench, ids: list[int]) -> dict[str, list[int]]:
     )
 
 
+def settle(bench: Bench, seconds: float = 120) -> int:
+    """Wait until the worker has taken every queued task (checkout's confirmations); the number left."""
+    count = (
+        "from config.celery import app\n"
+        "with app.connection_for_write() as c: print(c.default_channel.client.llen(app.conf.task_default_queue))"
+    )
+    deadline = time.monotonic() + seconds
+    while (left := int(bench.shell(count))) and time.monotonic() < deadline:
+        time.sleep(2)
+    return left
+
+
 def run_checkout(
     bench: Bench, tokens: list[str], products: list[int], buyers: int, lines_in_order: bool
 ) -> tuple[Checkout, bool, str]:
     """`buyers` at once over plentiful and scarce products; then every scarce unit accounted for."""
+    settle(bench)  # the worker is not still mailing an earlier scenario's confirmations
     scarce = products[-3:]
     bench.shell(
         "from catalog.models import Product; from catalog import cache; "
