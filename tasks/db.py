@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,10 +95,18 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
     swap = database.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
     # Read-only looks: what runs is paused during the swap; a checksum-verified dump needs no second full read.
     up = s.running_services()
+    if not dry_run:
+        s.require_running("db", "db.restore", up)
     running = [name for name in APP_SERVICES if name in up]
-    # A dump made at the live schema (its metadata says so) needs no migrations; any other gets them.
-    same_schema = bool(running) and backups.read_metadata(dump).get("migrations") == database.migration_state(s)
-    verified = backups.checksum_state(dump) == "ok"
+    # At once: a dump from a newer PostgreSQL is refused before anything is asked, and the live schema is read
+    # (a dump made at it, as its metadata says, needs no migrations; any other gets them).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        versions = pool.submit(database.check_versions, s, dump) if "db" in up else None
+        live = database.migration_state(s) if running else None
+        if versions is not None:
+            versions.result()
+    same_schema = live is not None and backups.read_metadata(dump).get("migrations") == live
+    verified = backups.sidecar(dump, "sha256").exists()  # resolve() refused one that did not match
     plan = Restore(s, dump, swap, running, verified, database.app_user(s), not same_schema, frozenset(up))
     if dry_run:
         execute([*plan.prepare(), *plan.switch(), database.ready_step(s)], dry_run=True)
@@ -105,7 +115,6 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
         say("On a failure after the swap (the app not ready on the restored database) these would run:")
         execute(database.plan_swap_back(s, swap), dry_run=True)
         return
-    s.require_running("db", "db.restore", up)
     confirm(
         f"This replaces database '{swap.live}' of the {env} stack ({s.project}) with {dump.name}; "
         f"the current one is kept as '{swap.previous}'.",
@@ -147,6 +156,22 @@ def restore_locked(plan: Restore, now: datetime) -> None:
         say(f"✗ the restore stopped before the swap; the live database is unchanged. Safety backup: {safety()}.")
         execute(database.plan_recover(s, swap, []))
         raise
+    with database.flushing(s):  # the restored data written out while the app is switched over
+        unavailable = switch_over(plan, safety)
+    say(f"  the app was unavailable for {unavailable:.1f}s (paused while the databases were renamed)")
+    database.drop_older_previous(s, swap)
+    say(
+        f"✓ restored {dump.name} into '{swap.live}' ({s.env}); the replaced database is kept as "
+        f"'{swap.previous}' until the next restore, and was backed up to {safety()}."
+    )
+
+
+def switch_over(plan: Restore, safety: Callable[[], str]) -> float:
+    """Swap the restored database in while the app is paused; gate on readiness, undoing the swap if not ready.
+
+    Returns how long the app was paused.
+    """
+    s, dump, swap = plan.s, plan.dump, plan.swap
     paused = time.monotonic()
     try:
         execute(plan.switch())
@@ -166,12 +191,7 @@ def restore_locked(plan: Restore, now: datetime) -> None:
             f"  failure: {failure.message}\n  safety backup: {safety()}",
             code=failure.code or 1,
         ) from None
-    say(f"  the app was unavailable for {unavailable:.1f}s (paused while the databases were renamed)")
-    database.drop_older_previous(s, swap)
-    say(
-        f"✓ restored {dump.name} into '{swap.live}' ({s.env}); the replaced database is kept as "
-        f"'{swap.previous}' until the next restore, and was backed up to {safety()}."
-    )
+    return unavailable
 
 
 @task(name="backups", help={"env": "Only this environment's backups: dev or prod (default: every environment's)."})

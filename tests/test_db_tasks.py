@@ -1,5 +1,6 @@
 """Backups and restores: the checks before anything is touched, the lock, and the plans."""
 
+import contextlib
 import json
 import os
 from datetime import UTC, datetime
@@ -136,7 +137,7 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     # both end before the swap.
     assert names[-2:] == [
         "take a verified pre-restore backup (dump, read back, checksum, metadata), "
-        "and at once create a scratch database, owned by the app's role, then restore into the scratch database",
+        "and at once create a scratch database, owned by the app's role, and restore into it",
         "apply migrations to the restored database",
     ]
     at_once = prepare[-2].command
@@ -146,7 +147,7 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
     assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written
     same_schema = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
-    assert [s.name for s in same_schema][-1].endswith("restore into the scratch database")  # nothing to migrate
+    assert "restore into it" in [s.name for s in same_schema][-1]  # nothing to migrate
     switch = database.plan_switch(DEV, swap, ["web", "worker"])
     assert [s.name for s in switch] == [
         "pause the app services",
@@ -171,6 +172,7 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
             raise Exit("✗ the app did not become ready within 120s: 503", code=1)
 
     monkeypatch.setattr(db, "execute", execute)
+    monkeypatch.setattr(database, "flushing", contextlib.nullcontext)  # no CHECKPOINT against a real stack
     with pytest.raises(Exit, match="failed after the swap and was undone: the previous database is live again"):
         db.restore_locked(plan, NOW)
     back = ran[-1]
@@ -179,6 +181,15 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
     renames = next(s.command for s in database.plan_swap_back(DEV, swap) if s.name.startswith("swap the previous"))
     # live -> failed, previous -> live: the restored copy is kept, the old data is live again.
     assert renames.index(swap.failed) < renames.index(swap.previous)
+
+
+def test_a_database_an_earlier_restore_kept_that_cannot_be_dropped_only_warns(monkeypatch, capsys):
+    def refused(command, step, **kwargs):
+        raise Exit(f"✗ '{step}' failed: database is being accessed by other users", code=1)
+
+    monkeypatch.setattr(database, "output", refused)
+    database.drop_older_previous(DEV, database.Swap.at("desideliver", NOW))  # the restore stands
+    assert "were not dropped (✗ 'drop older replaced databases' failed" in capsys.readouterr().out
 
 
 def test_identifiers_and_literals_are_quoted():

@@ -193,17 +193,6 @@ def run_step(step: Step, label: str, log: Path | None) -> None:
     )
 
 
-def in_order(*steps: Step) -> Step:
-    """One step that runs `steps` one after another (a sequence to run beside another with side_by_side)."""
-
-    def action() -> None:
-        for step in steps:
-            run_step(step, step.name, None)
-
-    name = ", then ".join(step.name for step in steps)
-    return Step(name, " && ".join(f"({step.render()})" for step in steps), action=action)
-
-
 def side_by_side(name: str, *steps: Step) -> Step:
     """One step that runs independent `steps` at once; when all have ended, it fails with the first failure."""
 
