@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from invoke.exceptions import Exit
 from .lib import backups, database, lock
 from .lib.cli import task
 from .lib.compose import manage_step, one_off
-from .lib.run import DRY_RUN_HELP, Step, confirm, execute, output, say, shell
+from .lib.run import DRY_RUN_HELP, Step, confirm, execute, meanwhile, output, say, shell
 from .lib.stack import APP_SERVICES, ROOT, SETTINGS, Stack, backups_dir, manage, stack
 
 ENV_HELP = "Which stack: dev or prod (default: dev)."
@@ -100,11 +99,10 @@ def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = F
     running = [name for name in APP_SERVICES if name in up]
     # At once: a dump from a newer PostgreSQL is refused before anything is asked, and the live schema is read
     # (a dump made at it, as its metadata says, needs no migrations; any other gets them).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        versions = pool.submit(database.check_versions, s, dump) if "db" in up else None
+    check = (lambda: database.check_versions(s, dump)) if "db" in up else (lambda: None)
+    with meanwhile(check) as versions:
         live = database.migration_state(s) if running else None
-        if versions is not None:
-            versions.result()
+    versions.result()
     same_schema = live is not None and backups.read_metadata(dump).get("migrations") == live
     verified = backups.sidecar(dump, "sha256").exists()  # resolve() refused one that did not match
     plan = Restore(s, dump, swap, running, verified, database.app_user(s), not same_schema, frozenset(up))

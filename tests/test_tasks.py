@@ -344,3 +344,22 @@ def test_side_by_side_steps_all_run_and_the_first_failure_is_raised_after_both_e
     with pytest.raises(Exit, match="the safety backup failed"):
         step.action()
     assert finished == ["restore"]
+
+
+def test_meanwhile_runs_beside_the_block_and_the_block_ends_after_it():
+    import threading
+
+    from tasks.lib.run import meanwhile
+
+    both_started, ended = threading.Barrier(2, timeout=5), []
+
+    def work() -> None:
+        both_started.wait()  # proves it runs beside the block: alone it would time out here
+        ended.append("work")
+        raise RuntimeError("checkpoint refused")
+
+    with meanwhile(work) as background:
+        both_started.wait()
+    assert ended == ["work"]  # the block did not end before the work did
+    with pytest.raises(RuntimeError, match="checkpoint refused"):
+        background.result()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Iterator, Set
-from contextlib import contextmanager
+from collections.abc import Set
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +14,7 @@ from pathlib import Path
 from invoke.exceptions import Exit
 
 from . import backups
-from .run import Step, output, run, say, shell, side_by_side
+from .run import Step, meanwhile, output, run, say, shell, side_by_side
 from .stack import APP_SERVICES, Stack
 
 # Inside the db container, where the image's own variables name the role and database.
@@ -72,12 +72,15 @@ def backup_step(s: Stack, kind: str = "", up: Set[str] | None = None) -> Step:
     )
 
 
+def versions_command(s: Stack) -> str:
+    """One round trip: the dump's header (from standard input), then the server's version on the last line."""
+    return in_db(s, f"pg_restore --list && {PSQL} -tA -d postgres -c 'SHOW server_version_num'")
+
+
 def check_versions(s: Stack, dump: Path) -> None:
     """Refuse a dump made by a newer PostgreSQL major version than the server runs."""
-    # One round trip: the dump's header, then the server's version on the last line.
-    read = in_db(s, f"pg_restore --list && {PSQL} -tA -d postgres -c 'SHOW server_version_num'")
     with dump.open("rb") as source:
-        listing = run(read, step="read the dump's header", capture=True, stdin=source, check=False)
+        listing = run(versions_command(s), step="read the dump's header", capture=True, stdin=source, check=False)
     found = re.search(r"Dumped from database version: (\d+)", listing.stdout)
     if listing.returncode != 0 or not found:
         raise Exit(
@@ -166,7 +169,7 @@ def start_app(s: Stack) -> list[Step]:
 def version_step(s: Stack, dump: Path) -> Step:
     return Step(
         "check the dump's PostgreSQL version",
-        f"{s.exec('db', 'pg_restore', '--list')} < {shell(dump)}; SHOW server_version_num",
+        f"{versions_command(s)} < {shell(dump)}",
         action=lambda: check_versions(s, dump),
     )
 
@@ -260,8 +263,7 @@ def drop_older_previous(s: Stack, swap: Swap) -> None:
         say(f"  dropped {name} (replaced by {swap.previous})")
 
 
-@contextmanager
-def flushing(s: Stack) -> Iterator[None]:
+def flushing(s: Stack) -> AbstractContextManager[Future]:
     """A CHECKPOINT in the background while the block runs (the swap and the readiness check).
 
     The DROP DATABASE of an older kept database after a restore runs a
@@ -270,14 +272,7 @@ def flushing(s: Stack) -> Iterator[None]:
     Written out meanwhile, the drop is quick. A failed checkpoint only makes
     the drop slower, so it is not checked.
     """
-    flush = threading.Thread(
-        target=lambda: run(on_postgres(s, "CHECKPOINT"), step="checkpoint", capture=True, check=False)
-    )
-    flush.start()
-    try:
-        yield
-    finally:
-        flush.join()
+    return meanwhile(lambda: run(on_postgres(s, "CHECKPOINT"), step="checkpoint", capture=True, check=False))
 
 
 def describe(backup: backups.Backup | None) -> str:

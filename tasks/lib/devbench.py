@@ -49,12 +49,17 @@ COLUMNS = {
 }
 
 
+def container(project: str, service: str) -> str:
+    """The id of `service`'s (first) running container in compose project `project`."""
+    labels = f"label=com.docker.compose.project={project} --filter label=com.docker.compose.service={service}"
+    return output(f"docker ps -q --filter {labels}", step=f"find {service}").split()[0]
+
+
 def address(project: str, service: str) -> str:
     """The address of `service`'s container on its compose network."""
-    labels = f"label=com.docker.compose.project={project} --filter label=com.docker.compose.service={service}"
-    container = output(f"docker ps -q --filter {labels}", step=f"find {service}").split()[0]
     networks = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
-    return output(shell("docker", "inspect", "-f", networks, container), step=f"{service}'s address").split()[0]
+    found = output(shell("docker", "inspect", "-f", networks, container(project, service)), step=f"{service}'s address")
+    return found.split()[0]
 
 
 def at(url: str, host: str) -> str:
@@ -67,8 +72,7 @@ def at(url: str, host: str) -> str:
 
 def same_backends(project: str) -> dict[str, str]:
     """The dev web container's database and cache settings, reaching them at their containers' addresses."""
-    web = output(f"docker ps -q --filter label=com.docker.compose.project={project} --filter "
-                 "label=com.docker.compose.service=web", step="find web").split()[0]  # fmt: skip
+    web = container(project, "web")
     variables = json.loads(output(shell("docker", "inspect", "-f", "{{json .Config.Env}}", web), step="web's env"))
     values = dict(line.split("=", 1) for line in variables)
     return {

@@ -17,7 +17,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,6 +193,16 @@ def run_step(step: Step, label: str, log: Path | None) -> None:
         hint=step.hint,
         log=log,
     )
+
+
+@contextmanager
+def meanwhile(work: Callable[[], object]) -> Iterator[Future]:
+    """Run `work` in the background while the block runs; the block ends only once `work` has ended.
+
+    The future holds its result or its exception (`.result()` raises it).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(work)
 
 
 def side_by_side(name: str, *steps: Step) -> Step:
