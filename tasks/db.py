@@ -154,8 +154,7 @@ def restore_locked(plan: Restore, now: datetime) -> None:
         say(f"✗ the restore stopped before the swap; the live database is unchanged. Safety backup: {safety()}.")
         execute(database.plan_recover(s, swap, []))
         raise
-    with database.flushing(s):  # the restored data written out while the app is switched over
-        unavailable = switch_over(plan, safety)
+    unavailable = switch_over(plan, safety)
     say(f"  the app was unavailable for {unavailable:.1f}s (paused while the databases were renamed)")
     database.drop_older_previous(s, swap)
     say(

@@ -1,6 +1,5 @@
 """Backups and restores: the checks before anything is touched, the lock, and the plans."""
 
-import contextlib
 import json
 import os
 from datetime import UTC, datetime
@@ -138,16 +137,17 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     assert names[-2:] == [
         "take a verified pre-restore backup (dump, read back, checksum, metadata), "
         "and at once create a scratch database, owned by the app's role, and restore into it",
-        "apply migrations to the restored database",
+        "apply migrations to the restored database, and at once write the restored data out (CHECKPOINT)",
     ]
     at_once = prepare[-2].command
     assert "backup-once.sh pre-restore" in at_once
     assert at_once.index("CREATE DATABASE") < at_once.index("pg_restore")
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
+    assert "CHECKPOINT" in prepare[-1].command  # written out before the pause, not during it
     verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
     assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written
     same_schema = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
-    assert "restore into it" in [s.name for s in same_schema][-1]  # nothing to migrate
+    assert [s.name for s in same_schema][-1] == "write the restored data out (CHECKPOINT)"  # nothing to migrate
     switch = database.plan_switch(DEV, swap, ["web", "worker"])
     assert [s.name for s in switch] == [
         "pause the app services",
@@ -155,6 +155,7 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
         "resume the app services",
     ]
     assert switch[0].command.endswith(" pause web worker")
+    assert not any("CHECKPOINT" in s.command for s in switch)  # the pause holds only the renames
     assert " -1 -c " in switch[1].command  # both renames in one transaction
     assert switch[1].command.index(swap.previous) < switch[1].command.index(swap.scratch)
 
@@ -172,7 +173,6 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
             raise Exit("✗ the app did not become ready within 120s: 503", code=1)
 
     monkeypatch.setattr(db, "execute", execute)
-    monkeypatch.setattr(database, "flushing", contextlib.nullcontext)  # no CHECKPOINT against a real stack
     with pytest.raises(Exit, match="failed after the swap and was undone: the previous database is live again"):
         db.restore_locked(plan, NOW)
     back = ran[-1]

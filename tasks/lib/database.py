@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Set
-from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 from invoke.exceptions import Exit
 
 from . import backups
-from .run import Step, meanwhile, output, run, say, shell, side_by_side
+from .run import Step, output, run, say, shell, side_by_side
 from .stack import APP_SERVICES, Stack
 
 # Inside the db container, where the image's own variables name the role and database.
@@ -211,7 +209,12 @@ def plan_prepare_restore(
         "apply migrations to the restored database", s.compose("run", "--rm", "-T", "-e", scratch_url, "migrate")
     )
     at_once = safety_backup_and_scratch(s, backup_step(s, "pre-restore", up), dump, swap, user)
-    return [*full_read, *at_once, *([migrate_scratch] if migrate else [])]
+    # Written out now, before the pause: the DROP DATABASE of an older kept database after the restore
+    # checkpoints too, and would first write out all the restore wrote. Not during the pause, where
+    # its I/O would lengthen the renames the app waits for.
+    checkpoint = Step("write the restored data out (CHECKPOINT)", on_postgres(s, "CHECKPOINT"))
+    last = side_by_side(f"{migrate_scratch.name}, and at once {checkpoint.name}", migrate_scratch, checkpoint)
+    return [*full_read, *at_once, last if migrate else checkpoint]
 
 
 def plan_switch(s: Stack, swap: Swap, running: list[str]) -> list[Step]:
@@ -261,18 +264,6 @@ def drop_older_previous(s: Stack, swap: Swap) -> None:
         return
     for name in dropped.split():
         say(f"  dropped {name} (replaced by {swap.previous})")
-
-
-def flushing(s: Stack) -> AbstractContextManager[Future]:
-    """A CHECKPOINT in the background while the block runs (the swap and the readiness check).
-
-    The DROP DATABASE of an older kept database after a restore runs a
-    checkpoint of its own, which would first write out all the restore
-    wrote: a few tenths of a second on a million rows, added to the restore.
-    Written out meanwhile, the drop is quick. A failed checkpoint only makes
-    the drop slower, so it is not checked.
-    """
-    return meanwhile(lambda: run(on_postgres(s, "CHECKPOINT"), step="checkpoint", capture=True, check=False))
 
 
 def describe(backup: backups.Backup | None) -> str:
