@@ -60,6 +60,47 @@ def test_confirmation_retries_transient_mail_errors_only(auth, product, monkeypa
     assert (result.state, len(calls)) == (state, attempts)
 
 
+def run_in_a_worker(task) -> None:
+    """What a worker does around a task, database-wise: Celery's Django fixup, then the task signals."""
+    from celery.fixups.django import DjangoWorkerFixup
+    from celery.signals import task_postrun, task_prerun
+
+    fixup = DjangoWorkerFixup(app)
+    fixup.on_task_prerun(sender=task)
+    task_prerun.send(sender=task, task_id="t", task=task, args=(), kwargs={})
+    task_postrun.send(sender=task, task_id="t", task=task, args=(), kwargs={}, retval=None, state="SUCCESS")
+    fixup.on_task_postrun(sender=task)
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in a worker
+def test_a_worker_keeps_its_database_connection_from_task_to_task():
+    from django.db import connection
+
+    from orders.tasks import send_order_confirmation
+
+    connection.ensure_connection()
+    opened = connection.connection
+    for _ in range(3):
+        run_in_a_worker(send_order_confirmation)
+    # Celery's default closes it after every task: a new PostgreSQL backend for each one.
+    assert connection.connection is opened
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_drops_a_broken_database_connection_after_the_task():
+    from django.db import connection
+
+    from orders.tasks import send_order_confirmation
+
+    connection.ensure_connection()
+    connection.connection.close()  # the server went away under it
+    connection.errors_occurred = True  # as Django marks it when a query fails
+    run_in_a_worker(send_order_confirmation)
+    assert connection.connection is None  # the next task connects afresh
+    connection.ensure_connection()
+    assert connection.is_usable()
+
+
 def test_heartbeat_check_reports_missing_fresh_and_stale(tmp_path, monkeypatch):
     monkeypatch.setenv("CELERY_HEARTBEAT_DIR", str(tmp_path))
     assert "has not started" in healthcheck.check("worker")

@@ -8,6 +8,7 @@ import os
 
 from celery import Celery, bootsteps
 from celery.beat import PersistentScheduler
+from celery.signals import task_postrun, task_prerun
 
 import healthcheck
 
@@ -34,6 +35,21 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(WorkerHeartbeat)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_connections(sender, **kwargs) -> None:
+    """Around each task, what Django does around each request: close a connection that broke or outlived CONN_MAX_AGE.
+
+    The rest are kept (settings CELERY_DB_REUSE_MAX). Not for a task run
+    in-process (eager): that one shares its caller's connection, maybe
+    inside the caller's transaction.
+    """
+    from django.db import close_old_connections
+
+    if not sender.request.is_eager:
+        close_old_connections()
 
 
 class HeartbeatScheduler(PersistentScheduler):

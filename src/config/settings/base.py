@@ -184,6 +184,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection after each task unless
+# this is set, and a new PostgreSQL backend per task cost more database CPU
+# than the task itself. With it set, a worker process closes its connections
+# every this many tasks; in between, config.celery closes them as Django does
+# after a request: when broken or older than CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Short timeouts: a stalled Redis costs a request two seconds, not twenty. An
 # unacknowledged message (its worker killed outright) is redelivered after the
