@@ -156,7 +156,6 @@ def restore_locked(plan: Restore, now: datetime) -> None:
         raise
     unavailable = switch_over(plan, safety)
     say(f"  the app was unavailable for {unavailable:.1f}s (paused while the databases were renamed)")
-    database.drop_older_previous(s, swap)
     say(
         f"✓ restored {dump.name} into '{swap.live}' ({s.env}); the replaced database is kept as "
         f"'{swap.previous}' until the next restore, and was backed up to {safety()}."

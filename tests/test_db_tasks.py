@@ -132,22 +132,24 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     prepare = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
     names = [s.name for s in prepare]
     assert names[0] == "check the file is a complete PostgreSQL dump"
-    # The safety backup of the live database, and the scratch one created and restored into, run at once;
-    # both end before the swap.
+    # The safety backup of the live database, the scratch one created and restored into, and the drop of
+    # what earlier restores kept, run at once; all end before the swap.
     assert names[-2:] == [
         "take a verified pre-restore backup (dump, read back, checksum, metadata), "
-        "and at once create a scratch database, owned by the app's role, and restore into it",
-        "apply migrations to the restored database, and at once write the restored data out (CHECKPOINT)",
+        "and at once create a scratch database, owned by the app's role, and restore into it; "
+        "drop the databases earlier restores kept",
+        "apply migrations to the restored database",
     ]
     at_once = prepare[-2].command
     assert "backup-once.sh pre-restore" in at_once
     assert at_once.index("CREATE DATABASE") < at_once.index("pg_restore")
+    assert "DROP DATABASE %I WITH (FORCE)" in at_once
+    assert "desideliver_before_restore_" in at_once
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
-    assert "CHECKPOINT" in prepare[-1].command  # written out before the pause, not during it
     verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
     assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written
     same_schema = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
-    assert [s.name for s in same_schema][-1] == "write the restored data out (CHECKPOINT)"  # nothing to migrate
+    assert "restore into it" in [s.name for s in same_schema][-1]  # nothing to migrate
     switch = database.plan_switch(DEV, swap, ["web", "worker"])
     assert [s.name for s in switch] == [
         "pause the app services",
@@ -188,8 +190,8 @@ def test_a_database_an_earlier_restore_kept_that_cannot_be_dropped_only_warns(mo
         raise Exit(f"✗ '{step}' failed: database is being accessed by other users", code=1)
 
     monkeypatch.setattr(database, "output", refused)
-    database.drop_older_previous(DEV, database.Swap.at("desideliver", NOW))  # the restore stands
-    assert "were not dropped (✗ 'drop older replaced databases' failed" in capsys.readouterr().out
+    database.drop_older_step(DEV, database.Swap.at("desideliver", NOW)).action()  # the restore goes on
+    assert "were not dropped (✗ 'drop the databases earlier restores kept' failed" in capsys.readouterr().out
 
 
 def test_identifiers_and_literals_are_quoted():

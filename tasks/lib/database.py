@@ -187,13 +187,16 @@ def scratch_step(s: Stack, dump: Path, swap: Swap, user: str) -> Step:
 
 
 def safety_backup_and_scratch(s: Stack, safety: Step, dump: Path, swap: Swap, user: str) -> list[Step]:
-    """The safety backup of the live database, and at once the scratch database created and restored into.
+    """At once: the safety backup of the live database, the scratch database created and restored into,
+    and the databases earlier restores kept dropped.
 
-    They read and write different databases; the swap waits for both, so a
-    failed safety backup still stops the restore before anything live changes.
+    They read and write different databases; the swap waits for all three, so
+    a failed safety backup still stops the restore before anything live
+    changes. The drop goes first, not after the swap: a DROP DATABASE is a
+    checkpoint, cheap now and slow once the restore has written its data.
     """
-    scratch = scratch_step(s, dump, swap, user)
-    return [side_by_side(f"{safety.name}, and at once {scratch.name}", safety, scratch)]
+    scratch, drop = scratch_step(s, dump, swap, user), drop_older_step(s, swap)
+    return [side_by_side(f"{safety.name}, and at once {scratch.name}; {drop.name}", safety, scratch, drop)]
 
 
 def plan_prepare_restore(
@@ -209,12 +212,7 @@ def plan_prepare_restore(
         "apply migrations to the restored database", s.compose("run", "--rm", "-T", "-e", scratch_url, "migrate")
     )
     at_once = safety_backup_and_scratch(s, backup_step(s, "pre-restore", up), dump, swap, user)
-    # Written out now, before the pause: the DROP DATABASE of an older kept database after the restore
-    # checkpoints too, and would first write out all the restore wrote. Not during the pause, where
-    # its I/O would lengthen the renames the app waits for.
-    checkpoint = Step("write the restored data out (CHECKPOINT)", on_postgres(s, "CHECKPOINT"))
-    last = side_by_side(f"{migrate_scratch.name}, and at once {checkpoint.name}", migrate_scratch, checkpoint)
-    return [*full_read, *at_once, last if migrate else checkpoint]
+    return [*full_read, *at_once, *([migrate_scratch] if migrate else [])]
 
 
 def plan_switch(s: Stack, swap: Swap, running: list[str]) -> list[Step]:
@@ -245,25 +243,28 @@ def plan_swap_back(s: Stack, swap: Swap) -> list[Step]:
     ]
 
 
-def drop_older_previous(s: Stack, swap: Swap) -> None:
-    """Keep only the database this restore replaced; earlier ones were superseded by it.
+def drop_older_step(s: Stack, swap: Swap) -> Step:
+    """Drop the databases earlier restores kept: this restore supersedes them ("kept until the next restore").
 
-    A failure only warns: the restore has happened (./inv db.psql, then \\l, lists what is left).
+    Each one's data is in the safety backup of the restore that replaced it,
+    which retention never prunes. A failure only warns: the restore goes on
+    (./inv db.psql, then \\l, lists what is left).
     """
-    older = (
-        f"FROM pg_database WHERE starts_with(datname, {literal(f'{swap.live}_before_restore_')}) "
-        f"AND datname <> {literal(swap.previous)}"
-    )
+    older = f"FROM pg_database WHERE starts_with(datname, {literal(f'{swap.live}_before_restore_')})"
     # One round trip: list them, then drop each (\gexec runs every row as a statement of its own).
     script = [f"SELECT datname {older};", f"SELECT format('DROP DATABASE %I WITH (FORCE)', datname) {older} \\gexec"]
     drop = in_db(s, f"printf '%s\\n' {shell(*script)} | {PSQL} -q -tA -d postgres")
-    try:
-        dropped = output(drop, step="drop older replaced databases")
-    except Exit as failed:
-        say(f"  ! databases earlier restores kept were not dropped ({failed.message}); see ./inv db.psql: \\l")
-        return
-    for name in dropped.split():
-        say(f"  dropped {name} (replaced by {swap.previous})")
+
+    def action() -> None:
+        try:
+            dropped = output(drop, step="drop the databases earlier restores kept")
+        except Exit as failed:
+            say(f"  ! databases earlier restores kept were not dropped ({failed.message}); see ./inv db.psql: \\l")
+            return
+        for name in dropped.split():
+            say(f"  dropped {name}, kept by an earlier restore (its pre-restore backup holds it)")
+
+    return Step("drop the databases earlier restores kept", drop, action=action)
 
 
 def describe(backup: backups.Backup | None) -> str:

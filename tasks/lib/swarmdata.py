@@ -173,5 +173,4 @@ def restore(s: Stack, dump: Path, swap: database.Swap, migrate: bool, dry_run: b
             f"copy is kept as '{swap.failed}'.\n  failure: {failure.message}",
             code=failure.code or 1,
         ) from None
-    database.drop_older_previous(s, swap)
     say(f"✓ restored {dump.name} into '{swap.live}' on the swarm; the replaced database is kept as '{swap.previous}'.")
