@@ -25,7 +25,7 @@ def test_an_order_placed_while_the_broker_is_down_is_201_and_the_sweep_sends_it_
     def broker_down(*args, **kwargs):
         raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.send_order_confirmation, "apply_async", broker_down)
+    monkeypatch.setattr(tasks.send_pending_confirmations, "apply_async", broker_down)
     fill_cart(auth, product, 2)
     with django_capture_on_commit_callbacks(execute=True):
         response = auth.post(CREATE, {}, format="json")
@@ -49,18 +49,99 @@ def test_a_confirmation_is_mailed_once_however_often_it_is_queued(auth, product,
     assert len(mail.outbox) == 1
 
 
+def queued_runs(monkeypatch) -> list[str]:
+    """The names of the tasks sent to the broker from here on (none run: no worker)."""
+    from config.celery import app
+
+    sent: list[str] = []
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setattr(app.amqp, "send_task_message", lambda producer, name, *args, **kwargs: sent.append(name))
+    return sent
+
+
 def test_queueing_a_confirmation_leaves_no_result_to_wait_for(monkeypatch):
     # A result that may be read costs every order: with Redis as the result backend the
     # web process subscribes to its channel at send time, and the worker writes it.
     from config.celery import app
 
-    subscribed, sent = [], []
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    subscribed = []
+    sent = queued_runs(monkeypatch)
     monkeypatch.setattr(app.backend, "on_task_call", lambda producer, task_id: subscribed.append(task_id))
-    monkeypatch.setattr(app.amqp, "send_task_message", lambda producer, name, *args, **kwargs: sent.append(name))
     tasks.queue_confirmation(42)
-    assert sent == ["orders.tasks.send_order_confirmation"]
+    assert sent == ["orders.tasks.send_pending_confirmations"]
     assert subscribed == []
+
+
+def test_orders_placed_while_a_run_is_queued_queue_no_other(monkeypatch):
+    sent = queued_runs(monkeypatch)
+    for order_id in range(1, 51):
+        tasks.queue_confirmation(order_id)
+    assert sent == ["orders.tasks.send_pending_confirmations"]  # one run, not fifty messages
+
+
+def test_an_order_placed_once_the_run_started_queues_the_next(
+    auth, product, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = queued_runs(monkeypatch)
+    tasks.queue_confirmation(1)
+    tasks.send_pending_confirmations.run()  # the queued run starts: nothing is pending yet
+    fill_cart(auth, product, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place_order_now(auth)
+    assert sent == ["orders.tasks.send_pending_confirmations"] * 2  # this order is not left for the sweep
+    assert tasks.send_pending_confirmations.run() == 1
+    assert [m.subject for m in mail.outbox] == [f"DesiDeliver order #{order} confirmed"]
+
+
+def test_a_run_mails_every_pending_order_once_and_a_broken_one_does_not_stop_it(auth, product, monkeypatch):
+    monkeypatch.setattr(tasks, "queue_confirmation", lambda order_id: None)  # no run queued by the orders
+    orders = []
+    for _ in range(3):
+        fill_cart(auth, product, 1)
+        orders.append(place_order_now(auth))
+    real_send_mail = tasks.send_mail
+
+    def broken_for_the_first(**kwargs):
+        if f"#{orders[0]} " in kwargs["subject"]:
+            raise ValueError("a template bug")
+        return real_send_mail(**kwargs)
+
+    monkeypatch.setattr(tasks, "send_mail", broken_for_the_first)
+    assert tasks.send_pending_confirmations.run() == 2
+    assert sorted(m.subject for m in mail.outbox) == [f"DesiDeliver order #{n} confirmed" for n in orders[1:]]
+    assert Order.objects.get(pk=orders[0]).confirmation_sent_at is None  # left for the next run
+    monkeypatch.setattr(tasks, "send_mail", real_send_mail)
+    assert tasks.send_pending_confirmations.run() == 1
+    assert tasks.send_pending_confirmations.run() == 0  # each mailed once
+    assert len(mail.outbox) == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_runs_and_single_confirmations_racing_mail_each_order_once(make_product, make_user, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are a PostgreSQL feature; SQLite serialises writers (set DATABASE_URL to run this)")
+    monkeypatch.setattr(tasks, "queue_confirmation", lambda order_id: None)
+    product = make_product("Basmati", stock=100)
+    orders = []
+    for n in range(12):
+        client = client_for(make_user(f"racer{n}@example.com"))
+        fill_cart(client, product, 1)
+        orders.append(place_order_now(client))
+    # Runs (a retry beside a fresh one) and the single-order task (an old message) all at once.
+    race(
+        tasks.send_pending_confirmations.run,
+        tasks.send_pending_confirmations.run,
+        tasks.send_pending_confirmations.run,
+        *(lambda n=n: tasks.send_order_confirmation.run(n) for n in orders),
+    )
+    assert sorted(m.subject for m in mail.outbox) == sorted(f"DesiDeliver order #{n} confirmed" for n in orders)
+
+
+def place_order_now(client) -> int:
+    response = client.post(CREATE, {}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
 
 
 def test_a_database_error_while_confirming_is_retried(auth, product, monkeypatch, django_capture_on_commit_callbacks):

@@ -26,6 +26,12 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # Confirmation runs and the sweep read the orders not yet confirmed: a few among many.
+            models.Index(
+                fields=["id"], condition=models.Q(confirmation_sent_at__isnull=True), name="order_unconfirmed"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Order #{self.pk} ({self.user})"
