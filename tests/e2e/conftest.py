@@ -217,6 +217,11 @@ class Stack:
         (ROOT / "var" / "deploy" / f"{self.project}.json").unlink(missing_ok=True)
 
 
+def newest_migration(app: str) -> str:
+    """The name of `app`'s newest migration in this checkout: what a dump of a migrated database records."""
+    return max(m.stem for m in (ROOT / "src" / app / "migrations").glob("0*.py"))
+
+
 def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: dict[str, str] | None = None) -> Stack:
     values = {
         # prod: the stack's own certificate directory (prod.deploy makes a self-signed pair in it).
