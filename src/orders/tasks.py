@@ -1,9 +1,11 @@
+from __future__ import annotations
+
 import csv
 import logging
 import smtplib
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from celery import shared_task
 from django.conf import settings
@@ -11,6 +13,11 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.core.mail.backends.base import BaseEmailBackend
+
+    from .models import Order
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +53,7 @@ RECENT = timedelta(days=7)  # older unconfirmed orders are left alone
 BATCH = 200
 
 
-def confirm(order, connection=None) -> bool:
+def confirm(order: Order, connection: BaseEmailBackend | None = None) -> bool:
     """Mail `order`'s confirmation unless it was already; whether this call mailed it.
 
     The claim (an UPDATE of the row while unsent) holds the row's lock while
