@@ -39,7 +39,7 @@ app.steps["worker"].add(WorkerHeartbeat)
 
 @task_prerun.connect
 @task_postrun.connect
-def close_old_connections(sender, **kwargs) -> None:
+def recycle_database_connections(sender, **kwargs) -> None:
     """Around each task, what Django does around each request: close a connection that broke or outlived CONN_MAX_AGE.
 
     The rest are kept (settings CELERY_DB_REUSE_MAX). Not for a task run

@@ -3,7 +3,7 @@ from __future__ import annotations
 import csv
 import logging
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.core.mail.backends.base import BaseEmailBackend
+    from django.db.models import QuerySet
 
     from .models import Order
 
@@ -51,6 +52,13 @@ RUN_QUEUED_SECONDS = 30
 RUN_DELAY_SECONDS = 1
 RECENT = timedelta(days=7)  # older unconfirmed orders are left alone
 BATCH = 200
+
+
+def unconfirmed(now: datetime) -> QuerySet[Order]:
+    """Recent orders whose confirmation is not sent: what a run mails and the sweep looks for."""
+    from .models import Order
+
+    return Order.objects.filter(confirmation_sent_at__isnull=True, created_at__gt=now - RECENT)
 
 
 def confirm(order: Order, connection: BaseEmailBackend | None = None) -> bool:
@@ -113,15 +121,12 @@ def send_pending_confirmations() -> int:
     """
     from django.core.mail import get_connection
 
-    from .models import Order
-
     cache.delete(RUN_QUEUED)
     sent, after = 0, 0
     with get_connection() as connection:
         while batch := list(
-            Order.objects.filter(
-                confirmation_sent_at__isnull=True, created_at__gt=timezone.now() - RECENT, pk__gt=after
-            )
+            unconfirmed(timezone.now())
+            .filter(pk__gt=after)
             .select_related("user")
             .prefetch_related("items")
             .order_by("pk")[:BATCH]
@@ -155,12 +160,8 @@ def queue_confirmation(order_id: int) -> None:
 @shared_task(autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
 def queue_unconfirmed_orders() -> int:
     """Queue a run if a recent order's confirmation is still not sent (a lost message, a broker outage); how many."""
-    from .models import Order
-
     now = timezone.now()
-    late = Order.objects.filter(
-        confirmation_sent_at__isnull=True, created_at__lt=now - SWEEP_AFTER, created_at__gt=now - RECENT
-    ).count()
+    late = unconfirmed(now).filter(created_at__lt=now - SWEEP_AFTER).count()
     if late:
         send_pending_confirmations.delay()
     return late
