@@ -97,6 +97,22 @@ def race(*calls) -> list[int]:
     return statuses
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip `@pytest.mark.postgres("why")` tests on SQLite, saying why and how to run them.
+
+    Such a test must not even start there: one that closes or locks the connection
+    breaks the shared in-memory SQLite database for every test after it.
+    """
+    if connection.vendor == "postgresql":
+        return
+    for item in items:
+        marker = item.get_closest_marker("postgres")
+        if marker is None:
+            continue
+        why = marker.args[0] if marker.args else "needs PostgreSQL"
+        item.add_marker(pytest.mark.skip(reason=f"{why}; set DATABASE_URL to a PostgreSQL server to run it"))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """Say what the deselected tests are, so "47 deselected" does not look like a problem."""
     items = terminalreporter.stats.get("deselected", [])

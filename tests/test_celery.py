@@ -86,6 +86,7 @@ def test_a_worker_keeps_its_database_connection_from_task_to_task():
     assert connection.connection is opened
 
 
+@pytest.mark.postgres("closing the connection would destroy the in-memory SQLite test database")
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_drops_a_broken_database_connection_after_the_task():
     from django.db import connection

@@ -6,10 +6,9 @@ from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
 
+@pytest.mark.postgres("transactional DDL across migrations is a PostgreSQL feature")
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_migration_rolls_back_every_migration_of_the_run(settings, tmp_path, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("transactional DDL across migrations needs PostgreSQL (set DATABASE_URL to run this)")
     package = tmp_path / "e2e_migrations"
     package.mkdir()
     (package / "__init__.py").write_text("")

@@ -5,7 +5,7 @@ import io
 
 import pytest
 from django.core import mail
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.utils import timezone
 
 from catalog.models import Product
@@ -116,11 +116,9 @@ def test_a_run_mails_every_pending_order_once_and_a_broken_one_does_not_stop_it(
     assert len(mail.outbox) == 3
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres("row locks are a PostgreSQL feature; SQLite serialises writers")
 @pytest.mark.django_db(transaction=True)
 def test_runs_and_single_confirmations_racing_mail_each_order_once(make_product, make_user, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks are a PostgreSQL feature; SQLite serialises writers (set DATABASE_URL to run this)")
     monkeypatch.setattr(tasks, "queue_confirmation", lambda order_id: None)
     product = make_product("Basmati", stock=100)
     orders = []
@@ -237,11 +235,9 @@ def test_customers_never_see_a_staff_members_address(auth, user, staff, staff_cl
 # --- races: a 201 or a 4xx, never a 500 ----------------------------------------------
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres("row locks are a PostgreSQL feature; SQLite serialises writers")
 @pytest.mark.django_db(transaction=True)
 def test_checkout_racing_cart_writes_and_twin_adds_never_give_a_500(make_product, make_user):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks are a PostgreSQL feature; SQLite serialises writers (set DATABASE_URL to run this)")
     products = [make_product(f"P{n}", stock=1000) for n in range(3)]
     for trial in range(8):
         client = client_for(make_user(f"racer{trial}@example.com"))

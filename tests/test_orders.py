@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 
 from catalog.models import Product
 from orders.models import Order
@@ -137,11 +136,9 @@ def test_confirmation_task_does_not_mail_twice(auth, product, django_capture_on_
     assert len(mail.outbox) == 1
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres("row locks are a PostgreSQL feature; SQLite serialises writers")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_orders_never_oversell(make_product, make_user):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks are a PostgreSQL feature; SQLite serialises writers (set DATABASE_URL to run this)")
     stock, buyers, each = 5, 12, 1
     product = make_product("Alphonso Mangoes", price="450.00", stock=stock)
     clients = []
