@@ -163,6 +163,11 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
 
 
 def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, monkeypatch):
+    """The decision and the order of the renames, with the executor replaced.
+
+    The swap-back's SQL runs against PostgreSQL in tests/e2e/test_backup_restore.py
+    (test_a_restore_that_fails_after_the_swap_puts_the_previous_database_back).
+    """
     from tasks import db
 
     swap = database.Swap.at("desideliver", NOW)

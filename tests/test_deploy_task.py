@@ -1,4 +1,10 @@
-"""prod.deploy's failure handling, without an engine: any failed step after preparation rolls back."""
+"""prod.deploy's failure handling, without an engine: any failed step after preparation rolls back.
+
+These tests check the decision (which failures roll back, to which tag, what the report says), with the
+rollout itself replaced. The real rollback runs on the engine in tests/e2e/test_deploy.py
+(test_an_image_that_fails_its_health_check_is_rolled_back_and_says_the_schema_is_newer and
+test_rollback_redeploys_the_previous_tag).
+"""
 
 from contextlib import nullcontext
 from unittest import mock

@@ -83,10 +83,12 @@ def test_restore_without_a_file_says_what_to_pass():
     assert "Traceback" not in result.stderr
 
 
-def test_completion_script_is_printed():
-    result = dot_inv("--print-completion-script", "bash")
-    assert result.returncode == 0
-    assert "complete" in result.stdout
+def test_tab_completion_offers_the_projects_tasks_and_a_tasks_own_flags():
+    tasks_offered = dot_inv("--complete", "--", "inv", "db.res").stdout.split()
+    assert {"db.restore", "dev.up", "prod.deploy"} <= set(tasks_offered)
+    flags = dot_inv("--complete", "--", "inv", "db.restore", "--").stdout.split()
+    assert {"--env", "--yes", "--dry-run"} <= set(flags)
+    assert "--tag" not in flags  # prod.deploy's, not db.restore's
 
 
 # --- output a person reads ---------------------------------------------------------
@@ -145,7 +147,7 @@ def test_a_start_failure_names_the_failed_service_its_output_and_the_fix(monkeyp
     assert "db is" not in report
 
 
-def test_prod_config_masks_every_secret_unless_asked(monkeypatch, tmp_path, capsys):
+def test_prod_config_masks_every_secret_unless_asked(monkeypatch, tmp_path, capfd):
     env = tmp_path / ".env.prod"
     env.write_text(f"SECRETS_DIR={tmp_path / 'secrets'}\n")
     (tmp_path / "secrets").mkdir()
@@ -153,12 +155,23 @@ def test_prod_config_masks_every_secret_unless_asked(monkeypatch, tmp_path, caps
     (tmp_path / "secrets" / "postgres_password").write_text("pg-password-4567\n")
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
     rendered = "services:\n  web:\n    SECRET_KEY: a-very-secret-signing-key-0123\n    PW: pg-password-4567\n"
-    assert "a-very-secret" not in checks.masked(rendered)
-    assert "pg-password-4567" not in checks.masked(rendered)
     assert checks.masked(rendered).count("********") == 2
-    monkeypatch.setattr(prod, "output", lambda *a, **k: rendered)
+    # The task's own step runs, with `docker compose config` swapped for a command printing what it would.
+    printed = tmp_path / "rendered.yaml"
+    printed.write_text(rendered)
+    monkeypatch.setattr(prod, "compose_step", lambda name, tag, *args: run.Step(name, f"cat {printed}"))
+
     prod.config.body(None)
-    assert "pg-password-4567" not in capsys.readouterr().out
+    shown = capfd.readouterr().out
+    assert "SECRET_KEY: ********" in shown
+    assert "PW: ********" in shown
+    assert "a-very-secret" not in shown
+    assert "pg-password-4567" not in shown
+
+    prod.config.body(None, show_secrets=True)
+    shown = capfd.readouterr().out
+    assert "SECRET_KEY: a-very-secret-signing-key-0123" in shown
+    assert "PW: pg-password-4567" in shown
 
 
 def test_pytest_says_the_deselected_tests_are_the_end_to_end_ones():

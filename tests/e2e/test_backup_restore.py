@@ -209,6 +209,40 @@ def test_a_restore_whose_migrations_fail_leaves_the_live_database_as_it_was(stac
     assert stack.request("GET", "/api/v1/health/ready/").status == 200
 
 
+def test_a_restore_that_fails_after_the_swap_puts_the_previous_database_back(stack):
+    # A dump whose metadata claims the live schema while its history lacks the newest orders migration:
+    # the restore skips migrating it aside, swaps it in, and readiness then finds an unapplied migration.
+    # The swap-back's renames run against PostgreSQL here (tests/test_db_tasks.py checks their order only).
+    newest = newest_migration("orders")
+    row = psql(stack, f"SELECT id || ',' || name FROM django_migrations WHERE app = 'orders' AND name = '{newest}'")  # noqa: S608
+    stack.inv("db.backup")
+    claimed = max(stack.backups.glob("desideliver-dev-*Z.dump"), key=lambda p: p.stat().st_mtime)
+    psql(stack, f"DELETE FROM django_migrations WHERE app = 'orders' AND name = '{newest}'")  # noqa: S608
+    try:
+        data = dump_bytes(stack, "desideliver")
+    finally:
+        row_id, name = row.split(",", 1)
+        values = f"({row_id}, 'orders', '{name}', now())"
+        psql(stack, f"INSERT INTO django_migrations (id, app, name, applied) VALUES {values}")  # noqa: S608
+    dump = stack.backups / "unready.dump"
+    dump.write_bytes(data)
+    (stack.backups / "unready.dump.json").write_text(claimed.with_name(f"{claimed.name}.json").read_text())
+    before, dbs = fingerprint(stack), databases(stack)
+
+    result = restore(stack, dump.name)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "the app is not ready on the restored database" in message
+    assert "1 unapplied migration(s)" in message
+    assert "failed after the swap and was undone: the previous database is live again" in message
+    assert fingerprint(stack) == before  # the data it had before, to the byte
+    added = set(databases(stack)) - set(dbs)
+    assert len(added) == 1  # only the restored copy, kept aside for the operator
+    assert next(iter(added)).startswith("desideliver_failed_restore_")
+    assert stack.request("GET", "/api/v1/health/ready/").status == 200
+    psql(stack, f'DROP DATABASE "{added.pop()}"', database="postgres")
+
+
 def native(source, *args: str, code: str = "") -> subprocess.CompletedProcess:
     """manage.py on the host against the SQLite file `source`, like the native stack."""
     env = {
