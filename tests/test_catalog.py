@@ -196,3 +196,82 @@ def test_searches_are_answered_but_not_cached(api, shelf, monkeypatch):
     for n in range(3):
         assert api.get(f"/api/v1/products/?search=x{n}").status_code == 200
     assert stored == []
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        (" ".join(f"w{n}" for n in range(7)), "At most 6 words; this has 7."),
+        ("masala " * 15, "At most 100 characters; this has 105."),
+        (" ".join(f"w{n}" for n in range(1001)), "At most 100 characters; this has 4895."),
+    ],
+)
+def test_a_search_over_the_bounds_is_refused_before_any_query(api, shelf, search, message, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = api.get(PRODUCTS, {"search": search})
+    assert response.status_code == 400
+    assert response.json() == {"search": [message]}
+
+
+def test_a_search_at_the_bounds_is_answered(api, shelf):
+    response = api.get(PRODUCTS, {"search": "garam masala warm spice blend " + "x" * 60})
+    assert response.status_code == 200
+    assert names(api.get(PRODUCTS, {"search": "warm spice blend masala garam"})) == ["Garam Masala"]
+
+
+def test_the_schema_states_the_search_bounds(staff_client):
+    schema = staff_client.get("/api/v1/schema/?format=json").json()
+    search = next(p for p in schema["paths"]["/api/v1/products/"]["get"]["parameters"] if p["name"] == "search")
+    assert search["schema"]["maxLength"] == 100
+    assert "at most 6 words, 100 characters" in search["description"]
+
+
+@pytest.mark.postgres("statement_timeout and JIT are PostgreSQL settings")
+def test_the_app_connects_with_a_statement_timeout_and_jit_off():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "5s"
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
+@pytest.mark.postgres("statement_timeout is a PostgreSQL setting")
+@pytest.mark.django_db(transaction=True)
+def test_a_query_the_server_cancels_answers_503_naming_no_internals(api, shelf, monkeypatch):
+    from django.db import connection
+
+    from catalog import views
+
+    filtered = views.ProductViewSet.filter_queryset
+
+    def slow(self, queryset):
+        return filtered(self, queryset).extra(where=["pg_sleep(0.5) IS NOT NULL"])
+
+    monkeypatch.setattr(views.ProductViewSet, "filter_queryset", slow)
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '100ms'")
+    try:
+        response = api.get(PRODUCTS, {"search": "masala"})
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "The request took too long and was stopped; try again, or narrow the search."}
+    assert api.get(PRODUCTS, {"search": "dal"}).status_code == 200  # the connection is usable again
+
+
+@pytest.mark.postgres("statement_timeout is a PostgreSQL setting")
+@pytest.mark.django_db(transaction=True)
+def test_migrations_and_bulk_loads_run_free_of_the_statement_timeout():
+    from django.db import connection
+
+    from core.db import long_transaction
+
+    with long_transaction(), connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "5s"  # back to the bound once the transaction ends

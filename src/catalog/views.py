@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import cache as catalog_cache
-from .filters import ProductFilter
+from .filters import BoundedSearchFilter, ProductFilter
 from .models import Category, Product
 from .serializers import CategorySerializer, ProductSerializer
 
@@ -61,7 +61,7 @@ class ProductViewSet(CachedReads):
     queryset = Product.objects.filter(is_active=True).select_related("category")
     serializer_class = ProductSerializer
     permission_classes = [permissions.AllowAny]
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
+    filter_backends = [DjangoFilterBackend, BoundedSearchFilter, filters.OrderingFilter]
     filterset_class = ProductFilter
     search_fields = ["name", "description"]
     ordering_fields = ["price", "name", "created_at", "stock"]

@@ -1,16 +1,36 @@
 """One JSON error shape for the whole API, including Django's own 404/500."""
 
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
-from rest_framework import exceptions, views
+from rest_framework import exceptions, status, views
 from rest_framework.response import Response
+
+log = logging.getLogger(__name__)
+
+
+class TooSlow(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The request took too long and was stopped; try again, or narrow the search."
+    default_code = "statement_timeout"
+
+
+def cancelled_by_timeout(exc: Exception) -> bool:
+    """A statement the server cancelled (statement_timeout): SQLSTATE 57014, query_canceled."""
+    return isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == "57014"
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, plus model-level ValidationErrors as 400 instead of 500."""
+    """DRF's handler, plus model-level ValidationErrors as 400 and cancelled statements as 503 instead of 500."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
+    elif cancelled_by_timeout(exc):
+        request = context.get("request")
+        log.warning("statement timeout on %s", request.get_full_path()[:300] if request else "?")
+        exc = TooSlow()
     return views.exception_handler(exc, context)
 
 

@@ -137,6 +137,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # forking servers (gunicorn, Celery prefork).
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The server cancels any statement running longer than this (0: never), so one runaway query
+    # cannot hold a connection and a web thread for minutes; the API answers 503 (core/exceptions.py).
+    # Web and worker alike; migrate_atomic and the bulk loaders lift it for their own transaction.
+    # JIT off: a query being JIT-compiled ignored the timeout (171 s past a 5 s limit, measured), and the
+    # app's short queries never gain from it.
+    statement_timeout_ms = round(env.float("DATABASE_STATEMENT_TIMEOUT", default=5) * 1000)
+    DATABASES["default"]["OPTIONS"] = {"options": f"-c statement_timeout={statement_timeout_ms} -c jit=off"}
 
 
 # --- Redis: cache and Celery --------------------------------------------------
@@ -170,6 +177,9 @@ if REDIS_CACHE_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Search input bounds (catalog/filters.py): every word is a pattern match over every product.
+SEARCH_MAX_TERMS = env.int("SEARCH_MAX_TERMS", default=6)
+SEARCH_MAX_LENGTH = env.int("SEARCH_MAX_LENGTH", default=100)
 CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
 # How long a process trusts the catalogue version it last read (src/catalog/cache.py).
 CATALOG_VERSION_SECONDS = env.float("CATALOG_VERSION_SECONDS", default=0.5)

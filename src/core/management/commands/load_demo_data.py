@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from catalog.models import Category, Product
+from core.db import long_transaction
 from demo_login import EMAIL as DEMO_EMAIL
 from demo_login import PASSWORD as DEMO_PASSWORD
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             help="Do nothing when any product exists (what dev.up uses on every start).",
         )
 
-    @transaction.atomic
+    @long_transaction()
     def handle(self, *args, if_empty: bool = False, **options) -> None:
         if if_empty and Product.objects.exists():
             self.stdout.write("Catalogue already has products; demo data not loaded.")

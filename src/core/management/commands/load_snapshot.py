@@ -3,7 +3,9 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
-from django.db import connection, transaction
+from django.db import connection
+
+from core.db import long_transaction
 
 from .model_counts import concrete_models, model_counts
 
@@ -29,7 +31,7 @@ class Command(BaseCommand):
                 + ", ".join(f"{label}: {n}" for label, n in sorted(holding.items()))
                 + "); nothing was changed. Confirm replacing it to go on."
             )
-        with transaction.atomic():
+        with long_transaction():
             if replace:
                 tables = [
                     t

@@ -8,12 +8,13 @@ one transaction makes a failed deploy leave the schema exactly as it was.
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import transaction
+
+from core.db import long_transaction
 
 
 class Command(BaseCommand):
     help = "Apply all pending migrations in one transaction (all or none)."
 
     def handle(self, *args, **options) -> None:
-        with transaction.atomic():
+        with long_transaction():
             call_command("migrate", interactive=False, verbosity=options["verbosity"])

@@ -15,10 +15,10 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
 
 from catalog import cache as catalog_cache
 from catalog.models import Category, Product
+from core.db import long_transaction
 
 WORDS = (
     *("organic", "basmati", "toor", "moong", "masoor", "chana", "rajma", "atta", "besan", "jaggery", "ghee"),
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--stock", type=int, default=1_000_000, help="Stock of each product (default 1000000).")
         parser.add_argument("--password", default="Bench-shopper-2024", help="The shoppers' password.")
 
-    @transaction.atomic
+    @long_transaction()
     def handle(self, *args, products: int, categories: int, users: int, stock: int, password: str, **options) -> None:
         rng = random.Random(2024)  # the same catalogue on every run  # noqa: S311 - not security
         made = [
