@@ -170,3 +170,9 @@ def test_refreshing_a_deleted_users_token_is_401_not_500(api, user):
     user.delete()
     response = api.post(REFRESH, {"refresh": refresh}, format="json")
     assert response.status_code == 401
+
+
+def test_a_body_nested_too_deeply_is_a_400_not_a_500(api):
+    response = api.post(LOGIN, "[" * 100_000 + "]" * 100_000, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested too deeply."}

@@ -275,3 +275,16 @@ def test_migrations_and_bulk_loads_run_free_of_the_statement_timeout():
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == "5s"  # back to the bound once the transaction ends
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 100, "٣"])
+def test_a_category_of_other_digits_or_too_large_a_number_matches_nothing(api, shelf, value):
+    response = api.get(PRODUCTS, {"category": value})
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+
+
+def test_a_category_longer_than_any_slug_is_400_naming_the_filter(api, shelf):
+    response = api.get(PRODUCTS, {"category": "9" * 4300})
+    assert response.status_code == 400
+    assert "category" in response.json()

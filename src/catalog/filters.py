@@ -44,7 +44,7 @@ class BoundedSearchFilter(filters.SearchFilter):
 
 
 class ProductFilter(django_filters.FilterSet):
-    category = django_filters.CharFilter(method="filter_category", help_text="Category id or slug.")
+    category = django_filters.CharFilter(method="filter_category", max_length=100, help_text="Category id or slug.")
     min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte")
     max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte")
     # A choice, not a BooleanFilter: that one silently ignores values like "maybe".
@@ -57,8 +57,11 @@ class ProductFilter(django_filters.FilterSet):
         fields = ["category", "min_price", "max_price", "in_stock"]
 
     def filter_category(self, queryset, name, value):
-        if value.isdigit():
-            return queryset.filter(category_id=int(value))
+        # isdigit() alone takes "²" and other Unicode digits, which int() refuses.
+        if value.isascii() and value.isdigit():
+            category_id = int(value)
+            # No id is past a 64-bit integer, and SQLite refuses to compare with one.
+            return queryset.filter(category_id=category_id) if category_id < 2**63 else queryset.none()
         return queryset.filter(category__slug=value)
 
     def filter_in_stock(self, queryset, name, value):

@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -291,6 +292,48 @@ def test_a_stalled_database_or_cache_never_hangs_liveness_readiness_or_the_catal
         finally:
             prod.compose("unpause", service)
     prod.wait_for(lambda: prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200, "ready again")
+
+
+def test_an_anonymous_search_attack_is_refused_at_once_while_other_requests_are_served(prod):
+    # 1,001 words (a 4.9 KB URL): unbounded, each such request held the database for minutes.
+    attack = "/api/v1/products/?search=" + "+".join(f"w{n}" for n in range(1001))
+    answers: list[tuple[int, float]] = []
+
+    def attack_once() -> None:
+        started = time.monotonic()
+        answers.append((prod.request("GET", attack, headers=HTTPS).status, time.monotonic() - started))
+
+    attackers = [threading.Thread(target=attack_once) for _ in range(8)]
+    probes: list[tuple[str, int, float]] = []
+    for thread in attackers:
+        thread.start()
+    while any(t.is_alive() for t in attackers) or not probes:
+        for probe in ("/api/v1/health/", "/api/v1/health/ready/", "/api/v1/products/?search=masala"):
+            started = time.monotonic()
+            probes.append((probe, prod.request("GET", probe, headers=HTTPS).status, time.monotonic() - started))
+    for thread in attackers:
+        thread.join(timeout=60)
+    assert [status for status, _ in answers] == [400] * 8
+    assert max(took for _, took in answers) < 3, answers
+    assert all(status == 200 and took < 3 for _, status, took in probes), probes
+    refused = prod.request("GET", attack, headers=HTTPS).json()
+    assert refused == {"search": ["At most 100 characters; this has 4895."]}
+
+
+def test_the_apps_statements_are_cancelled_by_the_servers_timeout_with_jit_off(prod):
+    # On the stack's own PostgreSQL, through the web app's own connection settings.
+    program = (
+        "import time; from django.db import connection, OperationalError; c = connection.cursor(); "
+        "c.execute('SHOW statement_timeout'); timeout = c.fetchone()[0]; c.execute('SHOW jit'); jit = c.fetchone()[0]; "
+        "started = time.monotonic()\n"
+        "try:\n    c.execute('SELECT pg_sleep(60)')\n"
+        "except OperationalError as e:\n    print(type(e.__cause__).__name__)\n"
+        "print(timeout, jit, round(time.monotonic() - started))"
+    )
+    out = prod.compose("exec", "-T", "web", "python", "manage.py", "shell", "--command", program).stdout
+    cancelled, settings = out.strip().splitlines()[-2:]
+    assert cancelled == "QueryCanceled"
+    assert settings == "5s off 5"
 
 
 def test_cache_evictions_never_touch_the_broker(prod):
