@@ -1,8 +1,10 @@
 """Docker Swarm: the prod stack on a swarm, from the same service definitions as compose/prod.
 
-Settings in .env.prod: SWARM_HOST, SWARM_REGISTRY, SWARM_PUSH_REGISTRY,
-SWARM_STACK (tasks/lib/swarmops.py). What a stack does differently from
-compose, and how each prod guarantee is kept: tasks/lib/swarmstack.py.
+Settings in .env.prod: SWARM_HOST, SWARM_DATA_HOST, SWARM_TLS_DIR,
+SWARM_REGISTRY, SWARM_PUSH_REGISTRY, SWARM_STACK (tasks/lib/swarmops.py). An
+engine on plain tcp:// is refused before anything runs (--dry-run too). What a
+stack does differently from compose, and how each prod guarantee is kept:
+tasks/lib/swarmstack.py.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def deploy(c: Context, tag: str = "", dry_run: bool = False) -> None:
     start-first and health-gated). A failed migration stops the deploy before
     any running service changes.
     """
+    swarmops.engines(PROD)  # its first steps build and push before any reaches an engine
     tag = tag or deploys.git_revision()
     file = swarmops.NEXT_FILE
 
@@ -207,6 +210,7 @@ def down(c: Context, yes: bool = False, dry_run: bool = False) -> None:
 @task(help={"dry_run": DRY_RUN_HELP})
 def backup(c: Context, dry_run: bool = False) -> None:
     """Back up the swarm's database on its data node, as db.backup does; the dump is copied to the backups dir here."""
+    swarmops.engines(PROD)  # its one step reaches the data node only as it runs, so never in --dry-run
     execute(
         [
             Step(
@@ -230,6 +234,7 @@ def backup(c: Context, dry_run: bool = False) -> None:
 def restore(c: Context, file: str | None = None, yes: bool = False, dry_run: bool = False) -> None:
     """Replace the swarm's database with a backup from here: inv swarm.restore FILE|latest (single-host dumps too)."""
     node = swarmdata.DataNode("prod")
+    swarmops.engines(node)  # the manager's and the data node's, before the file is read or a question asked
     dump = backups.resolve("prod", file or "")
     swap = database.Swap.at(node.setting("POSTGRES_DB", "desideliver"), datetime.now(UTC))
     same_schema = backups.read_metadata(dump).get("migrations") == database.migration_state(node)

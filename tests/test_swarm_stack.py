@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from tasks.lib import swarmstack
 
 
@@ -100,18 +102,126 @@ def test_swarm_commands_aim_at_the_manager_and_deploy_needs_a_registry(tmp_path,
     from tasks.lib import stack, swarmops
 
     env = tmp_path / ".env.prod"
-    env.write_text("SWARM_HOST=tcp://10.0.0.1:2375\nSWARM_STACK=shop\n")
+    env.write_text("SWARM_HOST=ssh://deploy@manager\nSWARM_STACK=shop\n")
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
     prod = stack.stack("prod")
-    assert swarmops.docker(prod, "stack", "ps", swarmops.name(prod)) == "docker -H tcp://10.0.0.1:2375 stack ps shop"
+    assert swarmops.docker(prod, "stack", "ps", swarmops.name(prod)) == "docker -H ssh://deploy@manager stack ps shop"
     with pytest.raises(Exit, match=r"set SWARM_REGISTRY in \.env\.prod"):
         swarmops.registry(prod)
 
 
-def swarm_env(tmp_path, monkeypatch, extra: str = "") -> None:
+def swarm_env(tmp_path, monkeypatch, extra: str = "", host: str = "ssh://deploy@manager") -> None:
     env = tmp_path / ".env.prod"
-    env.write_text("SWARM_HOST=tcp://10.0.0.1:2375\nSWARM_STACK=shop\n" + extra)
+    env.write_text(f"SWARM_HOST={host}\nSWARM_STACK=shop\n" + extra)
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+
+
+def test_an_engine_on_plain_tcp_is_refused_naming_the_setting_the_risk_and_what_to_use(tmp_path, monkeypatch):
+    from invoke.exceptions import Exit
+
+    from tasks.lib import stack, swarmdata, swarmops
+
+    for host in ("tcp://10.0.0.1:2375", "10.0.0.1:2375"):  # the docker CLI reads a bare address as tcp://
+        swarm_env(tmp_path, monkeypatch, host=host)
+        with pytest.raises(Exit) as refused:
+            swarmops.docker(stack.stack("prod"), "stack", "ps", "shop")
+        assert refused.value.code == 2
+        assert refused.value.message == (
+            f"✗ SWARM_HOST={host} in .env.prod is an engine on plain TCP: whoever reaches it is root on the node, "
+            "and a deploy sends every secret and the TLS key over it in clear. Use ssh://user@host, or "
+            "tcp://HOST:2376 with SWARM_TLS_DIR holding this host's client certificate (ca.pem, cert.pem, key.pem)."
+        )
+    # The manager's engine is fine (ssh), the data node's is not.
+    swarm_env(tmp_path, monkeypatch, "SWARM_DATA_HOST=tcp://10.0.0.2:2375\n")
+    monkeypatch.setattr(swarmdata, "container", lambda s, service: "c0ffee")
+    with pytest.raises(Exit, match=r"SWARM_DATA_HOST=tcp://10\.0\.0\.2:2375 in \.env\.prod is an engine on plain TCP"):
+        swarmdata.DataNode("prod").exec("db", "psql")
+
+
+# deploy builds and pushes before reaching an engine, backup's only step is an
+# action, restore reads a file first: each checks both engines up front.
+@pytest.mark.parametrize(
+    ("task", "manager", "data_node"),
+    [
+        ("deploy", "ssh://deploy@manager", "tcp://10.0.0.2:2375"),
+        ("backup", "ssh://deploy@manager", "tcp://10.0.0.2:2375"),
+        ("restore", "ssh://deploy@manager", "tcp://10.0.0.2:2375"),
+        ("ps", "tcp://10.0.0.1:2375", ""),
+    ],
+)
+def test_a_plain_tcp_engine_is_refused_before_anything_runs_in_a_dry_run_too(
+    tmp_path, monkeypatch, task, manager, data_node
+):
+    from invoke import MockContext
+    from invoke.exceptions import Exit
+
+    from tasks import swarm
+
+    swarm_env(tmp_path, monkeypatch, f"SWARM_DATA_HOST={data_node}\n", host=manager)
+    plans = []
+    monkeypatch.setattr(swarm, "execute", lambda plan, dry_run=False: plans.append(plan))
+    arguments = {"deploy": {"tag": "t"}, "restore": {"file": "latest"}}.get(task, {})
+    with pytest.raises(Exit, match=r"=tcp://10\.0\.0\.\d:2375 in \.env\.prod is an engine on plain TCP"):
+        getattr(swarm, task)(MockContext(), dry_run=True, **arguments)
+    assert plans == []  # not even shown as a plan
+
+
+def test_the_lab_opt_in_allows_plain_tcp_and_warns_once_per_run(tmp_path, monkeypatch, capsys):
+    from tasks.lib import stack, swarmops
+
+    swarmops.warn_plain_tcp.cache_clear()
+    swarm_env(tmp_path, monkeypatch, "SWARM_ALLOW_PLAIN_TCP=yes\n", host="tcp://10.0.0.1:2375")
+    prod = stack.stack("prod")
+    assert swarmops.docker(prod, "stack", "ps", "shop") == "docker -H tcp://10.0.0.1:2375 stack ps shop"
+    assert swarmops.docker(prod, "service", "ls") == "docker -H tcp://10.0.0.1:2375 service ls"
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "plain TCP" in line]
+    assert warnings == [
+        "  ! SWARM_HOST=tcp://10.0.0.1:2375 is plain TCP (SWARM_ALLOW_PLAIN_TCP=yes): whoever reaches it is root on "
+        "the node, and secrets and the TLS key cross it in clear. For a lab only."
+    ]
+
+
+def test_ssh_a_local_socket_and_tcp_with_a_client_certificate_are_accepted(tmp_path, monkeypatch):
+    from tasks.lib import stack, swarmops
+
+    certificates = tmp_path / "swarm-tls"
+    certificates.mkdir()
+    for file in ("ca.pem", "cert.pem", "key.pem"):
+        (certificates / file).write_text(file)
+    tls = f"SWARM_TLS_DIR={certificates}\n"
+    flags = (
+        f"--tlsverify --tlscacert {certificates}/ca.pem --tlscert {certificates}/cert.pem "
+        f"--tlskey {certificates}/key.pem"
+    )
+    for host, aimed in [
+        ("ssh://deploy@manager", "-H ssh://deploy@manager "),
+        ("unix:///var/run/docker.sock", "-H unix:///var/run/docker.sock "),
+        ("", ""),  # this host's engine
+        ("tcp://10.0.0.1:2376", f"{flags} -H tcp://10.0.0.1:2376 "),
+    ]:
+        swarm_env(tmp_path, monkeypatch, tls + "SWARM_DATA_HOST=tcp://10.0.0.2:2376\n", host=host)
+        prod = stack.stack("prod")
+        assert swarmops.docker(prod, "stack", "ps", "shop") == f"docker {aimed}stack ps shop"
+        assert swarmops.docker(prod, "ps", node="SWARM_DATA_HOST") == f"docker {flags} -H tcp://10.0.0.2:2376 ps"
+
+
+def test_a_client_certificate_directory_missing_a_file_is_refused_naming_it(tmp_path, monkeypatch):
+    from invoke.exceptions import Exit
+
+    from tasks.lib import stack, swarmops
+
+    certificates = tmp_path / "swarm-tls"
+    certificates.mkdir()
+    for file in ("ca.pem", "cert.pem"):
+        (certificates / file).write_text(file)
+    swarm_env(tmp_path, monkeypatch, f"SWARM_TLS_DIR={certificates}\n", host="tcp://10.0.0.1:2376")
+    with pytest.raises(Exit) as refused:
+        swarmops.docker(stack.stack("prod"), "stack", "ps", "shop")
+    assert refused.value.code == 2
+    assert refused.value.message.startswith(f"✗ SWARM_TLS_DIR in .env.prod ({certificates}) lacks key.pem: it needs")
+    swarm_env(tmp_path, monkeypatch, f"SWARM_TLS_DIR={tmp_path / 'none'}\n", host="tcp://10.0.0.1:2376")
+    with pytest.raises(Exit, match=r"lacks ca\.pem, cert\.pem, key\.pem: it needs"):
+        swarmops.docker(stack.stack("prod"), "stack", "ps", "shop")
 
 
 def test_data_commands_go_to_the_data_nodes_engine_and_name_it_when_nothing_runs_there(tmp_path, monkeypatch):

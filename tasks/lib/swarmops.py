@@ -1,18 +1,25 @@
 """Talking to a swarm: its manager's engine, the registry its nodes pull from, and the stack file.
 
-Settings, in .env.prod: SWARM_HOST (a manager's engine, e.g. tcp://10.0.0.1:2375 or
-ssh://deploy@manager; empty: this host's engine), SWARM_DATA_HOST (the engine of
-the node labelled desideliver.data, where db and backup run; default
-SWARM_HOST), SWARM_REGISTRY (the registry
-every node pulls from, e.g. registry.example.com:5000), SWARM_PUSH_REGISTRY
-(where this host pushes, when it reaches that registry by another name;
-default SWARM_REGISTRY) and SWARM_STACK (the stack's name, default desideliver).
+Settings, in .env.prod: SWARM_HOST (a manager's engine, e.g. ssh://deploy@manager
+or tcp://10.0.0.1:2376 with SWARM_TLS_DIR; empty: this host's engine),
+SWARM_DATA_HOST (the engine of the node labelled desideliver.data, where db
+and backup run; default SWARM_HOST), SWARM_TLS_DIR (this host's client
+certificate for tcp:// engines: ca.pem, cert.pem, key.pem), SWARM_REGISTRY (the
+registry every node pulls from, e.g. registry.example.com:5000),
+SWARM_PUSH_REGISTRY (where this host pushes, when it reaches that registry by
+another name; default SWARM_REGISTRY) and SWARM_STACK (the stack's name,
+default desideliver).
+
+An engine on plain tcp:// is refused: whoever reaches it is root on the node,
+and a deploy sends every secret and the TLS key over it in clear.
+SWARM_ALLOW_PLAIN_TCP=yes allows it for a lab, with a warning each run.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from functools import cache
 from pathlib import Path
 
 from invoke.exceptions import Exit
@@ -25,6 +32,10 @@ from .stack import Stack, tls_dir
 STACK_FILE = ROOT / "var" / "swarm" / "stack.json"
 NEXT_FILE = STACK_FILE.with_name("stack.next.json")
 APP_IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup")
+# Every setting naming a node's engine, and what a tcp:// one needs.
+NODES = ("SWARM_HOST", "SWARM_DATA_HOST")
+TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
+PLAIN_TCP = "SWARM_ALLOW_PLAIN_TCP"
 
 
 def name(s: Stack) -> str:
@@ -38,8 +49,61 @@ def full_name(s: Stack, service: str) -> str:
 
 def docker(s: Stack, *args: str, node: str = "SWARM_HOST") -> str:
     """A docker command line aimed at the swarm's manager (or, with node="SWARM_DATA_HOST", the data node)."""
-    host = s.setting(node) or s.setting("SWARM_HOST")
-    return shell("docker", *(["-H", host] if host else []), *args)
+    return shell("docker", *engine(s, node), *args)
+
+
+def engine(s: Stack, node: str = "SWARM_HOST") -> list[str]:
+    """The docker flags that aim at a node's engine (default SWARM_HOST's): -H, and for tcp:// the client certificate.
+
+    A tcp:// engine without SWARM_TLS_DIR is refused unless SWARM_ALLOW_PLAIN_TCP=yes.
+    """
+    setting = node if s.setting(node) else "SWARM_HOST"
+    address = s.setting(setting)
+    if not address:
+        return []  # this host's engine
+    scheme, sep, _ = address.partition("://")
+    if sep and scheme in ("unix", "npipe", "ssh"):  # a local socket, or ssh's authentication and encryption
+        return ["-H", address]
+    # Anything else crosses TCP (the docker CLI reads a bare HOST:PORT as tcp:// too).
+    if s.setting("SWARM_TLS_DIR"):
+        return [*client_certificate(s), "-H", address]
+    if s.setting(PLAIN_TCP) != "yes":
+        raise Exit(
+            f"✗ {setting}={address} in {s.env_file.name} is an engine on plain TCP: whoever reaches it is root on the "
+            "node, and a deploy sends every secret and the TLS key over it in clear. Use ssh://user@host, or "
+            "tcp://HOST:2376 with SWARM_TLS_DIR holding this host's client certificate (ca.pem, cert.pem, key.pem).",
+            code=2,
+        )
+    warn_plain_tcp(setting, address)
+    return ["-H", address]
+
+
+def engines(s: Stack) -> None:
+    """Every node's engine checked (see engine), before a command that reaches them runs anything."""
+    for node in NODES:
+        engine(s, node)
+
+
+@cache  # once per run: a deploy builds a docker command line every few seconds while it waits
+def warn_plain_tcp(setting: str, address: str) -> None:
+    say(
+        f"  ! {setting}={address} is plain TCP ({PLAIN_TCP}=yes): whoever reaches it is root on the node, and "
+        "secrets and the TLS key cross it in clear. For a lab only."
+    )
+
+
+def client_certificate(s: Stack) -> list[str]:
+    """--tlsverify with the CA and this host's client certificate and key in SWARM_TLS_DIR, each checked."""
+    directory = (ROOT / s.setting("SWARM_TLS_DIR")).resolve()
+    if missing := [file for file in TLS_FILES if not (directory / file).is_file()]:
+        raise Exit(
+            f"✗ SWARM_TLS_DIR in {s.env_file.name} ({directory}) lacks {', '.join(missing)}: it needs ca.pem (the "
+            "CA that signed the engines' certificates), cert.pem and key.pem (this host's client certificate and "
+            "key); put them there, or point SWARM_TLS_DIR at the directory that has them.",
+            code=2,
+        )
+    ca, cert, key = (str(directory / file) for file in TLS_FILES)
+    return ["--tlsverify", "--tlscacert", ca, "--tlscert", cert, "--tlskey", key]
 
 
 def registry(s: Stack) -> str:

@@ -94,6 +94,11 @@ def swarm(tmp_path_factory):
             env.write(f"SWARM_HOST=tcp://{manager}:2375\nSWARM_STACK=shop\nSWARM_REGISTRY=registry:5000\n")
             env.write(f"SWARM_PUSH_REGISTRY=localhost:{port}\n")
             env.write(f"SWARM_DATA_HOST=tcp://{lab.address('node2')}:2375\n")
+            # The lab's engines are plain tcp on a private compose network, so the lab opts in.
+            # TLS would need one CA for the three nodes (SWARM_TLS_DIR holds one client
+            # certificate), but each dind node makes its own CA (and ../shared's look-alike
+            # a server certificate for its hostname and 127.0.0.1 only, not its address).
+            env.write("SWARM_ALLOW_PLAIN_TCP=yes\n")
         joining = prod.inv("swarm.init", "--advertise-addr", manager).stdout
         token = next(word for word in joining.split() if word.startswith("SWMTKN-"))
         for node in ("node2", "node3"):
@@ -146,6 +151,9 @@ class Reads(BackgroundLoad):
 
 
 def test_three_nodes_run_the_stack_from_the_registry_by_digest(swarm):
+    for setting in ("SWARM_HOST", "SWARM_DATA_HOST"):  # the lab's opt-in to plain tcp is said, not silent
+        assert f"! {setting}=tcp://" in swarm.deployed
+    assert "is plain TCP (SWARM_ALLOW_PLAIN_TCP=yes)" in swarm.deployed
     assert "✓ shop_db-roles completed" in swarm.deployed
     assert "✓ shop_migrate completed" in swarm.deployed
     assert "no backup service yet (a first deploy)" in swarm.deployed
