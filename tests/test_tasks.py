@@ -13,7 +13,7 @@ from invoke.exceptions import Exit
 import tasks
 from tasks import deps, dev, lint
 from tasks import test as test_tasks
-from tasks.lib import checks, compose
+from tasks.lib import checks, compose, run
 from tasks.lib import stack as _stack
 from tasks.lib.compose import one_off, plan_down
 from tasks.lib.run import Step, confirm, execute
@@ -296,6 +296,15 @@ def test_dev_down_volumes_names_only_the_dev_project(monkeypatch, capsys, shared
     assert words[-1] == "--volumes"
     assert words.count("--project-name") == 1
     assert words[words.index("--project-name") + 1] == f"{shared}-dev"
+
+
+def test_commands_never_inherit_a_project_name_that_is_not_their_own(monkeypatch):
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "shop")
+    show = "printenv COMPOSE_PROJECT_NAME || echo unset"
+    # compose would prefer --project-name anyway; no command sees the shell's value at all.
+    assert run.output(show, step="show") == "unset"
+    # A nested ./inv given a name on purpose (the benchmarks) still gets it.
+    assert run.output(show, step="show", env={"COMPOSE_PROJECT_NAME": "bench-1"}) == "bench-1"
 
 
 def test_unknown_environment_is_rejected():

@@ -176,6 +176,9 @@ def proxy_ids() -> dict[str, str]:
 
 # A name chosen in the shell for this checkout's stacks; each environment appends its own.
 PROJECT_VARIABLE = "COMPOSE_PROJECT_NAME"
+# Every compose command names its project with --project-name, which compose prefers
+# to this variable anyway; withheld, no command sees a name that is not its own.
+run.WITHHELD.add(PROJECT_VARIABLE)
 
 
 def project_name(env: str, name: str = "") -> str:
