@@ -79,7 +79,7 @@ def measure(cold: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for env_name in ("dev", "prod"):
             env_file = throwaway.env_file(Path(tmp), env_name)
-            env = {"DESIDELIVER_ENV_FILE": str(env_file), "COMPOSE_PROJECT_NAME": f"bench-{env_name}-{tag}"}
+            env = {"DESIDELIVER_ENV_FILE": str(env_file), _stack.PROJECT_VARIABLE: tag}
             try:
                 inv(
                     f"{env_name}.{'up' if env_name == 'dev' else 'deploy'}",
@@ -93,7 +93,7 @@ def measure(cold: bool) -> None:
                     )
                 time.sleep(20)  # let start-up settle before reading idle memory
                 figures.append(
-                    (f"{env_name} stack idle memory", f"{stack_memory_mb(env['COMPOSE_PROJECT_NAME']):.0f} MB")
+                    (f"{env_name} stack idle memory", f"{stack_memory_mb(_stack.project_name(env_name, tag)):.0f} MB")
                 )
             finally:
                 # Through inv, so the bench's own project and env file are used.
@@ -162,9 +162,10 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
             "MAX_ORDER_UNITS": "1000000000",
         }
         env_file = throwaway.env_file(workdir, "prod", **overrides)
+        name = f"bench-load-{uuid.uuid4().hex[:6]}"
         env = {
             "DESIDELIVER_ENV_FILE": str(env_file),
-            "COMPOSE_PROJECT_NAME": f"bench-load-{uuid.uuid4().hex[:6]}",
+            _stack.PROJECT_VARIABLE: name,
             "BACKUP_DIR": str(workdir / "backups"),
         }
         port = int(_stack.env_values(env_file)["HTTPS_PORT"])
@@ -173,8 +174,8 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
             _stack.stack("prod"), port, runs, seconds, workdir, cpus=str(cores - 1) if cores >= 4 else ""
         )
         try:
-            say(f"Deploying the prod stack as {env['COMPOSE_PROJECT_NAME']} (port {port}) ...")
-            inv("prod.deploy", "--tag", env["COMPOSE_PROJECT_NAME"], env=env)
+            say(f"Deploying the prod stack as {_stack.project_name('prod', name)} (port {port}) ...")
+            inv("prod.deploy", "--tag", name, env=env)
             with targeting(env):
                 loadbench.measure_all(bench, products, users, buyers, cores)
                 if rows:

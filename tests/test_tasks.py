@@ -1,5 +1,6 @@
 """The Invoke task layer: layout, help texts, planners and the executor."""
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from invoke.exceptions import Exit
 import tasks
 from tasks import deps, dev, lint
 from tasks import test as test_tasks
-from tasks.lib import checks, compose
+from tasks.lib import checks, compose, run
 from tasks.lib import stack as _stack
 from tasks.lib.compose import one_off, plan_down
 from tasks.lib.run import Step, confirm, execute
@@ -100,7 +101,7 @@ def test_docker_up_plan_builds_and_waits_for_health(monkeypatch):
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "unit")
     plan = dev.plan_docker_up(wait_timeout=120, profiles=[])
     up = next(s.command for s in plan if " up " in s.command)
-    assert up.startswith("docker compose --project-name unit ")
+    assert up.startswith("docker compose --project-name unit-dev ")
     assert " up --no-build --detach --wait --wait-timeout 120" in up
     assert "--profile" not in up
     # The one dev image is built once, by one service, before anything starts.
@@ -262,7 +263,48 @@ def test_project_name_is_explicit_and_differs_per_checkout(monkeypatch):
     monkeypatch.setattr(_stack, "ROOT", Path("/somewhere/else"))
     assert _stack.stack("dev").project != name
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "mine")
-    assert _stack.stack("prod").project == "mine"
+    assert _stack.stack("prod").project == "mine-prod"
+
+
+PROD_OWN = "prod's own project"
+
+
+def share_name(monkeypatch, shared: str) -> str:
+    """Set COMPOSE_PROJECT_NAME=`shared`; PROD_OWN stands for the prod project as named without it."""
+    if shared == PROD_OWN:
+        monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+        shared = _stack.stack("prod").project
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", shared)
+    return shared
+
+
+@pytest.mark.parametrize("shared", ["", "shop", PROD_OWN])
+def test_one_name_in_the_shell_never_makes_dev_and_prod_one_project(monkeypatch, shared):
+    """With one project, each `up --remove-orphans` removed the other's services and dev.down --volumes prod's data."""
+    share_name(monkeypatch, shared)
+    dev_project, prod_project = _stack.stack("dev").project, _stack.stack("prod").project
+    assert dev_project != prod_project
+    assert dev_project.endswith("-dev") or dev_project.startswith("desideliver-dev-")
+    assert prod_project.endswith("-prod") or prod_project.startswith("desideliver-prod-")
+
+
+@pytest.mark.parametrize("shared", ["shop", PROD_OWN])
+def test_dev_down_volumes_names_only_the_dev_project(monkeypatch, capsys, shared):
+    shared = share_name(monkeypatch, shared)
+    dev.down(MockContext(), volumes=True, dry_run=True)
+    words = shlex.split(next(line for line in capsys.readouterr().out.splitlines() if " down " in line))
+    assert words[-1] == "--volumes"
+    assert words.count("--project-name") == 1
+    assert words[words.index("--project-name") + 1] == f"{shared}-dev"
+
+
+def test_commands_never_inherit_a_project_name_that_is_not_their_own(monkeypatch):
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "shop")
+    show = "printenv COMPOSE_PROJECT_NAME || echo unset"
+    # compose would prefer --project-name anyway; no command sees the shell's value at all.
+    assert run.output(show, step="show") == "unset"
+    # A nested ./inv given a name on purpose (the benchmarks) still gets it.
+    assert run.output(show, step="show", env={"COMPOSE_PROJECT_NAME": "bench-1"}) == "bench-1"
 
 
 def test_unknown_environment_is_rejected():

@@ -141,8 +141,9 @@ def docker_vs_native(seconds: float, inv: Callable[..., float]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         env_file = throwaway.env_file(workdir, "dev")
-        project = f"bench-dev-{uuid.uuid4().hex[:6]}"
-        env = {"DESIDELIVER_ENV_FILE": str(env_file), "COMPOSE_PROJECT_NAME": project, "BACKUP_DIR": str(workdir)}
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        project = _stack.project_name("dev", name)
+        env = {"DESIDELIVER_ENV_FILE": str(env_file), _stack.PROJECT_VARIABLE: name, "BACKUP_DIR": str(workdir)}
         native = {
             **NATIVE_ENV,
             "DJANGO_READ_DOT_ENV": "false",

@@ -30,6 +30,8 @@ DRY_RUN_HELP = "Print the steps, with their commands, without running anything (
 # Filled in by stack.py: the compose variables every command gets (kept here so
 # this module imports nothing from the layers above it).
 BASE_ENV: list[Callable[[], Mapping[str, str]]] = []
+# Filled in by stack.py too: variables of ./inv's own environment that no command inherits.
+WITHHELD: set[str] = set()
 LOG_TAIL_LINES = 15
 LOG_DIR = ROOT / "var" / "log"
 
@@ -65,7 +67,7 @@ def run(
     (its last lines are shown on failure); otherwise it streams to the terminal.
     With check=False a non-zero exit is returned instead of raised.
     """
-    environment = {**os.environ}
+    environment = {k: v for k, v in os.environ.items() if k not in WITHHELD}
     for extra in BASE_ENV:
         environment.update(extra())
     environment.update(env or {})

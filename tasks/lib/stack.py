@@ -174,6 +174,26 @@ def proxy_ids() -> dict[str, str]:
     return {"PROXY_UID": str(uid or NGINX_ID), "PROXY_GID": str(gid or NGINX_ID)}
 
 
+# A name chosen in the shell for this checkout's stacks; each environment appends its own.
+PROJECT_VARIABLE = "COMPOSE_PROJECT_NAME"
+# Every compose command names its project with --project-name, which compose prefers
+# to this variable anyway; withheld, no command sees a name that is not its own.
+run.WITHHELD.add(PROJECT_VARIABLE)
+
+
+def project_name(env: str, name: str = "") -> str:
+    """`env`'s compose project: `<name>-<env>`, or `desideliver-<env>-<hash of the checkout path>`.
+
+    Explicit and unique per checkout, so two clones never share containers or
+    volumes; always `env`'s own, so one name in the shell can never make dev and
+    prod one project (each `down --volumes` would delete the other's database).
+    """
+    if name:
+        return f"{name}-{env}"
+    digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]
+    return f"desideliver-{env}-{digest}"
+
+
 def compose_environment() -> dict[str, str]:
     """Variables every command gets on top of the process environment (computed per command)."""
     return {
@@ -212,11 +232,7 @@ class Stack:
 
     @property
     def project(self) -> str:
-        """Explicit and unique per checkout, so two clones never share containers or volumes."""
-        if name := os.environ.get("COMPOSE_PROJECT_NAME"):
-            return name
-        digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]
-        return f"desideliver-{self.env}-{digest}"
+        return project_name(self.env, os.environ.get(PROJECT_VARIABLE, ""))
 
     def compose(self, *args: str, env_file: Path | None = None) -> str:
         """A `docker compose` command line for this stack (reading `env_file` instead of its own, if given)."""

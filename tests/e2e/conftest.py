@@ -88,7 +88,7 @@ class Response:
 @dataclass
 class Stack:
     env_name: str
-    project: str
+    name: str  # what COMPOSE_PROJECT_NAME says: ./inv names the project `<name>-<env_name>`
     env_file: Path
     values: dict[str, str]
     backups: Path
@@ -97,12 +97,16 @@ class Stack:
     base_override: str = ""  # where its proxy is when not on this host (the Swarm lab's edge node)
 
     @property
+    def project(self) -> str:
+        return f"{self.name}-{self.env_name}"
+
+    @property
     def environ(self) -> dict[str, str]:
         # Hermetic: nothing the stack's env file sets may come from this process.
         env = {k: v for k, v in os.environ.items() if k not in DOCUMENTED}
         return {
             **env,
-            "COMPOSE_PROJECT_NAME": self.project,
+            "COMPOSE_PROJECT_NAME": self.name,
             "DESIDELIVER_ENV_FILE": str(self.env_file),
             "BACKUP_DIR": str(self.backups),
             **self.extra_env,
@@ -243,7 +247,7 @@ def make_stack(env_name: str, tmp: Path, overrides: dict[str, str], extra_env: d
     backups.mkdir()
     return Stack(
         env_name,
-        f"e2e-{env_name}-{uuid.uuid4().hex[:8]}",
+        f"e2e-{uuid.uuid4().hex[:8]}",
         env_file,
         {**dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")), **values},
         backups,

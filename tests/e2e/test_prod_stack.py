@@ -18,6 +18,7 @@ from .conftest import (
     HOST,
     HTTPS,
     ROOT,
+    dev_settings,
     make_stack,
     newest_migration,
     opener,
@@ -467,3 +468,32 @@ def test_the_proxy_caches_anonymous_catalogue_reads_for_a_second_and_never_crede
     price, saved_at = json.loads(out.strip().splitlines()[-1])
     prod.wait_for(lambda: prod.request("GET", detail, headers=HTTPS).json()["price"] == price, "the new price", 5, 0.05)
     assert time.time() - saved_at < 2.5  # visible within the documented two seconds (plus this loop's step)
+
+
+def test_dev_down_volumes_leaves_prod_alone_whatever_name_the_shell_gives(prod, tmp_path):
+    """One COMPOSE_PROJECT_NAME once made dev and prod one project: dev.down --volumes deleted prod's database.
+
+    Last in the file: were prod's stack removed, every test after it would fail for that reason instead.
+    """
+
+    def django(code: str) -> str:
+        out = prod.compose("exec", "-T", "web", "python", "manage.py", "shell", "--command", code).stdout
+        return out.strip().splitlines()[-1]
+
+    email = f"survivor-{uuid.uuid4().hex[:6]}@example.com"
+    django(f"from accounts.models import User; print(User.objects.create_user('{email}').pk)")
+    services = set(prod.compose("ps", "--status", "running", "--services").stdout.split())
+    dev = make_stack("dev", tmp_path, dev_settings())
+    # The name prod's shell gives (the shared case), then prod's whole project name.
+    for shared in (prod.name, prod.project):
+        dev.extra_env["COMPOSE_PROJECT_NAME"] = shared
+        out = dev.inv("dev.down", "--volumes", "--yes").stdout
+        assert f"--project-name {shared}-dev " in out
+        assert f"--project-name {prod.project} " not in out
+    volumes = subprocess.run(
+        ["docker", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {f"{prod.project}_postgres_data", f"{prod.project}_redis_data"} <= set(volumes)
+    assert set(prod.compose("ps", "--status", "running", "--services").stdout.split()) == services
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+    assert django(f"from accounts.models import User; print(User.objects.filter(email='{email}').exists())") == "True"
