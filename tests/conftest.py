@@ -78,23 +78,35 @@ def product(make_product) -> Product:
 
 
 def race(*calls) -> list[int]:
-    """Start every call at once, each in its own thread and database connection; their results."""
-    barrier = threading.Barrier(len(calls))
-    statuses: list[int] = []
+    """Start every call at once, each in its own thread and database connection; their results, in call order.
 
-    def run(call):
+    Every call is accounted for: one that raised (a deadlock surfacing as an exception, not a
+    status) or did not finish fails the test, instead of leaving only a thread warning.
+    """
+    barrier = threading.Barrier(len(calls))
+    results: dict[int, int] = {}
+    errors: dict[int, BaseException] = {}
+
+    def run(index, call):
         barrier.wait()
         try:
-            statuses.append(call())
+            results[index] = call()
+        except BaseException as exc:  # reported below, with the call it came from
+            errors[index] = exc
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    threads = [threading.Thread(target=run, args=(n, call)) for n, call in enumerate(calls)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    return statuses
+    if errors:
+        index, first = next(iter(sorted(errors.items())))
+        raise AssertionError(f"{len(errors)} of {len(calls)} racing calls raised; call {index}: {first!r}") from first
+    unfinished = [n for n in range(len(calls)) if n not in results]
+    assert not unfinished, f"racing calls {unfinished} did not finish within 60 s"
+    return [results[n] for n in range(len(calls))]
 
 
 def pytest_collection_modifyitems(config, items) -> None:

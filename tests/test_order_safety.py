@@ -252,3 +252,23 @@ def test_checkout_racing_cart_writes_and_twin_adds_never_give_a_500(make_product
         assert 500 not in statuses, statuses
         assert all(status in (201, 400, 409) for status in statuses), statuses
     assert Product.objects.filter(stock__lt=0).count() == 0
+
+
+@pytest.mark.postgres("row locks are a PostgreSQL feature; SQLite serialises writers")
+@pytest.mark.django_db(transaction=True)
+def test_parallel_orders_of_one_user_never_pass_the_open_orders_cap(make_product, user, settings):
+    settings.MAX_OPEN_ORDERS = 5
+    product = make_product("Basmati", stock=1000)
+    client = client_for(user)
+    body = {"items": [{"product_id": product.pk, "quantity": 1}]}
+    statuses = race(*[lambda: client.post(CREATE, body, format="json").status_code for _ in range(30)])
+    assert sorted(statuses) == [201] * 5 + [409] * 25
+    assert Order.objects.filter(user=user).count() == 5
+
+
+def test_a_racing_call_that_raises_fails_the_race():
+    def deadlock():
+        raise OperationalError("deadlock detected")
+
+    with pytest.raises(AssertionError, match=r"1 of 2 racing calls raised; call 1: OperationalError\('deadlock"):
+        race(lambda: 201, deadlock)

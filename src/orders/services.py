@@ -54,6 +54,9 @@ def place_order(user, delivery_address: str = "", lines: dict[int, int] | None =
             cart = Cart.objects.select_for_update().filter(user=user).first()
             wanted = {item.product_id: item.quantity for item in cart.items.all()} if cart else {}
         else:
+            # No cart lock to serialise this user's orders on: lock the user's row instead, or
+            # parallel orders all count the same open orders and pass MAX_OPEN_ORDERS together.
+            type(user).objects.select_for_update().filter(pk=user.pk).exists()
             wanted = dict(lines)
         if not wanted:
             raise EmptyCart
