@@ -176,3 +176,55 @@ def test_a_body_nested_too_deeply_is_a_400_not_a_500(api):
     response = api.post(LOGIN, "[" * 100_000 + "]" * 100_000, content_type="application/json")
     assert response.status_code == 400
     assert response.json() == {"detail": "JSON parse error - nested too deeply."}
+
+
+LOGOUT = "/api/v1/auth/logout/"
+ME = "/api/v1/auth/me/"
+
+
+def me(token: str) -> int:
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client.get(ME).status_code
+
+
+def test_logout_ends_the_sessions_access_tokens_at_once_and_no_other_session(api, user):
+    session = login(api, user.email)
+    other_device = login(api, user.email)
+    refreshed = api.post(REFRESH, {"refresh": session["refresh"]}, format="json").json()
+    assert me(session["access"]) == me(refreshed["access"]) == 200
+    assert api.post(LOGOUT, {"refresh": refreshed["refresh"]}, format="json").status_code == 200
+    assert me(session["access"]) == 401  # minted before the refresh: the same session
+    assert me(refreshed["access"]) == 401
+    assert me(other_device["access"]) == 200
+    assert me(login(api, user.email)["access"]) == 200  # logging in again starts a new session
+
+
+def test_an_ended_session_says_so(api, user):
+    tokens = login(api, user.email)
+    api.post(LOGOUT, {"refresh": tokens["refresh"]}, format="json")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    response = api.get(ME)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "This session was logged out; log in again.", "code": "session_ended"}
+
+
+def test_a_deactivated_users_access_token_is_refused_at_once(api, user):
+    tokens = login(api, user.email)
+    assert me(tokens["access"]) == 200
+    user.is_active = False
+    user.save()
+    assert me(tokens["access"]) == 401
+
+
+def test_an_authenticated_request_reads_the_revocations_cache_once(api, user, monkeypatch):
+    from django.core.cache import caches
+
+    tokens = login(api, user.email)
+    revocations, reads = caches["revocations"], []
+    real_get = revocations.get
+    monkeypatch.setattr(revocations, "get", lambda *a, **k: reads.append(a) or real_get(*a, **k))
+    assert me(tokens["access"]) == 200
+    assert len(reads) == 1

@@ -1,10 +1,15 @@
 from django.contrib.auth import password_validation
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.serializers import (
+    TokenBlacklistSerializer,
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+)
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from . import sessions
 from .models import User
 
 
@@ -20,6 +25,26 @@ def validate_new_password(field: str, password: str, user: User) -> None:
         password_validation.validate_password(password, user)
     except Exception as exc:  # django ValidationError; messages go to the client
         raise serializers.ValidationError({field: list(getattr(exc, "messages", [str(exc)]))}) from exc
+
+
+class LoginSerializer(TokenObtainPairSerializer):
+    """simplejwt's login, naming a new session in the tokens (accounts/sessions.py)."""
+
+    @classmethod
+    def get_token(cls, user: User):
+        token = super().get_token(user)
+        token[sessions.CLAIM] = sessions.new_session_id()
+        return token
+
+
+class LogoutSerializer(TokenBlacklistSerializer):
+    """simplejwt's logout (the refresh token stops working), which also ends the session's access tokens."""
+
+    def validate(self, attrs: dict) -> dict:
+        payload = self.token_class(attrs["refresh"]).payload  # read before it is blacklisted, then unreadable
+        result = super().validate(attrs)
+        sessions.end(payload)
+        return result
 
 
 class RefreshSerializer(TokenRefreshSerializer):

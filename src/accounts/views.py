@@ -4,7 +4,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
 
-from .serializers import PasswordChangeSerializer, RefreshSerializer, RegisterSerializer, UserSerializer
+from .serializers import (
+    LoginSerializer,
+    LogoutSerializer,
+    PasswordChangeSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    UserSerializer,
+)
 
 
 class AuthThrottled:
@@ -23,6 +30,8 @@ class RegisterView(AuthThrottled, generics.CreateAPIView):
 class LoginView(AuthThrottled, TokenObtainPairView):
     """Exchange email and password for an access and a refresh token."""
 
+    serializer_class = LoginSerializer
+
 
 class RefreshView(AuthThrottled, TokenRefreshView):
     """Exchange a refresh token for a new access token and a new refresh token (the old one stops working)."""
@@ -31,7 +40,9 @@ class RefreshView(AuthThrottled, TokenRefreshView):
 
 
 class LogoutView(AuthThrottled, TokenBlacklistView):
-    """Log out: the refresh token given stops working at once (access tokens expire on their own)."""
+    """Log out: the refresh token given, and every access token of its session, stop working at once."""
+
+    serializer_class = LogoutSerializer
 
 
 class PasswordChangeView(generics.GenericAPIView):

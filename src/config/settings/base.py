@@ -175,8 +175,18 @@ if REDIS_CACHE_URL:
             },
         }
     }
+    # Ended log-in sessions (accounts/sessions.py) live in the broker's Redis, which never evicts:
+    # the catalogue cache's LRU could drop one and bring a logged-out token back.
+    CACHES["revocations"] = {
+        **CACHES["default"],
+        "LOCATION": REDIS_URL or REDIS_CACHE_URL,
+        "KEY_PREFIX": f"{CACHES['default']['KEY_PREFIX']}:auth",
+    }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "revocations": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "revocations"},
+    }
 # Search input bounds (catalog/filters.py): every word is a pattern match over every product.
 SEARCH_MAX_TERMS = env.int("SEARCH_MAX_TERMS", default=6)
 SEARCH_MAX_LENGTH = env.int("SEARCH_MAX_LENGTH", default=100)
@@ -241,7 +251,7 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 # --- REST framework, JWT, OpenAPI ---------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
