@@ -83,13 +83,21 @@ def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
         "file": "Backup to restore: a path, a name in the backups directory, or 'latest' (required).",
         "env": ENV_HELP,
         "yes": "Do not ask before replacing the database (default: off; required without a terminal).",
+        "other_env": backups.OTHER_ENV_HELP,
         "dry_run": DRY_RUN_HELP,
     },
 )
-def restore(c: Context, file: str | None = None, env: str = "dev", yes: bool = False, dry_run: bool = False) -> None:
+def restore(
+    c: Context,
+    file: str | None = None,
+    env: str = "dev",
+    yes: bool = False,
+    other_env: bool = False,
+    dry_run: bool = False,
+) -> None:
     """Replace the database with a backup: inv db.restore FILE|latest (checked, safety-backed-up, swapped in)."""
     s = stack(env)
-    dump = backups.resolve(s.env, file or "")
+    dump = backups.resolve(s.env, file or "", other_env)
     now = datetime.now(UTC)
     swap = database.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
     # Read-only looks: what runs is paused during the swap; a checksum-verified dump needs no second full read.

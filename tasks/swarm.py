@@ -228,14 +228,17 @@ def backup(c: Context, dry_run: bool = False) -> None:
     help={
         "file": "Backup to restore: a path, a name in the backups directory here, or 'latest' (required).",
         "yes": "Do not ask before replacing the database (default: off; required without a terminal).",
+        "other_env": backups.OTHER_ENV_HELP,
         "dry_run": DRY_RUN_HELP,
     },
 )
-def restore(c: Context, file: str | None = None, yes: bool = False, dry_run: bool = False) -> None:
+def restore(
+    c: Context, file: str | None = None, yes: bool = False, other_env: bool = False, dry_run: bool = False
+) -> None:
     """Replace the swarm's database with a backup from here: inv swarm.restore FILE|latest (single-host dumps too)."""
     node = swarmdata.DataNode("prod")
     swarmops.engines(node)  # the manager's and the data node's, before the file is read or a question asked
-    dump = backups.resolve("prod", file or "")
+    dump = backups.resolve("prod", file or "", other_env)
     swap = database.Swap.at(node.setting("POSTGRES_DB", "desideliver"), datetime.now(UTC))
     same_schema = backups.read_metadata(dump).get("migrations") == database.migration_state(node)
     if not dry_run:

@@ -264,3 +264,21 @@ def test_the_migration_state_is_one_query_and_empty_for_a_database_django_never_
     state = "down"
     with pytest.raises(Exit, match="could not read the applied migrations: could not connect"):
         database.migration_state(DEV)
+
+
+def test_a_backup_of_another_environment_is_refused_unless_asked_for(backup_dir):
+    write_backup(backup_dir, "dev.dump", environment="dev")
+    with pytest.raises(Exit, match=r"dev.dump is a backup of the dev stack .* add --other-env") as refused:
+        backups.resolve("prod", "dev.dump")
+    assert refused.value.code == 2
+    assert backups.resolve("prod", "dev.dump", other_env=True) == backup_dir / "dev.dump"
+    assert backups.resolve("dev", "dev.dump") == backup_dir / "dev.dump"
+
+
+def test_db_restore_refuses_a_dev_backup_for_prod_before_anything_runs(backup_dir, monkeypatch):
+    from tasks import db
+
+    write_backup(backup_dir, "dev.dump", environment="dev")
+    monkeypatch.setattr(db, "execute", lambda *a, **k: pytest.fail("nothing may run"))
+    with pytest.raises(Exit, match="is a backup of the dev stack"):
+        db.restore.body(MockContext(), "dev.dump", env="prod", yes=True, dry_run=True)

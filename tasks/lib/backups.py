@@ -116,11 +116,14 @@ def checksum_state(dump: Path) -> str:
     return "ok" if words[0] == sha256(dump) else "MISMATCH"
 
 
-def resolve(environment: str, name: str) -> Path:
+OTHER_ENV_HELP = "Restore a backup that another environment's stack made (default: off: refused, naming it)."
+
+
+def resolve(environment: str, name: str, other_env: bool = False) -> Path:
     """The backup `name` (a path, a name in the backups directory, or `latest`), checked.
 
-    Every input gets the same checks: a file, not empty, and its checksum
-    (when it has one) matching.
+    Every input gets the same checks: a file, not empty, its checksum (when it
+    has one) matching, and made by `environment`'s stack unless `other_env`.
     """
     directory = backups_dir()
     if not name:
@@ -150,6 +153,14 @@ def resolve(environment: str, name: str) -> Path:
         raise Exit(
             f"✗ backup file {path} {problem} ({sidecar(path, 'sha256').name}): it was changed or damaged "
             "after it was written. Restore another one.",
+            code=2,
+        )
+    made_by = read_metadata(path).get("environment")
+    if made_by and made_by != environment and not other_env:
+        raise Exit(
+            f"✗ {path.name} is a backup of the {made_by} stack (its metadata says so): restoring it into {environment} "
+            f"would bring {made_by}'s data and accounts with it. Pick a {environment} backup (./inv db.backups --env "
+            f"{environment}), or add --other-env if that is what you mean.",
             code=2,
         )
     return path
