@@ -103,6 +103,25 @@ def test_retention_by_age_keeps_older_days_however_many_backups_today(tmp_path):
     assert not any(p.name.endswith(".sha256") and not Path(str(p)[:-7]).exists() for p in tmp_path.iterdir())
 
 
+def test_safety_backups_keep_the_newest_of_each_kind(tmp_path):
+    day = datetime(2026, 11, 26, tzinfo=UTC)
+    names = {
+        kind: [f"desideliver-dev-{day + timedelta(hours=h):%Y%m%dT%H%M%SZ}-{kind}.dump" for h in range(count)]
+        for kind, count in (("pre-deploy", 8), ("pre-restore", 2))
+    }
+    for name in [*names["pre-deploy"], *names["pre-restore"]]:
+        (tmp_path / name).write_bytes(b"safety")
+        (tmp_path / f"{name}.json").write_text("{}")
+    result = script("backup-prune.sh", tmp_path, BACKUP_KEEP_SAFETY="3")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("*-pre-deploy.dump")) == names["pre-deploy"][-3:]
+    assert sorted(p.name for p in tmp_path.glob("*-pre-restore.dump")) == names["pre-restore"]
+    assert len(list(tmp_path.glob("*.json"))) == 5  # the sidecars go with their dumps
+    assert f"backup: pruned {names['pre-deploy'][0]}" in result.stdout
+    assert script("backup-prune.sh", tmp_path, BACKUP_KEEP_SAFETY="0").returncode == 0
+    assert len(list(tmp_path.glob("*-pre-deploy.dump"))) == 3  # 0: keep them all
+
+
 def test_retention_refuses_a_non_numeric_setting_and_keeps_everything(tmp_path):
     make_dumps(tmp_path, [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 10)])
     result = script("backup-prune.sh", tmp_path, BACKUP_KEEP_DAILY="seven")

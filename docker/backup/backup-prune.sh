@@ -3,20 +3,37 @@
 # newest BACKUP_KEEP_LAST, the newest of each of the last BACKUP_KEEP_DAILY
 # days and of each of the last BACKUP_KEEP_WEEKLY ISO weeks that have one.
 # Restarts and repeated deploys add backups to today only, so they can never
-# push older days out. Safety backups (-pre-restore, -pre-deploy) are kept.
+# push older days out. Safety backups (-pre-restore, -pre-deploy) are counted
+# apart: the newest BACKUP_KEEP_SAFETY of each kind are kept (0: all), so
+# every deploy and restore no longer adds a dump that stays forever.
 set -euo pipefail
 
 env_name="${BACKUP_ENV:?BACKUP_ENV (dev or prod) is not set}"
 dir="${BACKUP_DIR:-/backups}"
 keep_last="${BACKUP_KEEP_LAST:-3}" keep_daily="${BACKUP_KEEP_DAILY:-7}" keep_weekly="${BACKUP_KEEP_WEEKLY:-4}"
-for setting in BACKUP_KEEP_LAST="$keep_last" BACKUP_KEEP_DAILY="$keep_daily" BACKUP_KEEP_WEEKLY="$keep_weekly"; do
+keep_safety="${BACKUP_KEEP_SAFETY:-5}"
+for setting in BACKUP_KEEP_LAST="$keep_last" BACKUP_KEEP_DAILY="$keep_daily" BACKUP_KEEP_WEEKLY="$keep_weekly" \
+    BACKUP_KEEP_SAFETY="$keep_safety"; do
     if [[ ! "${setting#*=}" =~ ^[0-9]+$ ]]; then
         echo "backup: FAILED: ${setting%%=*} must be a whole number, not '${setting#*=}'" >&2
         exit 2
     fi
 done
+remove() {
+    rm -f -- "$1" "$1.sha256" "$1.json"
+    echo "backup: pruned ${1##*/}"
+}
+
+if (( keep_safety > 0 )); then
+    for kind in pre-deploy pre-restore; do
+        while read -r path; do
+            remove "$path"
+        done < <(find "$dir" -maxdepth 1 -name "desideliver-$env_name-*Z-$kind.dump" | sort -r | tail -n +"$((keep_safety + 1))")
+    done
+fi
+
 if (( keep_last + keep_daily + keep_weekly == 0 )); then
-    echo "backup: retention is off (every BACKUP_KEEP_* is 0): keeping all backups"
+    echo "backup: retention is off (BACKUP_KEEP_LAST, _DAILY and _WEEKLY are 0): keeping all regular backups"
     exit 0
 fi
 
@@ -33,6 +50,5 @@ while read -r path; do
     if [[ -z "${weeks[$week]:-}" && ${#weeks[@]} -lt $keep_weekly ]]; then weeks[$week]=1; keep=yes; fi
     seen=$((seen + 1))
     [[ -n "$keep" ]] && continue
-    rm -f -- "$path" "$path.sha256" "$path.json"
-    echo "backup: pruned $name"
+    remove "$path"
 done < <(find "$dir" -maxdepth 1 -name "desideliver-$env_name-*Z.dump" | sort -r)
