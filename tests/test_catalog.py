@@ -288,3 +288,20 @@ def test_a_category_longer_than_any_slug_is_400_naming_the_filter(api, shelf):
     response = api.get(PRODUCTS, {"category": "9" * 4300})
     assert response.status_code == 400
     assert "category" in response.json()
+
+
+def test_cached_links_never_carry_unknown_parameters(api, make_product):
+    for n in range(3):
+        make_product(f"Item {n}")
+    body = api.get(PRODUCTS, {"page_size": 1, "in_stock": "true", "evil": "<script>", "ordering": "junk"}).json()
+    assert body["next"] == "http://testserver/api/v1/products/?in_stock=true&page=2&page_size=1"
+    served_to_others = api.get(PRODUCTS, {"page_size": 1, "in_stock": "true"}).json()
+    assert served_to_others["next"] == body["next"]
+
+
+def test_orderings_that_do_not_apply_share_one_cache_entry(api, shelf, django_assert_num_queries):
+    api.get(PRODUCTS, {"ordering": "price"})
+    with django_assert_num_queries(0):
+        for n in range(5):
+            assert api.get(PRODUCTS, {"ordering": f"price,junk{n}"}).status_code == 200
+    assert names(api.get(PRODUCTS, {"ordering": "-price,junk"})) == ["Toor Dal", "Garam Masala", "Chilli Powder"]

@@ -1,7 +1,7 @@
 from collections.abc import Callable
 
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.utils.http import urlencode
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import filters, permissions, viewsets
@@ -27,18 +27,31 @@ class CachedReads(viewsets.ReadOnlyModelViewSet):
         """The rendered body from the cache, or rendered now and cached; 200 responses only."""
         if "search" in request.query_params:
             return render()
-        # Known parameters only, normalised: the same filters in another order hit the same entry.
-        known = [(name, values) for name, values in request.query_params.lists() if name in self.KEYED]
-        query = urlencode(sorted(known), doseq=True)
+        query = self.keyed_query(request)
         key = catalog_cache.response_key(kind, f"{request.scheme}://{request.get_host()}", query)
         body = cache.get(key)
         if body is None:
+            # Rendered from the normalised query, so the cached next/previous links carry no one's junk.
+            request._request.GET = QueryDict(query)
+            request._request.META["QUERY_STRING"] = query
             response = render()
             if response.status_code != 200:
                 return response
             body = JSONRenderer().render(response.data)
             cache.set(key, body, catalog_cache.timeout())
         return HttpResponse(body, content_type="application/json")
+
+    def keyed_query(self, request: Request) -> str:
+        """Known parameters only, in one order, and only orderings that apply: one entry per distinct answer."""
+        orderable = set(getattr(self, "ordering_fields", None) or ())
+        known = []
+        for name, values in request.query_params.lists():
+            if name == "ordering":
+                values = [",".join(t for t in v.split(",") if t.strip().lstrip("-") in orderable) for v in values]
+                values = [v for v in values if v]
+            if name in self.KEYED and values:
+                known.append((name, values))
+        return urlencode(sorted(known), doseq=True)
 
     def list(self, request: Request, *args, **kwargs) -> HttpResponse:
         kind = f"{self.basename}:list"
