@@ -7,6 +7,7 @@ the middle of a dump, retention over many days.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -173,35 +174,116 @@ def test_a_backup_reads_the_password_from_a_secret_file(tmp_path):
     assert list(out.glob("desideliver-dev-*Z.dump"))
 
 
-def psql(sql: str, database: str = "postgres") -> str:
-    env = {**os.environ, "PGPASSWORD": URL.password or ""}
-    command = ["psql", "-X", "-tA", "-h", URL.hostname or "127.0.0.1", "-p", str(URL.port or 5432)]
-    command += ["-U", URL.username or "postgres", "-d", database, "-c", sql]
+SUPERUSER = URL.username or "postgres"
+APP_PASSWORD = "app-secret-0123"
+
+
+def psql(sql: str, database: str = "postgres", user: str = "") -> str:
+    """`sql` as the superuser, or as `user` (a role of app_database, with its password)."""
+    env = {**os.environ, "PGPASSWORD": APP_PASSWORD if user else (URL.password or "")}
+    command = ["psql", "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-h", URL.hostname or "127.0.0.1"]
+    command += ["-p", str(URL.port or 5432), "-U", user or SUPERUSER, "-d", database, "-c", sql]
     return subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
 
 
-@needs_postgres
-def test_the_app_role_is_made_no_superuser_and_given_the_schema_and_every_table(tmp_path):
+@pytest.fixture
+def app_database():
+    """A database and the name of an app role for it; both dropped after the test, with databases named after it."""
     database, role = f"roles_{uuid.uuid4().hex[:8]}", f"app_{uuid.uuid4().hex[:8]}"
     psql(f"CREATE DATABASE {database}")
     try:
-        psql("CREATE TABLE made_by_the_superuser (id int)", database)  # what an earlier version left behind
-        secret = tmp_path / "app_password"
-        secret.write_text("app-secret-0123")
-        for _ in range(2):  # idempotent: every start runs it
-            result = script(
-                "ensure-app-role.sh", tmp_path, database, APP_DB_USER=role, APP_DB_PASSWORD_FILE=str(secret)
-            )
-            assert result.returncode == 0, result.stderr
-        flags = psql(f"SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{role}'")  # noqa: S608
-        assert flags == "f|f|f|t"
-        owners = psql(
-            "SELECT pg_get_userbyid(d.datdba), pg_get_userbyid(n.nspowner), pg_get_userbyid(c.relowner) "
-            "FROM pg_database d, pg_namespace n, pg_class c "
-            "WHERE d.datname = current_database() AND n.nspname = 'public' AND c.relname = 'made_by_the_superuser'",
-            database,
-        )
-        assert owners == f"{role}|{role}|{role}"
+        yield database, role
     finally:
-        psql(f"DROP DATABASE {database} WITH (FORCE)")
+        for name in psql(f"SELECT datname FROM pg_database WHERE starts_with(datname, '{database}')").split():  # noqa: S608
+            psql(f'DROP DATABASE "{name}" WITH (FORCE)')
         psql(f"DROP ROLE IF EXISTS {role}")
+
+
+def rolsuper(role: str) -> str:
+    return psql(f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'")  # noqa: S608
+
+
+def owners(database: str, table: str) -> str:
+    """Who owns the database, its public schema and `table`."""
+    select = "SELECT pg_get_userbyid(d.datdba), pg_get_userbyid(n.nspowner), pg_get_userbyid(c.relowner)"
+    where = f"d.datname = current_database() AND n.nspname = 'public' AND c.relname = '{table}'"
+    return psql(f"{select} FROM pg_database d, pg_namespace n, pg_class c WHERE {where}", database)
+
+
+@needs_postgres
+def test_the_app_role_is_made_no_superuser_and_given_the_schema_and_every_table(tmp_path, app_database):
+    database, role = app_database
+    psql("CREATE TABLE made_by_the_superuser (id int)", database)  # what an earlier version left behind
+    secret = tmp_path / "app_password"
+    secret.write_text(APP_PASSWORD)
+    for _ in range(2):  # idempotent: every start runs it
+        result = script("ensure-app-role.sh", tmp_path, database, APP_DB_USER=role, APP_DB_PASSWORD_FILE=str(secret))
+        assert result.returncode == 0, result.stderr
+    flags = psql(f"SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{role}'")  # noqa: S608
+    assert flags == "f|f|f|t"
+    assert owners(database, "made_by_the_superuser") == f"{SUPERUSER}|{role}|{role}"
+
+
+# What a compromised app can do as the owner of its schema, and what each superuser session must not run.
+# Each function notes who ran it, then tries to make the app's role a superuser: only a superuser may.
+ESCALATE = """
+    INSERT INTO public.ran_as VALUES (current_user);
+    BEGIN
+        RESET ROLE;  -- undoes a superuser's SET ROLE
+        ALTER ROLE {role} SUPERUSER;
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+"""
+
+
+def an_app_that_owns_its_schema(database: str, role: str, planted: str, and_the_database: bool = False) -> None:
+    """`role` owns the public schema of `database` (and the database, as earlier versions left it) and has run
+    `planted` there, where {escalate} stands for ESCALATE's statements."""
+    psql(f"CREATE ROLE {role} LOGIN PASSWORD '{APP_PASSWORD}'")
+    psql(f"ALTER SCHEMA public OWNER TO {role}", database)
+    if and_the_database:
+        psql(f"ALTER DATABASE {database} OWNER TO {role}")
+    planted = planted.replace("{escalate}", ESCALATE.format(role=role)).replace("{database}", database)
+    psql(f"CREATE TABLE ran_as (who name); {planted}", database, user=role)
+
+
+def ran_as(database: str) -> set[str]:
+    return set(psql("SELECT who FROM ran_as", database).split())
+
+
+@needs_postgres
+def test_db_roles_takes_the_database_back_and_runs_nothing_the_app_planted(tmp_path, app_database):
+    database, role = app_database
+    an_app_that_owns_its_schema(
+        database,
+        role,
+        "ALTER DATABASE {database} SET search_path = public, pg_catalog; "
+        "ALTER ROLE CURRENT_USER IN DATABASE {database} SET search_path = public, pg_catalog; "
+        "CREATE FUNCTION pg_get_userbyid(oid) RETURNS name LANGUAGE plpgsql AS $$ BEGIN {escalate} "
+        "RETURN 'nobody'; END $$",
+        and_the_database=True,
+    )
+    # psql's arguments as `ps` shows them to everyone on the host.
+    arguments = tmp_path / "psql-arguments"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "psql").write_text(f'#!/bin/sh\necho "$@" >>{arguments}\nexec {shutil.which("psql")} "$@"\n')
+    (shim / "psql").chmod(0o755)
+
+    result = script(
+        "ensure-app-role.sh",
+        tmp_path,
+        database,
+        PATH=f"{shim}:{SCRIPTS}:{os.environ['PATH']}",
+        APP_DB_USER=role,
+        APP_DB_PASSWORD=APP_PASSWORD,
+    )
+    assert result.returncode == 0, result.stderr
+
+    assert rolsuper(role) == "f"
+    assert ran_as(database) == set()
+    assert owners(database, "ran_as") == f"{SUPERUSER}|{role}|{role}"
+    settings = "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+    assert psql(f"{settings} WHERE d.datname = '{database}'") == "0"  # the database's and the role's
+    assert arguments.read_text()
+    assert APP_PASSWORD not in arguments.read_text()
