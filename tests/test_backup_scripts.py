@@ -3,10 +3,14 @@
 docker/backup/*.sh are the project's one backup implementation; here they run
 with the host's pg_dump against the server the test run uses (DATABASE_URL),
 so their failure paths can be forced: a checksum write that fails, SIGTERM in
-the middle of a dump, retention over many days.
+the middle of a dump, retention over many days. So does the tasks' read of the
+applied migrations, which an app that owns its schema could turn against the
+superuser.
 """
 
+import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -17,6 +21,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tasks.lib import database as tasks_db
+from tasks.lib.stack import stack
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "docker" / "backup"
 URL = urlsplit(os.environ.get("DATABASE_URL", ""))
@@ -249,6 +256,47 @@ def an_app_that_owns_its_schema(database: str, role: str, planted: str, and_the_
 
 def ran_as(database: str) -> set[str]:
     return set(psql("SELECT who FROM ran_as", database).split())
+
+
+def locally(monkeypatch, tmp_path: Path, database: str, role: str) -> None:
+    """The tasks' commands for the db container run here instead, against this server, as `role` is the app."""
+    passwords = tmp_path / "pgpass"
+    host, port = URL.hostname or "127.0.0.1", URL.port or 5432
+    passwords.write_text(f"{host}:{port}:*:{SUPERUSER}:{URL.password or 'x'}\n{host}:{port}:*:{role}:{APP_PASSWORD}\n")
+    passwords.chmod(0o600)
+    environment = {"PGHOST": host, "PGPORT": str(port), "PGPASSFILE": str(passwords)}
+    for name, value in {**environment, "POSTGRES_USER": SUPERUSER, "POSTGRES_DB": database}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setattr(tasks_db, "in_db", lambda s, command: f"sh -c {shlex.quote(command)}")
+    monkeypatch.setattr(tasks_db, "app_user", lambda s: role)
+
+
+@needs_postgres
+def test_the_migrations_are_read_as_the_app_so_a_view_over_its_function_escalates_nothing(
+    tmp_path, app_database, monkeypatch
+):
+    database, role = app_database
+    an_app_that_owns_its_schema(
+        database,
+        role,
+        "CREATE TABLE applied (id serial, app text, name text); INSERT INTO applied (app, name) VALUES "
+        "('catalog', '0001_initial'), ('orders', '0001_initial'), ('orders', '0002_unconfirmed_index'); "
+        "CREATE FUNCTION escalate() RETURNS SETOF applied LANGUAGE plpgsql AS $$ BEGIN {escalate} "
+        "RETURN QUERY SELECT * FROM public.applied; END $$; "
+        "CREATE VIEW django_migrations AS SELECT * FROM escalate()",
+    )
+    newest = {"catalog": "0001_initial", "orders": "0002_unconfirmed_index"}
+
+    result = script("backup-once.sh", tmp_path, POSTGRES_DB=database, APP_DB_USER=role, APP_DB_PASSWORD=APP_PASSWORD)
+    assert result.returncode == 0, result.stderr
+    (metadata,) = tmp_path.glob("*.json")
+    assert json.loads(metadata.read_text())["migrations"] == newest
+    locally(monkeypatch, tmp_path, database, role)
+    assert tasks_db.migration_state(stack("prod")) == newest  # what deploys and restores read
+
+    assert rolsuper(role) == "f"
+    assert ran_as(database) == {role}  # both reads ran it, as the app: never as the superuser
 
 
 @needs_postgres

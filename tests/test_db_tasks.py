@@ -256,11 +256,16 @@ def test_the_migration_state_is_one_query_and_empty_for_a_database_django_never_
         return subprocess.CompletedProcess(command, code, out, err)
 
     monkeypatch.setattr(database, "run", run)
+    monkeypatch.setattr(database, "app_user", lambda s: "desideliver_app")
     state = "never"
     assert database.migration_state(DEV) == {}
     state = "migrated"
     assert database.migration_state(DEV) == {"catalog": "0002_x", "orders": "0001_initial"}
     assert len(calls) == 2  # one round trip each
+    # As the app's role, never the superuser: the app owns django_migrations (tests/test_backup_scripts.py
+    # reads a view over an escalating function with it).
+    assert "psql -X -U desideliver_app " in calls[0]
+    assert "POSTGRES_USER" not in calls[0]
     state = "down"
     with pytest.raises(Exit, match="could not read the applied migrations: could not connect"):
         database.migration_state(DEV)

@@ -38,10 +38,14 @@ def query(s: Stack, sql: str, database: str = "") -> str:
 
 
 def migration_state(s: Stack) -> dict[str, str]:
-    """The newest applied migration per Django app ({} for a database Django never touched)."""
+    """The newest applied migration per Django app ({} for a database Django never touched).
+
+    As the app's role, on a connection of its own (trusted on the db container's socket) like backup-once.sh:
+    whatever the app made of django_migrations (a view over its function) runs with its powers, not a superuser's.
+    """
     sql = "SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app"
     result = run(
-        in_db(s, f'{PSQL} -tA -d "$POSTGRES_DB" -c {shell(sql)}'),
+        in_db(s, f'psql -X -U {shell(app_user(s))} -tA -d "$POSTGRES_DB" -c {shell(sql)}'),
         step="query the migrations",
         capture=True,
         check=False,
