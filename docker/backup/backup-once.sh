@@ -20,6 +20,13 @@ dir="${BACKUP_DIR:-/backups}"
 source "$(dirname "$0")/read-secret.sh"
 PGPASSWORD="$(read_secret POSTGRES_PASSWORD)"
 export PGHOST="${PGHOST:-db}" PGUSER="${POSTGRES_USER:?}" PGDATABASE="${POSTGRES_DB:?}" PGPASSWORD
+# The superuser's sessions look names up in pg_catalog only, whatever search_path
+# the database or a role sets (PGOPTIONS outranks both): no name in their SQL
+# can be an object the app made in its schema. pg_dump sets an empty
+# search_path itself and only copies tables out, which runs none of the app's
+# code: the superuser bypasses row security, and only a superuser can create
+# the base types whose output functions a copy calls.
+export PGOPTIONS="-c search_path=pg_catalog"
 # Who reads the applied migrations (below): the app's role, dev's superuser.
 reader="${APP_DB_USER:-$PGUSER}" reader_password="$PGPASSWORD"
 if [[ -n "${APP_DB_USER:-}" ]]; then reader_password="$(read_secret APP_DB_PASSWORD)"; fi
@@ -67,7 +74,7 @@ fi
 last="$(find "$dir" -maxdepth 1 -name "desideliver-$env_name-*.dump" -printf '%s\n' | sort -n | tail -n 1)"
 needed=$(( ${last:-0} * 3 / 2 ))
 if [[ "$needed" -eq 0 ]]; then
-    needed=$(( $(psql -X -tA -c 'SELECT pg_database_size(current_database())') / 4 ))
+    needed=$(( $(psql -X -tA -c 'SELECT pg_catalog.pg_database_size(pg_catalog.current_database())') / 4 ))
 fi
 free="$(df -P -B1 "$dir" | awk 'NR == 2 {print $4}')"
 (( free >= needed )) || fail "$dir has $((free / 1000000)) MB free, the dump needs about $((needed / 1000000)) MB; free some space"

@@ -15,8 +15,10 @@ from . import backups
 from .run import Step, output, run, say, shell, side_by_side
 from .stack import APP_SERVICES, Stack
 
-# Inside the db container, where the image's own variables name the role and database.
-PSQL = 'psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER"'
+# The superuser's psql in the db container (the image's variables name the role and database). It looks
+# names up in pg_catalog only, whatever search_path the database or a role sets (PGOPTIONS outranks
+# both): no name in its SQL is an object the app made in its schema. Its functions are qualified too.
+PSQL = 'PGOPTIONS="-c search_path=pg_catalog" psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER"'
 READY_SECONDS = 120
 
 
@@ -147,8 +149,9 @@ class Swap:
     def renames(self, away: str, into: str) -> str:
         """SQL that moves `live` to `away` and `into` to `live`, cutting off connections first."""
         return (
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {literal(self.live)} "  # noqa: S608
-            f"AND pid <> pg_backend_pid(); ALTER DATABASE {ident(self.live)} RENAME TO {ident(away)}; "
+            "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "  # noqa: S608
+            f"WHERE datname = {literal(self.live)} AND pid <> pg_catalog.pg_backend_pid(); "
+            f"ALTER DATABASE {ident(self.live)} RENAME TO {ident(away)}; "
             f"ALTER DATABASE {ident(into)} RENAME TO {ident(self.live)};"
         )
 
@@ -254,9 +257,11 @@ def drop_older_step(s: Stack, swap: Swap) -> Step:
     which retention never prunes. A failure only warns: the restore goes on
     (./inv db.psql, then \\l, lists what is left).
     """
-    older = f"FROM pg_database WHERE starts_with(datname, {literal(f'{swap.live}_before_restore_')})"
+    kept = literal(f"{swap.live}_before_restore_")
+    older = f"FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, {kept})"
     # One round trip: list them, then drop each (\gexec runs every row as a statement of its own).
-    script = [f"SELECT datname {older};", f"SELECT format('DROP DATABASE %I WITH (FORCE)', datname) {older} \\gexec"]
+    drop_each = f"SELECT pg_catalog.format('DROP DATABASE %I WITH (FORCE)', datname) {older} \\gexec"
+    script = [f"SELECT datname {older};", drop_each]
     drop = in_db(s, f"printf '%s\\n' {shell(*script)} | {PSQL} -q -tA -d postgres")
 
     def action() -> None:
