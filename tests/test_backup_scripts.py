@@ -3,9 +3,9 @@
 docker/backup/*.sh are the project's one backup implementation; here they run
 with the host's pg_dump against the server the test run uses (DATABASE_URL),
 so their failure paths can be forced: a checksum write that fails, SIGTERM in
-the middle of a dump, retention over many days. So does the tasks' read of the
-applied migrations, which an app that owns its schema could turn against the
-superuser.
+the middle of a dump, retention over many days. So do the tasks' commands for
+the db container where an app that owns its schema could turn them against the
+superuser (the migrations read, the restore).
 """
 
 import json
@@ -297,6 +297,31 @@ def test_the_migrations_are_read_as_the_app_so_a_view_over_its_function_escalate
 
     assert rolsuper(role) == "f"
     assert ran_as(database) == {role}  # both reads ran it, as the app: never as the superuser
+
+
+@needs_postgres
+def test_a_restore_runs_the_dumps_functions_as_the_app(tmp_path, app_database, monkeypatch):
+    database, role = app_database
+    an_app_that_owns_its_schema(
+        database,
+        role,
+        "CREATE FUNCTION ok(x int) RETURNS bool LANGUAGE plpgsql AS $$ BEGIN {escalate} RETURN true; END $$; "
+        "CREATE TABLE checked (x int CHECK (ok(x))); INSERT INTO checked VALUES (1), (2)",
+    )
+    dump = tmp_path / "app.dump"
+    result = script("backup-once.sh", tmp_path, POSTGRES_DB=database, APP_DB_USER=role, APP_DB_PASSWORD=APP_PASSWORD)
+    assert result.returncode == 0, result.stderr
+    next(tmp_path.glob("*Z.dump")).rename(dump)
+    locally(monkeypatch, tmp_path, database, role)
+    swap = tasks_db.Swap.at(database, datetime.now(UTC))
+
+    step = tasks_db.scratch_step(stack("prod"), dump, swap, role)
+    restored = subprocess.run(step.command, shell=True, capture_output=True, text=True, timeout=120)  # noqa: S602
+    assert restored.returncode == 0, restored.stderr
+
+    assert rolsuper(role) == "f"
+    assert ran_as(swap.scratch) == {role}  # the CHECK ran on every row restored, as the app
+    assert owners(swap.scratch, "checked") == f"{SUPERUSER}|{role}|{role}"  # as db-roles keeps the live one
 
 
 @needs_postgres

@@ -139,13 +139,16 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     # what earlier restores kept, run at once; all end before the swap.
     assert names[-2:] == [
         "take a verified pre-restore backup (dump, read back, checksum, metadata), "
-        "and at once create a scratch database, owned by the app's role, and restore into it; "
+        "and at once create a scratch database, and have the app's role restore into it; "
         "drop the databases earlier restores kept",
         "apply migrations to the restored database",
     ]
     at_once = prepare[-2].command
     assert "backup-once.sh pre-restore" in at_once
-    assert at_once.index("CREATE DATABASE") < at_once.index("pg_restore")
+    assert at_once.index("CREATE DATABASE") < at_once.index("ALTER SCHEMA public OWNER") < at_once.index("pg_restore")
+    # The app's role restores on its own connection: the dump's functions never run as the superuser.
+    assert "pg_restore -U app " in at_once
+    assert "--role" not in at_once
     assert "DROP DATABASE %I WITH (FORCE)" in at_once
     assert "desideliver_before_restore_" in at_once
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command

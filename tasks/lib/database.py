@@ -180,16 +180,20 @@ def version_step(s: Stack, dump: Path) -> Step:
 
 
 def scratch_step(s: Stack, dump: Path, swap: Swap, user: str) -> Step:
-    """A new scratch database owned by `user`, `dump` restored into it (one exec); the live one is untouched."""
-    create = f"CREATE DATABASE {ident(swap.scratch)} OWNER {ident(user)} TEMPLATE template0"
-    # As the app's role (SET ROLE): everything restored belongs to it, as ensure-app-role.sh keeps it.
-    restore = (
-        f'pg_restore -U "$POSTGRES_USER" --role={shell(user)} -d {shell(swap.scratch)} '
-        "--no-owner --exit-on-error --single-transaction"
+    """A new scratch database, `dump` restored into it as the app's role `user` (one exec); the live one is untouched.
+
+    Owned as ensure-app-role.sh keeps the live one. pg_restore connects as `user`: a restore runs some of the
+    dump's functions (a CHECK constraint's, per row), with a superuser's powers if it connected as one (--role
+    is a SET ROLE, which any function may RESET).
+    """
+    create = f"CREATE DATABASE {ident(swap.scratch)} TEMPLATE template0"
+    prepare = shell(
+        "-c", create, "-c", f"\\connect {literal(swap.scratch)}", "-c", f"ALTER SCHEMA public OWNER TO {ident(user)}"
     )
+    restore = f"pg_restore -U {shell(user)} -d {shell(swap.scratch)} --no-owner --exit-on-error --single-transaction"
     return Step(
-        "create a scratch database, owned by the app's role, and restore into it",
-        f"{in_db(s, f'{PSQL} -q -d postgres -c {shell(create)} && {restore}')} < {shell(dump)}",
+        "create a scratch database, and have the app's role restore into it",
+        f"{in_db(s, f'{PSQL} -q -d postgres {prepare} && {restore}')} < {shell(dump)}",
     )
 
 
