@@ -3,10 +3,15 @@
 docker/backup/*.sh are the project's one backup implementation; here they run
 with the host's pg_dump against the server the test run uses (DATABASE_URL),
 so their failure paths can be forced: a checksum write that fails, SIGTERM in
-the middle of a dump, retention over many days.
+the middle of a dump, retention over many days. So do the tasks' commands for
+the db container where an app that owns its schema could turn them against the
+superuser (the migrations read, the restore).
 """
 
+import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -16,6 +21,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tasks.lib import database as tasks_db
+from tasks.lib.stack import stack
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "docker" / "backup"
 URL = urlsplit(os.environ.get("DATABASE_URL", ""))
@@ -192,35 +200,182 @@ def test_a_backup_reads_the_password_from_a_secret_file(tmp_path):
     assert list(out.glob("desideliver-dev-*Z.dump"))
 
 
-def psql(sql: str, database: str = "postgres") -> str:
-    env = {**os.environ, "PGPASSWORD": URL.password or ""}
-    command = ["psql", "-X", "-tA", "-h", URL.hostname or "127.0.0.1", "-p", str(URL.port or 5432)]
-    command += ["-U", URL.username or "postgres", "-d", database, "-c", sql]
+SUPERUSER = URL.username or "postgres"
+APP_PASSWORD = "app-secret-0123"
+
+
+def psql(sql: str, database: str = "postgres", user: str = "") -> str:
+    """`sql` as the superuser, or as `user` (a role of app_database, with its password)."""
+    env = {**os.environ, "PGPASSWORD": APP_PASSWORD if user else (URL.password or "")}
+    command = ["psql", "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-h", URL.hostname or "127.0.0.1"]
+    command += ["-p", str(URL.port or 5432), "-U", user or SUPERUSER, "-d", database, "-c", sql]
     return subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
 
 
-@needs_postgres
-def test_the_app_role_is_made_no_superuser_and_given_the_schema_and_every_table(tmp_path):
+@pytest.fixture
+def app_database():
+    """A database and the name of an app role for it; both dropped after the test, with databases named after it."""
     database, role = f"roles_{uuid.uuid4().hex[:8]}", f"app_{uuid.uuid4().hex[:8]}"
     psql(f"CREATE DATABASE {database}")
     try:
-        psql("CREATE TABLE made_by_the_superuser (id int)", database)  # what an earlier version left behind
-        secret = tmp_path / "app_password"
-        secret.write_text("app-secret-0123")
-        for _ in range(2):  # idempotent: every start runs it
-            result = script(
-                "ensure-app-role.sh", tmp_path, database, APP_DB_USER=role, APP_DB_PASSWORD_FILE=str(secret)
-            )
-            assert result.returncode == 0, result.stderr
-        flags = psql(f"SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{role}'")  # noqa: S608
-        assert flags == "f|f|f|t"
-        owners = psql(
-            "SELECT pg_get_userbyid(d.datdba), pg_get_userbyid(n.nspowner), pg_get_userbyid(c.relowner) "
-            "FROM pg_database d, pg_namespace n, pg_class c "
-            "WHERE d.datname = current_database() AND n.nspname = 'public' AND c.relname = 'made_by_the_superuser'",
-            database,
-        )
-        assert owners == f"{role}|{role}|{role}"
+        yield database, role
     finally:
-        psql(f"DROP DATABASE {database} WITH (FORCE)")
+        for name in psql(f"SELECT datname FROM pg_database WHERE starts_with(datname, '{database}')").split():  # noqa: S608
+            psql(f'DROP DATABASE "{name}" WITH (FORCE)')
         psql(f"DROP ROLE IF EXISTS {role}")
+
+
+def rolsuper(role: str) -> str:
+    return psql(f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'")  # noqa: S608
+
+
+def owners(database: str, table: str) -> str:
+    """Who owns the database, its public schema and `table`."""
+    select = "SELECT pg_get_userbyid(d.datdba), pg_get_userbyid(n.nspowner), pg_get_userbyid(c.relowner)"
+    where = f"d.datname = current_database() AND n.nspname = 'public' AND c.relname = '{table}'"
+    return psql(f"{select} FROM pg_database d, pg_namespace n, pg_class c WHERE {where}", database)
+
+
+@needs_postgres
+def test_the_app_role_is_made_no_superuser_and_given_the_schema_and_every_table(tmp_path, app_database):
+    database, role = app_database
+    psql("CREATE TABLE made_by_the_superuser (id int)", database)  # what an earlier version left behind
+    secret = tmp_path / "app_password"
+    secret.write_text(APP_PASSWORD)
+    for _ in range(2):  # idempotent: every start runs it
+        result = script("ensure-app-role.sh", tmp_path, database, APP_DB_USER=role, APP_DB_PASSWORD_FILE=str(secret))
+        assert result.returncode == 0, result.stderr
+    flags = psql(f"SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{role}'")  # noqa: S608
+    assert flags == "f|f|f|t"
+    assert owners(database, "made_by_the_superuser") == f"{SUPERUSER}|{role}|{role}"
+
+
+# What a compromised app can do as the owner of its schema, and what each superuser session must not run.
+# Each function notes who ran it, then tries to make the app's role a superuser: only a superuser may.
+ESCALATE = """
+    INSERT INTO public.ran_as VALUES (current_user);
+    BEGIN
+        RESET ROLE;  -- undoes a superuser's SET ROLE
+        ALTER ROLE {role} SUPERUSER;
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+"""
+
+
+def an_app_that_owns_its_schema(database: str, role: str, planted: str, and_the_database: bool = False) -> None:
+    """`role` owns the public schema of `database` (and the database, as earlier versions left it) and has run
+    `planted` there, where {escalate} stands for ESCALATE's statements."""
+    psql(f"CREATE ROLE {role} LOGIN PASSWORD '{APP_PASSWORD}'")
+    psql(f"ALTER SCHEMA public OWNER TO {role}", database)
+    if and_the_database:
+        psql(f"ALTER DATABASE {database} OWNER TO {role}")
+    planted = planted.replace("{escalate}", ESCALATE.format(role=role)).replace("{database}", database)
+    psql(f"CREATE TABLE ran_as (who name); {planted}", database, user=role)
+
+
+def ran_as(database: str) -> set[str]:
+    return set(psql("SELECT who FROM ran_as", database).split())
+
+
+def locally(monkeypatch, tmp_path: Path, database: str, role: str) -> None:
+    """The tasks' commands for the db container run here instead, against this server, as `role` is the app."""
+    passwords = tmp_path / "pgpass"
+    host, port = URL.hostname or "127.0.0.1", URL.port or 5432
+    passwords.write_text(f"{host}:{port}:*:{SUPERUSER}:{URL.password or 'x'}\n{host}:{port}:*:{role}:{APP_PASSWORD}\n")
+    passwords.chmod(0o600)
+    environment = {"PGHOST": host, "PGPORT": str(port), "PGPASSFILE": str(passwords)}
+    for name, value in {**environment, "POSTGRES_USER": SUPERUSER, "POSTGRES_DB": database}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setattr(tasks_db, "in_db", lambda s, command: f"sh -c {shlex.quote(command)}")
+    monkeypatch.setattr(tasks_db, "app_user", lambda s: role)
+
+
+@needs_postgres
+def test_the_migrations_are_read_as_the_app_so_a_view_over_its_function_escalates_nothing(
+    tmp_path, app_database, monkeypatch
+):
+    database, role = app_database
+    an_app_that_owns_its_schema(
+        database,
+        role,
+        "CREATE TABLE applied (id serial, app text, name text); INSERT INTO applied (app, name) VALUES "
+        "('catalog', '0001_initial'), ('orders', '0001_initial'), ('orders', '0002_unconfirmed_index'); "
+        "CREATE FUNCTION escalate() RETURNS SETOF applied LANGUAGE plpgsql AS $$ BEGIN {escalate} "
+        "RETURN QUERY SELECT * FROM public.applied; END $$; "
+        "CREATE VIEW django_migrations AS SELECT * FROM escalate()",
+    )
+    newest = {"catalog": "0001_initial", "orders": "0002_unconfirmed_index"}
+
+    result = script("backup-once.sh", tmp_path, POSTGRES_DB=database, APP_DB_USER=role, APP_DB_PASSWORD=APP_PASSWORD)
+    assert result.returncode == 0, result.stderr
+    (metadata,) = tmp_path.glob("*.json")
+    assert json.loads(metadata.read_text())["migrations"] == newest
+    locally(monkeypatch, tmp_path, database, role)
+    assert tasks_db.migration_state(stack("prod")) == newest  # what deploys and restores read
+
+    assert rolsuper(role) == "f"
+    assert ran_as(database) == {role}  # both reads ran it, as the app: never as the superuser
+
+
+@needs_postgres
+def test_a_restore_runs_the_dumps_functions_as_the_app(tmp_path, app_database, monkeypatch):
+    database, role = app_database
+    an_app_that_owns_its_schema(
+        database,
+        role,
+        "CREATE FUNCTION ok(x int) RETURNS bool LANGUAGE plpgsql AS $$ BEGIN {escalate} RETURN true; END $$; "
+        "CREATE TABLE checked (x int CHECK (ok(x))); INSERT INTO checked VALUES (1), (2)",
+    )
+    dump = tmp_path / "app.dump"
+    result = script("backup-once.sh", tmp_path, POSTGRES_DB=database, APP_DB_USER=role, APP_DB_PASSWORD=APP_PASSWORD)
+    assert result.returncode == 0, result.stderr
+    next(tmp_path.glob("*Z.dump")).rename(dump)
+    locally(monkeypatch, tmp_path, database, role)
+    swap = tasks_db.Swap.at(database, datetime.now(UTC))
+
+    step = tasks_db.scratch_step(stack("prod"), dump, swap, role)
+    restored = subprocess.run(step.command, shell=True, capture_output=True, text=True, timeout=120)  # noqa: S602
+    assert restored.returncode == 0, restored.stderr
+
+    assert rolsuper(role) == "f"
+    assert ran_as(swap.scratch) == {role}  # the CHECK ran on every row restored, as the app
+    assert owners(swap.scratch, "checked") == f"{SUPERUSER}|{role}|{role}"  # as db-roles keeps the live one
+
+
+@needs_postgres
+def test_db_roles_takes_the_database_back_and_runs_nothing_the_app_planted(tmp_path, app_database):
+    database, role = app_database
+    an_app_that_owns_its_schema(
+        database,
+        role,
+        "ALTER DATABASE {database} SET search_path = public, pg_catalog; "
+        "ALTER ROLE CURRENT_USER IN DATABASE {database} SET search_path = public, pg_catalog; "
+        "CREATE FUNCTION pg_get_userbyid(oid) RETURNS name LANGUAGE plpgsql AS $$ BEGIN {escalate} "
+        "RETURN 'nobody'; END $$",
+        and_the_database=True,
+    )
+    # psql's arguments as `ps` shows them to everyone on the host.
+    arguments = tmp_path / "psql-arguments"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "psql").write_text(f'#!/bin/sh\necho "$@" >>{arguments}\nexec {shutil.which("psql")} "$@"\n')
+    (shim / "psql").chmod(0o755)
+
+    result = script(
+        "ensure-app-role.sh",
+        tmp_path,
+        database,
+        PATH=f"{shim}:{SCRIPTS}:{os.environ['PATH']}",
+        APP_DB_USER=role,
+        APP_DB_PASSWORD=APP_PASSWORD,
+    )
+    assert result.returncode == 0, result.stderr
+
+    assert rolsuper(role) == "f"
+    assert ran_as(database) == set()
+    assert owners(database, "ran_as") == f"{SUPERUSER}|{role}|{role}"
+    settings = "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+    assert psql(f"{settings} WHERE d.datname = '{database}'") == "0"  # the database's and the role's
+    assert arguments.read_text()
+    assert APP_PASSWORD not in arguments.read_text()

@@ -2,17 +2,20 @@
 
 import json
 import os
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from invoke import MockContext
 from invoke.exceptions import Exit
 
-from tasks.lib import backups, database, lock
+from tasks.lib import backups, checks, database, lock
 from tasks.lib import stack as _stack
 
 DEV = _stack.stack("dev")
+ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
 
 
@@ -136,13 +139,16 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     # what earlier restores kept, run at once; all end before the swap.
     assert names[-2:] == [
         "take a verified pre-restore backup (dump, read back, checksum, metadata), "
-        "and at once create a scratch database, owned by the app's role, and restore into it; "
+        "and at once create a scratch database, and have the app's role restore into it; "
         "drop the databases earlier restores kept",
         "apply migrations to the restored database",
     ]
     at_once = prepare[-2].command
     assert "backup-once.sh pre-restore" in at_once
-    assert at_once.index("CREATE DATABASE") < at_once.index("pg_restore")
+    assert at_once.index("CREATE DATABASE") < at_once.index("ALTER SCHEMA public OWNER") < at_once.index("pg_restore")
+    # The app's role restores on its own connection: the dump's functions never run as the superuser.
+    assert "pg_restore -U app " in at_once
+    assert "--role" not in at_once
     assert "DROP DATABASE %I WITH (FORCE)" in at_once
     assert "desideliver_before_restore_" in at_once
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
@@ -256,11 +262,16 @@ def test_the_migration_state_is_one_query_and_empty_for_a_database_django_never_
         return subprocess.CompletedProcess(command, code, out, err)
 
     monkeypatch.setattr(database, "run", run)
+    monkeypatch.setattr(database, "app_user", lambda s: "desideliver_app")
     state = "never"
     assert database.migration_state(DEV) == {}
     state = "migrated"
     assert database.migration_state(DEV) == {"catalog": "0002_x", "orders": "0001_initial"}
     assert len(calls) == 2  # one round trip each
+    # As the app's role, never the superuser: the app owns django_migrations (tests/test_backup_scripts.py
+    # reads a view over an escalating function with it).
+    assert "psql -X -U desideliver_app " in calls[0]
+    assert "POSTGRES_USER" not in calls[0]
     state = "down"
     with pytest.raises(Exit, match="could not read the applied migrations: could not connect"):
         database.migration_state(DEV)
@@ -282,3 +293,52 @@ def test_db_restore_refuses_a_dev_backup_for_prod_before_anything_runs(backup_di
     monkeypatch.setattr(db, "execute", lambda *a, **k: pytest.fail("nothing may run"))
     with pytest.raises(Exit, match="is a backup of the dev stack"):
         db.restore.body(MockContext(), "dev.dump", env="prod", yes=True, dry_run=True)
+
+
+# Keywords written like calls; everything else before "(" is a function, looked up through the search_path
+# unless qualified.
+SQL_KEYWORDS = {"in", "exists", "with", "values", "not", "and", "or", "any", "all"}
+SEARCH_PATH = 'PGOPTIONS="-c search_path=pg_catalog"'
+
+
+def unqualified_calls(sql: str) -> set[str]:
+    calls = re.findall(r'(?<![\w.$"])([A-Za-z_][\w$]*)\s*\(', sql)
+    return {name for name in calls if name.lower() not in SQL_KEYWORDS}
+
+
+def superuser_sql(monkeypatch) -> dict[str, str]:
+    """Every command and script that runs SQL as the superuser, by where it comes from."""
+    swap = database.Swap.at("desideliver", NOW)
+    steps = [
+        *database.plan_prepare_restore(DEV, Path("x.dump"), swap, verified=True, user="app"),
+        *database.plan_switch(DEV, swap, []),
+        *database.plan_recover(DEV, swap, []),
+        database.drop_older_step(DEV, swap),
+        database.version_step(DEV, Path("x.dump")),
+    ]
+    found = {step.name: step.command for step in steps if "psql" in step.command}
+    ran: list[str] = []
+    monkeypatch.setattr(database, "output", lambda command, **kwargs: ran.append(command) or "f")
+    checks.check_app_role(DEV)
+    found["checks.check_app_role"] = ran[-1]
+    scripts = ROOT / "docker" / "backup"
+    found["ensure-app-role.sh"] = (scripts / "ensure-app-role.sh").read_text()
+    # backup-once.sh reads the migrations as the app's role (tests/test_backup_scripts.py): not its SQL.
+    once = (scripts / "backup-once.sh").read_text()
+    found["backup-once.sh"] = re.sub(r"'SELECT app, max\(name\) FROM django_migrations[^']*'", "", once)
+    return found
+
+
+def test_superuser_sql_looks_names_up_in_pg_catalog_only_and_qualifies_every_function(monkeypatch):
+    """The app owns the public schema: an unqualified name could resolve to a function or view it made."""
+    found = superuser_sql(monkeypatch)
+    assert len(found) >= 8
+    for origin, text in found.items():
+        if origin.endswith(".sh"):
+            assert f"export {SEARCH_PATH}" in text, origin
+            sql = "\n".join(re.findall(r"<<'SQL'\n(.*?)\nSQL\n", text, re.S) + re.findall(r"-c '([^']*)'", text))
+        else:
+            assert text.count(SEARCH_PATH) == text.count("psql -X"), origin
+            sql = text
+        assert sql.strip(), origin
+        assert unqualified_calls(sql) == set(), origin

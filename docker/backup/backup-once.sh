@@ -20,6 +20,16 @@ dir="${BACKUP_DIR:-/backups}"
 source "$(dirname "$0")/read-secret.sh"
 PGPASSWORD="$(read_secret POSTGRES_PASSWORD)"
 export PGHOST="${PGHOST:-db}" PGUSER="${POSTGRES_USER:?}" PGDATABASE="${POSTGRES_DB:?}" PGPASSWORD
+# The superuser's sessions look names up in pg_catalog only, whatever search_path
+# the database or a role sets (PGOPTIONS outranks both): no name in their SQL
+# can be an object the app made in its schema. pg_dump sets an empty
+# search_path itself and only copies tables out, which runs none of the app's
+# code: the superuser bypasses row security, and only a superuser can create
+# the base types whose output functions a copy calls.
+export PGOPTIONS="-c search_path=pg_catalog"
+# Who reads the applied migrations (below): the app's role, dev's superuser.
+reader="${APP_DB_USER:-$PGUSER}" reader_password="$PGPASSWORD"
+if [[ -n "${APP_DB_USER:-}" ]]; then reader_password="$(read_secret APP_DB_PASSWORD)"; fi
 name="" partial="" child=""
 
 fail() {
@@ -39,15 +49,32 @@ trap 'fail "line $LINENO: $BASH_COMMAND"' ERR
 [[ -d "$dir" && -w "$dir" ]] || fail "$dir is not a writable directory"
 
 version="$(psql -X -tA -c 'SHOW server_version' 2>&1)" || fail "cannot query the database: $version"
-migrations="$(psql -X -tA -c "SELECT coalesce(json_object_agg(app, name), '{}') FROM
-    (SELECT app, max(name) AS name FROM django_migrations GROUP BY app) m" 2>/dev/null || echo '{}')"
+# The applied migrations, read as the app's role (APP_DB_USER) on a connection of
+# its own, never the superuser: the app owns django_migrations, and whatever it
+# made of it (a view over a function of its own, say) runs with the reader's
+# privileges. A superuser's session that SETs a role would be no boundary: any
+# function it runs may RESET it. Dev has no such role; its app is the superuser.
+# The rows are the app's to choose: only names Django makes reach the metadata.
+migrations='{}'
+if rows="$(PGUSER="$reader" PGPASSWORD="$reader_password" PGOPTIONS="-c client_min_messages=error" \
+        psql -X -tA -c 'SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app' 2>&1)"; then
+    migrations="$(awk -F'|' '$0 == "" { next }
+        $0 !~ /^[A-Za-z0-9_]+[|][A-Za-z0-9_]+$/ { bad = 1; exit 1 }
+        { json = json (json == "" ? "" : ", ") "\"" $1 "\": \"" $2 "\"" }
+        END { if (bad) exit 1; print "{" json "}" }' <<<"$rows")" || {
+        echo "backup: warning: django_migrations, as $reader reads it, holds names Django never makes; the metadata records no migrations" >&2
+        migrations='{}'
+    }
+elif [[ "$rows" != *'relation "django_migrations" does not exist'* ]]; then
+    echo "backup: warning: could not read the applied migrations as $reader; the metadata records none: $rows" >&2
+fi
 
 # Room for the dump: the last dump's size with a margin, else a quarter of the
 # database (custom-format dumps are compressed: 11 MB for a 156 MB database).
 last="$(find "$dir" -maxdepth 1 -name "desideliver-$env_name-*.dump" -printf '%s\n' | sort -n | tail -n 1)"
 needed=$(( ${last:-0} * 3 / 2 ))
 if [[ "$needed" -eq 0 ]]; then
-    needed=$(( $(psql -X -tA -c 'SELECT pg_database_size(current_database())') / 4 ))
+    needed=$(( $(psql -X -tA -c 'SELECT pg_catalog.pg_database_size(pg_catalog.current_database())') / 4 ))
 fi
 free="$(df -P -B1 "$dir" | awk 'NR == 2 {print $4}')"
 (( free >= needed )) || fail "$dir has $((free / 1000000)) MB free, the dump needs about $((needed / 1000000)) MB; free some space"

@@ -134,7 +134,7 @@ def check_inspect_shows_no_secret(s: Stack) -> None:
 
 def check_app_role(s: Stack) -> None:
     role = database.app_user(s)
-    flags = database.query(s, f"SELECT rolsuper FROM pg_roles WHERE rolname = {database.literal(role)}")  # noqa: S608
+    flags = database.query(s, f"SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = {database.literal(role)}")  # noqa: S608
     if flags != "f":
         raise Exit(f"✗ the app's database role {role} is a superuser (or missing: {flags!r}).", 1)
     say(f"✓ the app connects as {role}, which is no superuser")
@@ -156,7 +156,7 @@ def plan_live_checks(s: Stack) -> list[Step]:
         ),
         Step(
             "the app's database role is no superuser",
-            "SELECT rolsuper FROM pg_roles WHERE rolname = APP_DB_USER",
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = APP_DB_USER",
             action=lambda: check_app_role(s),
         ),
     ]

@@ -15,8 +15,10 @@ from . import backups
 from .run import Step, output, run, say, shell, side_by_side
 from .stack import APP_SERVICES, Stack
 
-# Inside the db container, where the image's own variables name the role and database.
-PSQL = 'psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER"'
+# The superuser's psql in the db container (the image's variables name the role and database). It looks
+# names up in pg_catalog only, whatever search_path the database or a role sets (PGOPTIONS outranks
+# both): no name in its SQL is an object the app made in its schema. Its functions are qualified too.
+PSQL = 'PGOPTIONS="-c search_path=pg_catalog" psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER"'
 READY_SECONDS = 120
 
 
@@ -38,10 +40,14 @@ def query(s: Stack, sql: str, database: str = "") -> str:
 
 
 def migration_state(s: Stack) -> dict[str, str]:
-    """The newest applied migration per Django app ({} for a database Django never touched)."""
+    """The newest applied migration per Django app ({} for a database Django never touched).
+
+    As the app's role, on a connection of its own (trusted on the db container's socket) like backup-once.sh:
+    whatever the app made of django_migrations (a view over its function) runs with its powers, not a superuser's.
+    """
     sql = "SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app"
     result = run(
-        in_db(s, f'{PSQL} -tA -d "$POSTGRES_DB" -c {shell(sql)}'),
+        in_db(s, f'psql -X -U {shell(app_user(s))} -tA -d "$POSTGRES_DB" -c {shell(sql)}'),
         step="query the migrations",
         capture=True,
         check=False,
@@ -143,8 +149,9 @@ class Swap:
     def renames(self, away: str, into: str) -> str:
         """SQL that moves `live` to `away` and `into` to `live`, cutting off connections first."""
         return (
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {literal(self.live)} "  # noqa: S608
-            f"AND pid <> pg_backend_pid(); ALTER DATABASE {ident(self.live)} RENAME TO {ident(away)}; "
+            "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "  # noqa: S608
+            f"WHERE datname = {literal(self.live)} AND pid <> pg_catalog.pg_backend_pid(); "
+            f"ALTER DATABASE {ident(self.live)} RENAME TO {ident(away)}; "
             f"ALTER DATABASE {ident(into)} RENAME TO {ident(self.live)};"
         )
 
@@ -173,16 +180,20 @@ def version_step(s: Stack, dump: Path) -> Step:
 
 
 def scratch_step(s: Stack, dump: Path, swap: Swap, user: str) -> Step:
-    """A new scratch database owned by `user`, `dump` restored into it (one exec); the live one is untouched."""
-    create = f"CREATE DATABASE {ident(swap.scratch)} OWNER {ident(user)} TEMPLATE template0"
-    # As the app's role (SET ROLE): everything restored belongs to it, as ensure-app-role.sh keeps it.
-    restore = (
-        f'pg_restore -U "$POSTGRES_USER" --role={shell(user)} -d {shell(swap.scratch)} '
-        "--no-owner --exit-on-error --single-transaction"
+    """A new scratch database, `dump` restored into it as the app's role `user` (one exec); the live one is untouched.
+
+    Owned as ensure-app-role.sh keeps the live one. pg_restore connects as `user`: a restore runs some of the
+    dump's functions (a CHECK constraint's, per row), with a superuser's powers if it connected as one (--role
+    is a SET ROLE, which any function may RESET).
+    """
+    create = f"CREATE DATABASE {ident(swap.scratch)} TEMPLATE template0"
+    prepare = shell(
+        "-c", create, "-c", f"\\connect {literal(swap.scratch)}", "-c", f"ALTER SCHEMA public OWNER TO {ident(user)}"
     )
+    restore = f"pg_restore -U {shell(user)} -d {shell(swap.scratch)} --no-owner --exit-on-error --single-transaction"
     return Step(
-        "create a scratch database, owned by the app's role, and restore into it",
-        f"{in_db(s, f'{PSQL} -q -d postgres -c {shell(create)} && {restore}')} < {shell(dump)}",
+        "create a scratch database, and have the app's role restore into it",
+        f"{in_db(s, f'{PSQL} -q -d postgres {prepare} && {restore}')} < {shell(dump)}",
     )
 
 
@@ -250,9 +261,11 @@ def drop_older_step(s: Stack, swap: Swap) -> Step:
     which retention never prunes. A failure only warns: the restore goes on
     (./inv db.psql, then \\l, lists what is left).
     """
-    older = f"FROM pg_database WHERE starts_with(datname, {literal(f'{swap.live}_before_restore_')})"
+    kept = literal(f"{swap.live}_before_restore_")
+    older = f"FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, {kept})"
     # One round trip: list them, then drop each (\gexec runs every row as a statement of its own).
-    script = [f"SELECT datname {older};", f"SELECT format('DROP DATABASE %I WITH (FORCE)', datname) {older} \\gexec"]
+    drop_each = f"SELECT pg_catalog.format('DROP DATABASE %I WITH (FORCE)', datname) {older} \\gexec"
+    script = [f"SELECT datname {older};", drop_each]
     drop = in_db(s, f"printf '%s\\n' {shell(*script)} | {PSQL} -q -tA -d postgres")
 
     def action() -> None:

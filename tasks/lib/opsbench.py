@@ -24,10 +24,13 @@ def operations(bench: Bench, rows: int, timed_inv: Callable[..., tuple[float, st
     if left := settle(bench):  # timed on a quiet stack, not beside the checkout's mail
         say(f"  ({left} tasks still queued after 2 minutes: the figures below share the cores with the worker)")
     say(f"\nOperations on a database with {rows:,} more rows, medians of 3:")
-    columns = "g AS id, md5(g::text) AS digest, now() AS at, repeat('x', 100) AS pad"
-    fill = f"CREATE TABLE IF NOT EXISTS bench_rows AS SELECT {columns} FROM generate_series(1, {int(rows)}) g"  # noqa: S608
-    database.query(s, fill)
-    size = database.query(s, "SELECT pg_size_pretty(pg_database_size(current_database()))")
+    # As the superuser: every name qualified (database.PSQL looks names up in pg_catalog only).
+    columns = "g AS id, pg_catalog.md5(g::text) AS digest, pg_catalog.now() AS at, pg_catalog.repeat('x', 100) AS pad"
+    series = f"pg_catalog.generate_series(1, {int(rows)}) g"
+    database.query(s, f"CREATE TABLE IF NOT EXISTS public.bench_rows AS SELECT {columns} FROM {series}")  # noqa: S608
+    size = database.query(
+        s, "SELECT pg_catalog.pg_size_pretty(pg_catalog.pg_database_size(pg_catalog.current_database()))"
+    )
     pg = '-U "$POSTGRES_USER" -d "$POSTGRES_DB"'
 
     def raw_dump(compress: str) -> tuple[float, Path]:

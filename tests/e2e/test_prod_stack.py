@@ -507,3 +507,97 @@ def test_dev_down_volumes_leaves_prod_alone_whatever_name_the_shell_gives(prod, 
     assert set(prod.compose("ps", "--status", "running", "--services").stdout.split()) == services
     assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
     assert django(f"from accounts.models import User; print(User.objects.filter(email='{email}').exists())") == "True"
+
+
+def sql(prod, statement: str, as_app: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+    """`statement` in the prod database: as the app's role, with its password over the network as the app
+    connects; or as the superuser (trusted on the db container's socket), looking names up in pg_catalog only."""
+    if as_app:
+        who = ["-e", f"PGPASSWORD={prod.values['APP_DB_PASSWORD']}", "db", "psql", "-h", "db", "-U", "desideliver_app"]
+    else:
+        who = ["-e", "PGOPTIONS=-c search_path=pg_catalog", "db", "psql", "-U", "desideliver"]
+    psql = [*who, "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", "desideliver", "-c", statement]
+    return prod.compose("exec", "-T", *psql, check=check)
+
+
+# Both attacks, as the app's role can make them (it owns the public schema and django_migrations). Every read of
+# django_migrations, and any call of pg_get_userbyid that resolves through the search_path the app set for its
+# own role, runs e2e_escalate: it notes who ran it, then tries to make the app a superuser, which only a
+# superuser's session can (RESET ROLE undoes a superuser's SET ROLE).
+ATTACKS = """
+CREATE TABLE public.e2e_ran_as (who name);
+CREATE FUNCTION public.e2e_escalate() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.e2e_ran_as VALUES (current_user);
+    BEGIN
+        RESET ROLE;
+        ALTER ROLE desideliver_app SUPERUSER;
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+END $$;
+ALTER TABLE public.django_migrations RENAME TO e2e_django_migrations;
+CREATE FUNCTION public.e2e_migrations() RETURNS SETOF public.e2e_django_migrations LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM public.e2e_escalate();
+    RETURN QUERY SELECT * FROM public.e2e_django_migrations;
+END $$;
+CREATE VIEW public.django_migrations AS SELECT * FROM public.e2e_migrations();
+CREATE FUNCTION public.pg_get_userbyid(oid) RETURNS name LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM public.e2e_escalate();
+    RETURN pg_catalog.pg_get_userbyid($1);
+END $$;
+ALTER ROLE desideliver_app IN DATABASE desideliver SET search_path = public, pg_catalog;
+"""
+UNDO_ATTACKS = """
+DO $$ BEGIN
+    IF pg_catalog.to_regclass('public.e2e_django_migrations') IS NOT NULL THEN
+        DROP VIEW public.django_migrations;
+        ALTER TABLE public.e2e_django_migrations RENAME TO django_migrations;
+    END IF;
+END $$;
+DROP FUNCTION IF EXISTS public.e2e_migrations(), public.pg_get_userbyid(oid), public.e2e_escalate();
+DROP TABLE IF EXISTS public.e2e_ran_as;
+ALTER DATABASE desideliver RESET search_path;
+ALTER ROLE desideliver_app IN DATABASE desideliver RESET ALL;
+ALTER ROLE desideliver_app NOSUPERUSER;
+"""
+
+
+def test_the_app_role_cannot_make_itself_superuser(prod):
+    def superuser_flag() -> str:
+        return sql(prod, "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = 'desideliver_app'").stdout.strip()
+
+    def ran_as() -> set[str]:
+        return set(sql(prod, "SELECT who FROM public.e2e_ran_as").stdout.split())
+
+    sql(prod, ATTACKS, as_app=True)
+    try:
+        # The database is the superuser's: the app cannot set the search_path of every session in it.
+        refused = sql(prod, "ALTER DATABASE desideliver SET search_path = public, pg_catalog", True, check=False)
+        assert "must be owner of database desideliver" in refused.stderr, refused.stderr
+        # What an earlier version, which gave the app the database, let it leave behind for db-roles.
+        sql(prod, "ALTER DATABASE desideliver SET search_path = public, pg_catalog")
+
+        backup = prod.inv("db.backup", "--env", "prod").stdout
+        dump = Path(re.search(r"✓ backup (\S+)", backup).group(1))
+        metadata = json.loads(dump.with_name(dump.name + ".json").read_text())
+        assert metadata["migrations"]["orders"] == newest_migration("orders")  # read through the view, as the app
+        assert superuser_flag() == "f"
+        assert ran_as() == {"desideliver_app"}  # the backup's read ran it, never as the superuser
+
+        prod.inv("prod.up")  # db-roles runs again, then migrate (which reads django_migrations as the app)
+        assert superuser_flag() == "f"
+        assert ran_as() == {"desideliver_app"}
+        owner = "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = 'desideliver'"
+        assert sql(prod, owner).stdout.strip() == "desideliver"
+        settings = (
+            "SELECT count(*) FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_database d "
+            "ON d.oid = s.setdatabase WHERE d.datname = 'desideliver'"
+        )
+        assert sql(prod, settings).stdout.strip() == "0"  # db-roles reset the database's and the app's settings
+        assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+    finally:
+        sql(prod, UNDO_ATTACKS)
+    assert superuser_flag() == "f"
+    assert sql(prod, "SELECT pg_catalog.count(*) > 0 FROM public.django_migrations").stdout.strip() == "t"
