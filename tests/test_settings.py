@@ -127,7 +127,7 @@ def test_local_uses_postgres_and_redis_when_configured():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "django.db.backends.postgresql",
+        "core.postgres",  # Django's, every wait on the server bounded
         "django_redis.cache.RedisCache",
         "False",
         "redis://localhost:6379/1",

@@ -3,7 +3,7 @@
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status, views
 from rest_framework.response import Response
@@ -17,13 +17,19 @@ class TooSlow(exceptions.APIException):
     default_code = "statement_timeout"
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is briefly unavailable; try again in a moment."
+    default_code = "unavailable"
+
+
 def cancelled_by_timeout(exc: Exception) -> bool:
     """A statement the server cancelled (statement_timeout): SQLSTATE 57014, query_canceled."""
     return isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == "57014"
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, plus model-level ValidationErrors as 400 and cancelled statements as 503 instead of 500."""
+    """DRF's handler; model ValidationErrors are 400, cancelled statements and an unavailable database 503."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
@@ -31,7 +37,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         request = context.get("request")
         log.warning("statement timeout on %s", request.get_full_path()[:300] if request else "?")
         exc = TooSlow()
-    return views.exception_handler(exc, context)
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down, stalled or unreachable (core/postgres bounds each wait): the client may retry.
+        log.error("database unavailable: %s", exc)
+        exc = DatabaseUnavailable()
+    response = views.exception_handler(exc, context)
+    if isinstance(exc, DatabaseUnavailable) and response is not None:
+        response["Retry-After"] = "5"
+    return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

@@ -142,8 +142,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Web and worker alike; migrate_atomic and the bulk loaders lift it for their own transaction.
     # JIT off: a query being JIT-compiled ignored the timeout (171 s past a 5 s limit, measured), and the
     # app's short queries never gain from it.
-    statement_timeout_ms = round(env.float("DATABASE_STATEMENT_TIMEOUT", default=5) * 1000)
-    DATABASES["default"]["OPTIONS"] = {"options": f"-c statement_timeout={statement_timeout_ms} -c jit=off"}
+    statement_timeout = env.float("DATABASE_STATEMENT_TIMEOUT", default=5)
+    DATABASES["default"]["OPTIONS"] = {
+        "options": f"-c statement_timeout={round(statement_timeout * 1000)} -c jit=off",
+        "connect_timeout": 2,  # libpq's least; a stalled server must not hold a request (core/postgres)
+    }
+    # Every wait on the server bounded too, for a server that stopped answering altogether.
+    DATABASES["default"]["ENGINE"] = "core.postgres"
+    DATABASES["default"]["STATEMENT_TIMEOUT"] = statement_timeout
 
 
 # --- Redis: cache and Celery --------------------------------------------------

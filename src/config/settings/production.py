@@ -26,7 +26,7 @@ if missing := missing_variables():
     # EX_CONFIG: a configuration error, not a crash worth a traceback.
     raise SystemExit(78)
 
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] != "core.postgres":  # base.py's for every postgres:// URL
     sys.stderr.write("DesiDeliver production settings: DATABASE_URL must be a postgres:// URL.\n")
     raise SystemExit(78)
 
