@@ -71,6 +71,29 @@ def test_a_mistyped_flag_gets_a_did_you_mean():
     assert "Did you mean: --dry-run?" in result.stderr
 
 
+def test_a_flag_the_task_lacks_is_matched_against_that_tasks_own_flags_only():
+    result = dot_inv("db.transfer", "--env")
+    assert result.returncode == 1
+    assert "db.transfer has no flag --env." in result.stderr
+    assert "--env" not in result.stderr.partition("Did you mean:")[2]  # db.backup's, not db.transfer's
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["db.restore", "--file"], "✗ db.restore --file needs a value: Backup to restore: a path, "),
+        (["prod.deploy", "--wait-timeout"], "✗ prod.deploy --wait-timeout needs a value: Seconds to wait "),
+        (["-D", "abc"], "✗ --list-depth takes a whole number 0 or more, not 'abc'."),
+        (["--list-format=xml"], "✗ --list-format 'xml' is not one of: flat, nested, json."),
+    ],
+)
+def test_invokes_parse_errors_are_one_line_naming_the_flag_and_what_it_takes(args, line):
+    result = dot_inv(*args)
+    assert result.returncode != 0
+    assert result.stderr.startswith(line)
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_manage_takes_the_command_without_quotes():
     result = dot_inv("dev.manage", "-n", "showmigrations", "orders", "--plan")
     assert result.returncode == 0, result.stderr
