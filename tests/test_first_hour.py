@@ -29,11 +29,13 @@ def dot_inv(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def test_bare_inv_lists_the_tasks():
+def test_bare_inv_lists_the_collections_on_one_screen_and_points_at_every_task():
     result = dot_inv()
     assert result.returncode == 0, result.stderr
-    assert "dev.up" in result.stdout
-    assert "prod.deploy" in result.stdout
+    assert "dev [10 tasks]" in result.stdout
+    assert "prod [14 tasks]" in result.stdout
+    assert len(result.stdout.splitlines()) < 30
+    assert "./inv --list lists every task" in result.stdout
     assert "--help TASK" in result.stdout
     assert "Core options" not in result.stdout
 

@@ -1,6 +1,7 @@
 """`./inv` itself: Invoke's command line, with the conventions newcomers expect.
 
-- bare `./inv` lists the tasks (Invoke prints its own core options);
+- bare `./inv` lists the collections, one line each (Invoke prints its own
+  core options), and points at the full list;
 - a mistyped task gets a "did you mean" from the task names, a mistyped flag
   one from that task's own flags;
 - Invoke's parse errors (a flag without its value, a missing argument, a bad
@@ -64,8 +65,13 @@ class Program(invoke.Program):
         return checked(super().core_args())
 
     def no_tasks_given(self) -> None:
+        # The collections only: every task with its help is a hundred lines.
+        self.list_depth = 1
         self.list_tasks()
-        print(f"\n{self.binary} --help TASK explains one task; {self.binary} --help shows Invoke's own options.")
+        print(
+            f"{self.binary} --list lists every task; {self.binary} --help TASK explains one; "
+            f"{self.binary} --help shows Invoke's own options."
+        )
         raise Exit
 
     def parse_core(self, argv: list[str] | None) -> None:
