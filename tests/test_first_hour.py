@@ -130,6 +130,14 @@ def test_restore_without_a_file_says_what_to_pass():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("task", "starter"), [("dev.ps", "./inv dev.up"), ("prod.ps", "./inv prod.deploy")])
+def test_ps_before_the_first_start_says_not_started_yet_and_what_starts_it(task, starter):
+    result = dot_inv(task)  # its env file does not exist: the first start creates it
+    assert result.returncode == 0, result.stderr
+    assert f"stack is not started yet: {starter} starts it" in result.stdout
+    assert "failed" not in result.stderr
+
+
 def test_tab_completion_offers_the_projects_tasks_and_a_tasks_own_flags():
     tasks_offered = dot_inv("--complete", "--", "inv", "db.res").stdout.split()
     assert {"db.restore", "dev.up", "prod.deploy"} <= set(tasks_offered)
