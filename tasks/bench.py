@@ -82,7 +82,7 @@ def measure(cold: bool) -> None:
             env = {"DESIDELIVER_ENV_FILE": str(env_file), _stack.PROJECT_VARIABLE: tag}
             try:
                 inv(
-                    f"{env_name}.{'up' if env_name == 'dev' else 'deploy'}",
+                    _stack.START_TASKS[env_name],
                     *(["--docker"] * (env_name == "dev")),
                     env=env,
                 )

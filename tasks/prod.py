@@ -24,12 +24,14 @@ from .lib.run import DRY_RUN_HELP, ROOT, Step, confirm, execute, output, say
 
 TAG_HELP = "Image tag to use (default: the deployed tag, or the checkout's git revision before the first deploy)."
 BUILD_TAG_HELP = "Image tag to build and deploy (default: the checkout's git revision)."
+BUILD_ONLY_TAG_HELP = "Image tag to build the prod images as (default: the checkout's git revision)."
+CHECK_TAG_HELP = "Image tag of the built prod images to check (default: the checkout's git revision, as prod.build)."
 WAIT_HELP = "Seconds to wait for every service to be healthy (default: 300)."
 
 
-@task(help={"tag": BUILD_TAG_HELP, "dry_run": DRY_RUN_HELP})
+@task(help={"tag": BUILD_ONLY_TAG_HELP, "dry_run": DRY_RUN_HELP})
 def build(c: Context, tag: str = "", dry_run: bool = False) -> None:
-    """Build the prod images, tagged with the git revision."""
+    """Build the prod images, tagged with --tag (default: the git revision); prod.deploy builds them too."""
     execute(plan_build(tag or deploys.git_revision()), dry_run)
 
 
@@ -45,7 +47,7 @@ def config(c: Context, show_secrets: bool = False, dry_run: bool = False) -> Non
     execute([raw if show_secrets else masked], dry_run)
 
 
-@task(help={"tag": BUILD_TAG_HELP, "dry_run": DRY_RUN_HELP})
+@task(help={"tag": CHECK_TAG_HELP, "dry_run": DRY_RUN_HELP})
 def check(c: Context, tag: str = "", dry_run: bool = False) -> None:
     """Security checks: check --deploy, Dockerfiles, compose, image secrets; TLS and more on a running stack."""
     tag = tag or deploys.git_revision()

@@ -92,6 +92,11 @@ def inv(*args: str) -> subprocess.CompletedProcess:
         (["dev.up", "--native", "--port", "99999"], "--port takes a whole number from 0 to 65535, not 99999"),
         (["dev.logs", "--tail", "-3"], "--tail takes a whole number"),
         (["prod.deploy", "--wait-timeout", "soon"], "--wait-timeout takes a whole number from 1 to 3600"),
+        # Refused while parsing, so a dry run shows nothing either.
+        (["swarm.scale", "-n", "--replicas", "abc"], "✗ --replicas takes a whole number 0 or more, not 'abc'."),
+        (["swarm.scale", "-n", "-r", "-3"], "✗ --replicas takes a whole number 0 or more, not -3."),
+        (["prod.deploy", "-n", "--tag", "bad tag!"], "✗ --tag 'bad tag!' is not an image tag: Docker's rule is [A-Z"),
+        (["swarm.deploy", "-n", "--tag", ".hidden"], "✗ --tag '.hidden' is not an image tag"),
         (["dev.manage", "showmigrations 'orders"], "cannot be split into words (No closing quotation)"),
         (["db.restore"], "'db.restore' did not receive required positional arguments: 'file'"),
         (["db.restore", ""], "name the backup to restore: a file, or 'latest'"),
@@ -103,6 +108,7 @@ def test_bad_arguments_get_one_line_naming_them_and_no_traceback(args, message):
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+    assert "Dry run" not in result.stdout
 
 
 def test_a_bad_number_in_the_env_file_names_the_variable(tmp_path, monkeypatch):

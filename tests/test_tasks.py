@@ -11,7 +11,7 @@ from invoke import MockContext
 from invoke.exceptions import Exit
 
 import tasks
-from tasks import deps, dev, lint
+from tasks import deps, dev, lint, prod
 from tasks import test as test_tasks
 from tasks.lib import checks, compose, run
 from tasks.lib import stack as _stack
@@ -67,6 +67,15 @@ def test_every_task_has_a_docstring_and_every_flag_a_help_text_with_its_default(
             elif "default" not in argument.help and argument.positional is False:
                 problems.append(f"{name} --{argument.name}: help does not state the default")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("task", "does"), [(prod.build, "to build"), (prod.check, "of the built prod images to check")]
+)
+def test_a_tag_flag_says_what_its_task_does_with_the_tag(task, does):
+    (tag,) = [argument for argument in task.get_arguments() if argument.name == "tag"]
+    assert tag.help.startswith(f"Image tag {does} ")
+    assert "deploy" not in tag.help
 
 
 def test_no_task_is_listed_twice():

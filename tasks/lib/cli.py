@@ -2,15 +2,18 @@
 
 Invoke gives each flag the first free letter of its name, so `-d` meant
 `--docker` on one task and `--dry-run` on others. Here `--dry-run` is always
-`-n` (as in make -n) and no other flag takes `n`. Whole-number flags and the
-`--env` choice are checked while parsing: a bad value is one line naming the
-flag and what it accepts, never a traceback.
+`-n` (as in make -n) and no other flag takes `n`. Whole-number flags, the
+`--env` choice and image tags (Invoke's own -D and --list-format too, see
+program.py) are checked while parsing, so before anything runs, --dry-run
+included: a bad value is one line naming the flag and what it accepts, never
+a traceback.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +25,10 @@ DRY_RUN_SHORT = "n"
 ENVIRONMENTS = ("dev", "prod")
 # Accepted ranges of whole-number flags, by name; others take any number >= 0.
 RANGES = {"port": (0, 65535), "wait_timeout": (1, 3600), "tail": (0, 1_000_000)}
-CHOICES = {"env": ENVIRONMENTS}
+# list_format: Invoke's own --list-format, which otherwise fails with a traceback.
+CHOICES = {"env": ENVIRONMENTS, "list_format": ("flat", "nested", "json")}
+# Docker's rule for an image tag; every --tag flag names one.
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def _checked(name: str) -> Callable[[str], Any]:
@@ -31,15 +37,23 @@ def _checked(name: str) -> Callable[[str], Any]:
     def convert(value: str) -> Any:
         if name in CHOICES:
             if value not in CHOICES[name]:
-                raise ParseError(f"{flag} {value!r} is not one of: {', '.join(CHOICES[name])}.")
+                raise ParseError(f"✗ {flag} {value!r} is not one of: {', '.join(CHOICES[name])}.")
             return value
-        low, high = RANGES.get(name, (0, 10**9))
+        if name == "tag":
+            if not TAG.fullmatch(value):
+                raise ParseError(
+                    f"✗ {flag} {value!r} is not an image tag: Docker's rule is {TAG.pattern} "
+                    "(letters, digits, _ . -; at most 128; not starting with . or -)."
+                )
+            return value
+        low, high = RANGES.get(name, (0, None))
+        accepted = f"a whole number from {low} to {high}" if high is not None else f"a whole number {low} or more"
         try:
             number = int(value)
         except ValueError:
-            raise ParseError(f"{flag} takes a whole number from {low} to {high}, not {value!r}.") from None
-        if not low <= number <= high:
-            raise ParseError(f"{flag} takes a whole number from {low} to {high}, not {number}.")
+            raise ParseError(f"✗ {flag} takes {accepted}, not {value!r}.") from None
+        if number < low or (high is not None and number > high):
+            raise ParseError(f"✗ {flag} takes {accepted}, not {number}.")
         return number
 
     return convert
@@ -58,6 +72,27 @@ class CheckedArgument(Argument):
         super().set_value(value, cast=cast)
 
 
+def checked(arguments: list[Argument]) -> list[Argument]:
+    """`arguments`, with each whole number, choice and tag checked as it is parsed."""
+    result = []
+    for arg in arguments:
+        name = arg.name.replace("-", "_")
+        if arg.kind is int or (arg.kind is str and (name in CHOICES or name == "tag")):
+            arg = CheckedArgument(
+                check=_checked(name),
+                names=arg.names,
+                kind=arg.kind,
+                default=arg.default,
+                help=arg.help,
+                positional=arg.positional,
+                optional=arg.optional,
+                incrementable=arg.incrementable,
+                attr_name=arg.attr_name,
+            )
+        result.append(arg)
+    return result
+
+
 class Task(invoke.Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Invoke's own `inv --dry TASK` only stubs Context.run, which these tasks
@@ -73,34 +108,19 @@ class Task(invoke.Task):
             opts = super().arg_opts(name, default, taken_names | set(DRY_RUN_SHORT))
             opts["names"] = ["dry-run", DRY_RUN_SHORT]
             return opts
-        return super().arg_opts(name, default, taken_names | {DRY_RUN_SHORT})
+        opts = super().arg_opts(name, default, taken_names | {DRY_RUN_SHORT})
+        # Invoke takes a flag's type from its default; a required one has none, so its annotation says.
+        if "kind" not in opts and inspect.get_annotations(self.body, eval_str=True).get(name) is int:
+            opts["kind"] = int
+        return opts
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         # Invoke pops help texts as it uses them; keep them for the next call (help, tests).
         texts = dict(self.help)
         try:
-            arguments = super().get_arguments(ignore_unknown_help)
+            return checked(super().get_arguments(ignore_unknown_help))
         finally:
             self.help = texts
-        checked = []
-        for arg in arguments:
-            name = arg.attr_name or arg.name
-            if arg.kind is int or (arg.kind is str and name in CHOICES):
-                replacement = CheckedArgument(
-                    check=_checked(name),
-                    names=arg.names,
-                    kind=arg.kind,
-                    default=arg.default,
-                    help=arg.help,
-                    positional=arg.positional,
-                    optional=arg.optional,
-                    incrementable=arg.incrementable,
-                    attr_name=arg.attr_name,
-                )
-                checked.append(replacement)
-            else:
-                checked.append(arg)
-        return checked
 
 
 task = functools.partial(invoke.task, klass=Task)

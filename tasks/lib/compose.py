@@ -10,7 +10,7 @@ from invoke.exceptions import Exit
 
 from . import run
 from .run import DRY_RUN_HELP, Step, interactive_terminal, say
-from .stack import SETTINGS, Stack, app_module, docker_problem, manage, whole_number_setting
+from .stack import SETTINGS, START_TASKS, Stack, app_module, docker_problem, manage, whole_number_setting
 
 LOGS_HELP = {
     "service": "Service whose logs to show; repeat for several (default: all).",
@@ -58,7 +58,13 @@ def plan_logs(s: Stack, services: list[str], follow: bool, tail: int) -> list[St
 
 
 def plan_ps(s: Stack) -> list[Step]:
-    return [Step("status", s.compose("--profile", "*", "ps", "--all"))]
+    """The stack's containers; before its first start, a line saying so (compose fails without the env file)."""
+    if s.env_file.exists():
+        return [Step("status", s.compose("--profile", "*", "ps", "--all"))]
+    news = (
+        f"The {s.env} stack is not started yet: ./inv {START_TASKS[s.env]} starts it (and creates {s.env_file.name})."
+    )
+    return [Step("status", f"{s.env_file.name} does not exist yet", action=lambda: say(news))]
 
 
 def one_off(s: Stack, service: str, command: list[str], running: bool) -> Step:

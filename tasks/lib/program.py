@@ -1,7 +1,11 @@
 """`./inv` itself: Invoke's command line, with the conventions newcomers expect.
 
-- bare `./inv` lists the tasks (Invoke prints its own core options);
-- a mistyped task or flag gets a "did you mean";
+- bare `./inv` lists the collections, one line each (Invoke prints its own
+  core options), and points at the full list;
+- a mistyped task gets a "did you mean" from the task names, a mistyped flag
+  one from that task's own flags;
+- Invoke's parse errors (a flag without its value, a missing argument, a bad
+  -D or --list-format) are one line naming the flag and what it accepts;
 - `./inv dev.manage showmigrations orders` needs no quotes: every word after
   a `*.manage` task (and its own flags) is the management command.
 """
@@ -12,9 +16,14 @@ import difflib
 import itertools
 import re
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import invoke
 from invoke.exceptions import Exit, ParseError
+from invoke.parser import Argument, ParserContext
+
+from .cli import checked
 
 # Tasks whose first positional argument is a whole command line of their own.
 PASS_THROUGH = ("dev.manage", "prod.manage")
@@ -51,10 +60,23 @@ def suggestion(unknown: str, known: list[str]) -> str:
 
 
 class Program(invoke.Program):
+    def core_args(self) -> list[Argument]:
+        # -D and --list-format checked like the tasks' flags: Invoke's own failures are tracebacks.
+        return checked(super().core_args())
+
     def no_tasks_given(self) -> None:
+        # The collections only: every task with its help is a hundred lines.
+        self.list_depth = 1
         self.list_tasks()
-        print(f"\n{self.binary} --help TASK explains one task; {self.binary} --help shows Invoke's own options.")
+        print(
+            f"{self.binary} --list lists every task; {self.binary} --help TASK explains one; "
+            f"{self.binary} --help shows Invoke's own options."
+        )
         raise Exit
+
+    def parse_core(self, argv: list[str] | None) -> None:
+        with self.explained():
+            super().parse_core(argv)
 
     def parse_tasks(self) -> None:
         positional = {name for name in self.collection.task_names if self.collection[name].positional}
@@ -64,22 +86,44 @@ class Program(invoke.Program):
             raise Exit
         own_flags = {"-n", "--dry-run"}
         self.core.unparsed = join_command_words(list(self.core.unparsed), own_flags)
-        try:
+        with self.explained():
             super().parse_tasks()
-        except ParseError as error:
-            missing = re.fullmatch(r"'(.+)' did not receive required positional arguments: '(\w+)'.*", str(error))
-            if missing:
-                task, argument = missing.groups()
-                explained = self.collection[task].help.get(argument, "")
-                raise ParseError(f"✗ {task} needs {argument.upper()}: {explained}") from None
-            unknown = re.fullmatch(r"No idea what '(.+)' is!", str(error))
-            if not unknown:
-                raise
-            known = [*self.collection.task_names, *self.flag_names()]
-            raise ParseError(
-                f"{error}{suggestion(unknown.group(1), known)} ({self.binary} lists the tasks, "
-                f"{self.binary} --help TASK their flags)"
-            ) from None
 
-    def flag_names(self) -> list[str]:
-        return sorted({name for context in self._make_parser().contexts.values() for name in context.flags})
+    def parse_cleanup(self) -> None:
+        with self.explained():  # `--help TASK` of an unknown task
+            super().parse_cleanup()
+
+    @contextmanager
+    def explained(self) -> Iterator[None]:
+        """Invoke's parse errors, reworded as one line: what is wrong, what it accepts, what to do."""
+        try:
+            yield
+        except ParseError as error:
+            raise ParseError(self.explanation(str(error), error.context)) from None
+
+    def explanation(self, message: str, context: ParserContext | None) -> str:
+        task = context.name if context is not None and context.name else ""
+        if missing := re.fullmatch(r"'.+' did not receive required positional arguments: '([\w-]+)'.*", message):
+            argument = context.args[missing.group(1)]
+            return f"✗ {task} needs {argument.name.upper()}: {argument.help}"
+        if flag := re.fullmatch(r"Flag <\w+: ([\w-]+).*> needed value and was not given one!", message):
+            owner = self.owner(flag.group(1), context)
+            argument = owner.args[flag.group(1)]
+            where = f"{owner.name} " if owner.name else ""
+            return f"✗ {where}--{argument.names[0]} needs a value: {argument.help}"
+        if unknown := re.fullmatch(r"No idea what '(.+)' is!", message):
+            word = unknown.group(1)
+            if word.startswith("-"):
+                scope = context if context is not None else self.initial_context
+                flags = [*scope.flags, *scope.inverse_flags]
+                listed = f"{self.binary} --help {task} lists its flags" if task else f"{self.binary} --help lists them"
+                return f"✗ {task or self.binary} has no flag {word}.{suggestion(word, flags)} ({listed})"
+            return (
+                f"✗ no task {word!r}.{suggestion(word, self.collection.task_names)} "
+                f"({self.binary} lists the tasks, {self.binary} --help TASK their flags)"
+            )
+        return message
+
+    def owner(self, name: str, context: ParserContext | None) -> ParserContext:
+        """Where argument `name` was given: the task's `context`, else among Invoke's own options."""
+        return context if context is not None and name in context.args else self.initial_context

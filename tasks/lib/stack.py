@@ -30,6 +30,7 @@ from .run import ROOT
 # so dev and prod never read each other's settings.
 ENV_FILES = {"dev": ".env", "prod": ".env.prod"}
 SETTINGS = {"dev": "config.settings.local", "prod": "config.settings.production"}
+START_TASKS = {"dev": "dev.up", "prod": "prod.deploy"}  # what starts each stack, for messages
 APP_SERVICES = ("web", "worker", "beat")
 # Values an env file gets freshly generated when it is created from its example.
 GENERATED = {"dev": ("SECRET_KEY",), "prod": ()}
@@ -271,7 +272,7 @@ class Stack:
         if service not in (self.running_services() if up is None else up):
             raise Exit(
                 f"✗ {task} needs the {self.env} stack's {service} service, which is not running; "
-                f"start the stack with ./inv {self.env}.{'up' if self.env == 'dev' else 'deploy'}, then retry.",
+                f"start the stack with ./inv {START_TASKS[self.env]}, then retry.",
                 code=1,
             )
 
