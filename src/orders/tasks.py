@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import csv
 import logging
 import smtplib
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from celery import shared_task
 from django.conf import settings
@@ -13,6 +12,8 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+
+from .exports import write_orders_csv
 
 if TYPE_CHECKING:
     from django.core.mail.backends.base import BaseEmailBackend
@@ -26,19 +27,6 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (smtplib.SMTPException, ConnectionError, TimeoutError, OperationalError, InterfaceError)
 # An order whose confirmation is not sent this long after it was placed is queued again.
 SWEEP_AFTER = timedelta(minutes=2)
-
-CSV_HEADER = [
-    "order_id",
-    "created_at",
-    "customer_email",
-    "status",
-    "product",
-    "unit_price",
-    "quantity",
-    "line_total",
-    "order_total",
-]
-
 
 # Confirmations are mailed in runs: a run mails every recent order not yet
 # confirmed. An order queues a run, starting a second later, only when none is
@@ -165,42 +153,6 @@ def queue_unconfirmed_orders() -> int:
     if late:
         send_pending_confirmations.delay()
     return late
-
-
-# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(value: object) -> object:
-    """`value` as a spreadsheet shows it, never runs it: text that looks like a formula gets a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def write_orders_csv(orders, out: IO[str]) -> int:
-    """Write one CSV row per order item; returns the number of rows."""
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    rows = 0
-    for order in orders.select_related("user").prefetch_related("items").iterator(chunk_size=500):
-        for item in order.items.all():
-            writer.writerow(
-                cell(value)
-                for value in [
-                    order.pk,
-                    order.created_at.isoformat(),
-                    order.user.email,
-                    order.status,
-                    item.product_name,
-                    item.unit_price,
-                    item.quantity,
-                    item.line_total,
-                    order.total,
-                ]
-            )
-            rows += 1
-    return rows
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=3)

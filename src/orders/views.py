@@ -9,10 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .exports import write_orders_csv
 from .models import Order
 from .serializers import CreateOrderSerializer, ExportQueuedSerializer, OrderSerializer
 from .services import EmptyCart, LimitReached, OutOfStock, place_order
-from .tasks import export_orders_csv, write_orders_csv
+from .tasks import export_orders_csv
 
 
 class OrderCreateView(APIView):
