@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 import smtplib
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from celery import shared_task
@@ -13,7 +12,7 @@ from django.core.mail import send_mail
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from .exports import write_orders_csv
+from .exports import delete_old_exports, export_file, write_export
 
 if TYPE_CHECKING:
     from django.core.mail.backends.base import BaseEmailBackend
@@ -155,21 +154,21 @@ def queue_unconfirmed_orders() -> int:
     return late
 
 
-@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
-def export_orders_csv() -> str:
-    """Write all orders to ORDER_EXPORT_DIR; returns the file's path.
+# No result stored: the export's download URL says when it is ready.
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def export_orders_csv(name: str) -> str:
+    """Write every order to the export `name` (orders.exports: complete or absent, never half-written); its path."""
+    rows = write_export(name)
+    path = export_file(name)
+    logger.info("orders exported: %s (%d rows)", path, rows)
+    return str(path)
 
-    Written to a temporary name and renamed when complete, so a reader never
-    sees a half-written export.
-    """
-    from .models import Order
 
-    directory = Path(settings.ORDER_EXPORT_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"orders-{timezone.now():%Y%m%dT%H%M%SZ}.csv"
-    partial = final.with_suffix(".csv.partial")
-    with partial.open("w", newline="") as out:
-        rows = write_orders_csv(Order.objects.order_by("pk"), out)
-    partial.replace(final)
-    logger.info("orders exported: %s (%d rows)", final, rows)
-    return str(final)
+@shared_task(ignore_result=True)
+def purge_old_exports() -> int:
+    """Delete exports older than ORDER_EXPORT_KEEP_DAYS (beat runs this hourly); how many."""
+    deleted = delete_old_exports()
+    logger.info(
+        "purge_old_exports: deleted %d export file(s) older than %d days", deleted, settings.ORDER_EXPORT_KEEP_DAYS
+    )
+    return deleted
