@@ -28,6 +28,7 @@ def test_beat_schedules_the_purge_and_tasks_are_registered():
         "cart.tasks.purge_stale_carts",
         "orders.tasks.send_order_confirmation",
         "orders.tasks.export_orders_csv",
+        "orders.tasks.purge_old_exports",
     } <= set(app.tasks)
 
 

@@ -9,7 +9,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from catalog.models import Product
-from orders import tasks
+from orders import exports, tasks
 from orders.models import Order
 from support.models import Ticket, TicketMessage
 
@@ -220,7 +220,7 @@ def test_csv_export_cells_never_start_a_formula(staff_client, make_user, make_pr
     header, row = rows[0], rows[1]
     assert row[header.index("product")] == "'+SUM(1,2)"
     assert row[header.index("customer_email")].startswith("'=")
-    assert all(not value.startswith(tasks.FORMULA_STARTS) for value in row)
+    assert all(not value.startswith(exports.FORMULA_STARTS) for value in row)
 
 
 def test_customers_never_see_a_staff_members_address(auth, user, staff, staff_client):

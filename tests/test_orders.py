@@ -1,13 +1,16 @@
 import csv
 import io
+import os
+import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.core import mail
 
 from catalog.models import Product
+from orders import exports, tasks
 from orders.models import Order
-from orders.tasks import export_orders_csv
 
 from .conftest import client_for, race
 
@@ -113,17 +116,134 @@ def test_csv_export_is_staff_only(auth, staff_client, product):
     ]
 
 
-def test_csv_export_task_writes_complete_file(auth, staff_client, product, tmp_path, settings):
-    settings.ORDER_EXPORT_DIR = tmp_path
-    fill_cart(auth, product, 1)
-    auth.post(CREATE, {}, format="json")
-    assert staff_client.post("/api/v1/orders/export/").status_code == 202
-    path = export_orders_csv.delay().get()
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert all(f.endswith(".csv") for f in files)  # no .partial file left behind
-    with open(path, newline="") as exported:
-        rows = list(csv.DictReader(exported))
-    assert rows[0]["product"] == product.name
+EXPORT = "/api/v1/orders/export/"
+
+
+@pytest.fixture
+def export_dir(settings, tmp_path):
+    settings.ORDER_EXPORT_DIR = tmp_path / "media" / "exports"
+    return settings.ORDER_EXPORT_DIR
+
+
+def download(client, url: str):
+    """GET `url`: the response and its body (a file's is read whole, which closes it)."""
+    response = client.get(url)
+    return response, response.getvalue()
+
+
+def test_a_queued_export_is_named_and_staff_download_every_order_once_it_is_written(
+    auth, staff_client, make_user, make_product, export_dir
+):
+    masala, dal = make_product("Garam Masala", "85.00", 10), make_product("Toor Dal", "165.00", 5)
+    fill_cart(auth, masala, 2)
+    fill_cart(auth, dal, 1)
+    first = auth.post(CREATE, {}, format="json").json()["id"]
+    other = client_for(make_user("ravi@example.com"))
+    fill_cart(other, dal, 3)
+    second = other.post(CREATE, {}, format="json").json()["id"]
+
+    queued = staff_client.post(EXPORT)  # the worker runs it at once here (eager)
+    assert queued.status_code == 202, queued.content
+    name, url = queued.json()["name"], queued.json()["url"]
+    assert exports.NAME.fullmatch(name)
+    assert url == f"http://testserver{EXPORT}{name}/"
+    assert queued["Location"] == url
+    response, body = download(staff_client, url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="{name}"'
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    assert rows[0] == exports.CSV_HEADER
+    assert sorted((r[0], r[2], r[4], r[6]) for r in rows[1:]) == [
+        (str(first), "asha@example.com", "Garam Masala", "2"),
+        (str(first), "asha@example.com", "Toor Dal", "1"),
+        (str(second), "ravi@example.com", "Toor Dal", "3"),
+    ]
+    assert [p.name for p in export_dir.iterdir()] == [name]  # no temporary file left behind
+    assert staff_client.post(EXPORT).json()["name"] != name  # each export its own file
+
+
+def test_an_export_is_404_until_it_is_complete(staff_client, product, export_dir, monkeypatch):
+    queued = []
+    monkeypatch.setattr(tasks.export_orders_csv, "delay", lambda name: queued.append(name) or SimpleNamespace(id="t"))
+    url = staff_client.post(EXPORT).json()["url"]
+    name = queued[0]
+    waiting = staff_client.get(url)
+    assert waiting.status_code == 404
+    assert waiting.json()["detail"].startswith(f"Export {name} is not there: not written yet")
+    # The worker is writing it: its temporary file is never served, under either name.
+    export_dir.mkdir(parents=True)
+    partial = export_dir / f".{name}.abc123.partial"
+    partial.write_text(",".join(exports.CSV_HEADER) + "\n")
+    assert download(staff_client, url)[0].status_code == 404
+    assert download(staff_client, f"{EXPORT}{partial.name}/")[0].status_code == 404
+    tasks.export_orders_csv(name)
+    assert download(staff_client, url)[0].status_code == 200
+
+
+def test_a_failed_export_leaves_no_file(staff_client, product, export_dir, monkeypatch):
+    def broken(orders, out):
+        out.write("order_id,")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(exports, "write_orders_csv", broken)
+    with pytest.raises(OSError, match="disk full"):
+        exports.write_export(exports.new_export_name())
+    assert list(export_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "..",
+        "..%2F..%2Fsecret.txt",  # the URL decodes to a path: no route matches
+        "%2e%2e%2fsecret.txt",
+        "..%5Csecret.txt",
+        "secret.txt",
+        "orders-20250131T120000Z-0a1b2c3d.csv%2F..%2F..%2Fsecret.txt",
+        "orders-20250131T120000Z-0a1b2c3d.csv.partial",
+        "orders-20250131T120000Z-0A1B2C3D.csv",
+        "orders-x.csv",
+    ],
+)
+def test_only_an_exports_own_name_is_served(staff_client, product, export_dir, name):
+    written = staff_client.post(EXPORT).json()["url"]
+    assert download(staff_client, written)[0].status_code == 200  # the export directory holds a real export
+    for secret in (export_dir / "secret.txt", export_dir.parent / "secret.txt", export_dir.parents[1] / "secret.txt"):
+        secret.write_text("do not serve")
+    response, body = download(staff_client, f"{EXPORT}{name}/")
+    assert response.status_code == 404
+    assert b"do not serve" not in body
+    assert response["Content-Type"] == "application/json"
+
+
+def test_only_staff_may_queue_or_download_an_export(api, auth, staff_client, product, export_dir):
+    url = staff_client.post(EXPORT).json()["url"]
+    assert api.get(url).status_code == 401
+    assert auth.get(url).status_code == 403
+    assert api.post(EXPORT).status_code == 401
+    assert auth.post(EXPORT).status_code == 403
+    assert download(staff_client, url)[0].status_code == 200
+
+
+def test_the_purge_deletes_only_exports_older_than_the_kept_days(settings, export_dir):
+    settings.ORDER_EXPORT_KEEP_DAYS = 7
+    export_dir.mkdir(parents=True)
+    day = 24 * 60 * 60
+    ages = {
+        "orders-20250101T000000Z-00000000.csv": 8 * day,  # deleted
+        ".orders-20250101T000000Z-11111111.csv.x1y2.partial": 8 * day,  # a crashed writer's: deleted
+        "orders-20250106T000000Z-22222222.csv": 6 * day,  # kept
+        "notes.txt": 30 * day,  # not an export: kept
+    }
+    for name, age in ages.items():
+        (export_dir / name).write_text("x")
+        os.utime(export_dir / name, (time.time() - age,) * 2)
+    assert tasks.purge_old_exports.delay().get() == 2
+    assert sorted(p.name for p in export_dir.iterdir()) == ["notes.txt", "orders-20250106T000000Z-22222222.csv"]
+    assert settings.CELERY_BEAT_SCHEDULE["purge-old-exports"]["task"] == "orders.tasks.purge_old_exports"
+    settings.ORDER_EXPORT_DIR = export_dir / "never-written"
+    assert tasks.purge_old_exports.delay().get() == 0
 
 
 def test_confirmation_task_does_not_mail_twice(auth, product, django_capture_on_commit_callbacks):

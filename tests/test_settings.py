@@ -213,6 +213,22 @@ def test_the_prod_example_has_every_variable_the_prod_stack_reads():
     assert "DJANGO_DEBUG" not in present  # production forces it off; dev's value never leaks in
 
 
+def test_prod_web_and_worker_share_a_writable_media_volume_at_the_images_media_root():
+    """Order exports: the worker writes MEDIA_ROOT and web serves it, on one volume, not the read-only root.
+
+    A new named volume takes the owner of the image's directory: the app user's.
+    """
+    import yaml
+
+    dockerfile = (ROOT / "docker" / "django" / "Dockerfile").read_text()
+    media_root = re.search(r"\bMEDIA_ROOT=(\S+)", dockerfile).group(1)
+    assert re.search(rf"install -d -o app -g app -m 0750 {re.escape(media_root)}$", dockerfile, re.MULTILINE)
+    prod = yaml.safe_load((ROOT / "compose" / "prod" / "compose.yaml").read_text())
+    for service in ("web", "worker"):
+        assert f"media:{media_root}" in prod["services"][service]["volumes"]
+    assert "media" in prod["volumes"]
+
+
 @pytest.mark.parametrize("path", [".env.prod", ".env.prod.example"])
 def test_the_prod_env_file_is_ignored_and_its_example_is_not(path):
     result = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)

@@ -68,6 +68,20 @@ def test_what_a_stack_rejects_is_replaced_by_what_keeps_each_guarantee(tmp_path)
     assert generated["networks"]["internal"] == {"driver": "overlay", "internal": True}
 
 
+def test_web_and_worker_keep_their_media_volume_and_stay_unpinned(tmp_path):
+    """MEDIA_ROOT stays writable on a read-only root; media is per node (docs/operations.md), web still spreads."""
+    model = merged(tmp_path)
+    media = {"type": "volume", "source": "media", "target": "/app/var/media", "volume": {}}
+    for name in ("web", "worker"):
+        model["services"][name] = {**model["services"][name], "volumes": [media]}
+    model["volumes"]["media"] = {"name": "shop-prod_media"}
+    generated = swarmstack.stack(model, "shop", {}, tmp_path)
+    assert generated["volumes"]["media"] == {}
+    for name in ("web", "worker"):
+        assert media in generated["services"][name]["volumes"]
+        assert "placement" not in generated["services"][name]["deploy"]
+
+
 def test_a_deploy_step_names_only_its_services_and_keeps_every_network_and_secret(tmp_path):
     generated = swarmstack.stack(merged(tmp_path), "shop", {}, tmp_path)
     part = swarmstack.subset(generated, ("migrate",))

@@ -48,4 +48,6 @@ class CreateOrderSerializer(serializers.Serializer):
 
 class ExportQueuedSerializer(serializers.Serializer):
     task_id = serializers.CharField()
+    name = serializers.CharField(help_text="The export's file name.")
+    url = serializers.URLField(help_text="Where staff download it: 404 until it is written, then the CSV.")
     detail = serializers.CharField()

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import csv
 import logging
 import smtplib
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from celery import shared_task
 from django.conf import settings
@@ -13,6 +11,8 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+
+from .exports import delete_old_exports, export_file, write_export
 
 if TYPE_CHECKING:
     from django.core.mail.backends.base import BaseEmailBackend
@@ -26,19 +26,6 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (smtplib.SMTPException, ConnectionError, TimeoutError, OperationalError, InterfaceError)
 # An order whose confirmation is not sent this long after it was placed is queued again.
 SWEEP_AFTER = timedelta(minutes=2)
-
-CSV_HEADER = [
-    "order_id",
-    "created_at",
-    "customer_email",
-    "status",
-    "product",
-    "unit_price",
-    "quantity",
-    "line_total",
-    "order_total",
-]
-
 
 # Confirmations are mailed in runs: a run mails every recent order not yet
 # confirmed. An order queues a run, starting a second later, only when none is
@@ -167,57 +154,21 @@ def queue_unconfirmed_orders() -> int:
     return late
 
 
-# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# No result stored: the export's download URL says when it is ready.
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def export_orders_csv(name: str) -> str:
+    """Write every order to the export `name` (orders.exports: complete or absent, never half-written); its path."""
+    rows = write_export(name)
+    path = export_file(name)
+    logger.info("orders exported: %s (%d rows)", path, rows)
+    return str(path)
 
 
-def cell(value: object) -> object:
-    """`value` as a spreadsheet shows it, never runs it: text that looks like a formula gets a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def write_orders_csv(orders, out: IO[str]) -> int:
-    """Write one CSV row per order item; returns the number of rows."""
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    rows = 0
-    for order in orders.select_related("user").prefetch_related("items").iterator(chunk_size=500):
-        for item in order.items.all():
-            writer.writerow(
-                cell(value)
-                for value in [
-                    order.pk,
-                    order.created_at.isoformat(),
-                    order.user.email,
-                    order.status,
-                    item.product_name,
-                    item.unit_price,
-                    item.quantity,
-                    item.line_total,
-                    order.total,
-                ]
-            )
-            rows += 1
-    return rows
-
-
-@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
-def export_orders_csv() -> str:
-    """Write all orders to ORDER_EXPORT_DIR; returns the file's path.
-
-    Written to a temporary name and renamed when complete, so a reader never
-    sees a half-written export.
-    """
-    from .models import Order
-
-    directory = Path(settings.ORDER_EXPORT_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"orders-{timezone.now():%Y%m%dT%H%M%SZ}.csv"
-    partial = final.with_suffix(".csv.partial")
-    with partial.open("w", newline="") as out:
-        rows = write_orders_csv(Order.objects.order_by("pk"), out)
-    partial.replace(final)
-    logger.info("orders exported: %s (%d rows)", final, rows)
-    return str(final)
+@shared_task(ignore_result=True)
+def purge_old_exports() -> int:
+    """Delete exports older than ORDER_EXPORT_KEEP_DAYS (beat runs this hourly); how many."""
+    deleted = delete_old_exports()
+    logger.info(
+        "purge_old_exports: deleted %d export file(s) older than %d days", deleted, settings.ORDER_EXPORT_KEEP_DAYS
+    )
+    return deleted

@@ -1,6 +1,9 @@
 import io
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -9,10 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .exports import export_file, new_export_name, write_orders_csv
 from .models import Order
 from .serializers import CreateOrderSerializer, ExportQueuedSerializer, OrderSerializer
 from .services import EmptyCart, LimitReached, OutOfStock, place_order
-from .tasks import export_orders_csv, write_orders_csv
+from .tasks import export_orders_csv
 
 
 class OrderCreateView(APIView):
@@ -70,6 +74,44 @@ class OrderExportView(APIView):
 
     @extend_schema(request=None, responses={202: ExportQueuedSerializer})
     def post(self, request: Request) -> Response:
-        """Queue a CSV export of all orders to the export directory (staff only)."""
-        result = export_orders_csv.delay()
-        return Response({"task_id": result.id, "detail": "Export queued."}, status=status.HTTP_202_ACCEPTED)
+        """Queue a CSV export of all orders (staff only); the answer names it and where to download it."""
+        name = new_export_name()
+        result = export_orders_csv.delay(name)
+        url = request.build_absolute_uri(reverse("order-export-file", args=[name]))
+        return Response(
+            {"task_id": result.id, "name": name, "url": url, "detail": "Export queued: GET url until it answers 200."},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": url},
+        )
+
+
+class OrderExportFileView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        # Named: derived from the path, it would repeat GET orders/export/'s (orders_export_retrieve).
+        operation_id="orders_export_file_retrieve",
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, 404: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request, name: str) -> HttpResponseBase:
+        """A queued export, once written (staff only); 404 before, and after ORDER_EXPORT_KEEP_DAYS.
+
+        Served by Django: exports are small and rare, and only web and the
+        worker mount the volume they are on (the proxy does not).
+        """
+        try:
+            path = export_file(name)
+        except ValueError as exc:
+            return Response({"detail": f"No such export: {exc}."}, status=status.HTTP_404_NOT_FOUND)
+        try:
+            # Opened at once, not checked first: a purge between the two would be a 500.
+            file = path.open("rb")
+        except FileNotFoundError:
+            return Response(
+                {
+                    "detail": f"Export {name} is not there: not written yet (try again in a few seconds), failed, "
+                    f"or deleted after {settings.ORDER_EXPORT_KEEP_DAYS} days."
+                },
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        return FileResponse(file, as_attachment=True, filename=name, content_type="text/csv; charset=utf-8")

@@ -20,6 +20,11 @@ guarantee is kept as follows (the generated file's header says the same):
   runs on.
 - Volumes are local to a node: db, redis, cache, backup and proxy are pinned
   by node label (`desideliver.data`, `desideliver.edge`).
+- `media` (MEDIA_ROOT: queued order exports) is not shared: web and worker
+  are not pinned, since spreading and moving them is what a swarm is for, so
+  each node has its own `media`, and a web task serves only the exports a
+  worker on its node wrote. docs/operations.md says what to use instead (the
+  synchronous export, or `media` on storage every node mounts).
 - Secrets are swarm secrets. Each one's name carries a hash of its content, so
   a rotation is a new secret and a rolling update, never an in-place change.
   The proxy's certificate and key are secrets too.

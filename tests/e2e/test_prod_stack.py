@@ -1,5 +1,7 @@
 """The production stack, end to end: built from the prod images, hardened, self-healing."""
 
+import csv
+import io
 import json
 import os
 import re
@@ -179,6 +181,60 @@ def test_api_works_through_the_proxy(prod):
     token = register_and_login(prod, f"prod-{uuid.uuid4().hex[:6]}@example.com", headers=HTTPS)
     me = prod.request("GET", "/api/v1/auth/me/", token=token, headers=HTTPS)
     assert me.status == 200
+
+
+def django(prod, code: str) -> str:
+    """Run `code` in web's Django shell; the last line it printed ("" when none)."""
+    out = prod.compose("exec", "-T", "web", "python", "manage.py", "shell", "--command", code).stdout
+    return (out.strip().splitlines() or [""])[-1]
+
+
+def test_staff_queue_an_export_through_the_proxy_and_download_it_whole_from_the_media_volume(prod):
+    """The worker writes the export to the `media` volume (the root is read-only), web serves it to staff."""
+    for service in ("web", "worker"):
+        mounts = {mount["Destination"]: mount for mount in prod.inspect(service)["Mounts"]}
+        assert mounts["/app/var/media"]["Name"] == f"{prod.project}_media"
+    # The new volume took the owner of the image's directory: the app user's.
+    owner_and_mode = prod.compose("exec", "-T", "worker", "stat", "-c", "%u %a", "/app/var/media").stdout.split()
+    assert owner_and_mode == ["10001", "750"]
+
+    tag = uuid.uuid4().hex[:6]
+    email = f"export-{tag}@example.com"
+    token = register_and_login(prod, email, headers=HTTPS)
+    product_id = django(
+        prod,
+        "from catalog.models import Category, Product; "
+        "c, _ = Category.objects.get_or_create(slug='e2e-export', defaults={'name': 'E2E export'}); "
+        f"p = Product.objects.create(category=c, name='Export {tag}', slug='export-{tag}', price='12.50', stock=5); "
+        "print(p.pk)",
+    )
+    order = prod.request(
+        "POST", "/api/v1/orders/create/", {"items": [{"product_id": int(product_id), "quantity": 2}]}, token, HTTPS
+    )
+    assert order.status == 201, order.body
+    assert prod.request("POST", "/api/v1/orders/export/", {}, token, HTTPS).status == 403  # not staff yet
+    django(prod, f"from accounts.models import User; User.objects.filter(email='{email}').update(is_staff=True)")
+
+    queued = prod.request("POST", "/api/v1/orders/export/", {}, token, HTTPS)
+    assert queued.status == 202, queued.body
+    name = queued.json()["name"]
+    path = f"/api/v1/orders/export/{name}/"
+    assert queued.json()["url"] == f"https://{HOST}{path}"
+
+    def written():
+        response = prod.request("GET", path, token=token, headers=HTTPS)
+        assert response.status in (200, 404), response.body  # 404 until the worker has written it
+        return response if response.status == 200 else None
+
+    export = prod.wait_for(written, "the worker to write the export", timeout=60)
+    assert export.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert export.headers["Content-Disposition"] == f'attachment; filename="{name}"'
+    rows = list(csv.reader(io.StringIO(export.body.decode())))
+    assert rows[0][:3] == ["order_id", "created_at", "customer_email"]
+    mine = [(row[2], row[4], row[6]) for row in rows if row[0] == str(order.json()["id"])]
+    assert mine == [(email, f"Export {tag}", "2")]
+    # Complete: every order there is, byte for byte what the synchronous export gives now.
+    assert export.body == prod.request("GET", "/api/v1/orders/export/", token=token, headers=HTTPS).body
 
 
 def test_demo_data_loads_into_a_staging_stack_and_links_keep_the_port(prod):
@@ -480,35 +536,6 @@ def test_the_proxy_caches_anonymous_catalogue_reads_for_a_second_and_never_crede
     assert time.time() - saved_at < 2.5  # visible within the documented two seconds (plus this loop's step)
 
 
-def test_dev_down_volumes_leaves_prod_alone_whatever_name_the_shell_gives(prod, tmp_path):
-    """One COMPOSE_PROJECT_NAME once made dev and prod one project: dev.down --volumes deleted prod's database.
-
-    Last in the file: were prod's stack removed, every test after it would fail for that reason instead.
-    """
-
-    def django(code: str) -> str:
-        out = prod.compose("exec", "-T", "web", "python", "manage.py", "shell", "--command", code).stdout
-        return out.strip().splitlines()[-1]
-
-    email = f"survivor-{uuid.uuid4().hex[:6]}@example.com"
-    django(f"from accounts.models import User; print(User.objects.create_user('{email}').pk)")
-    services = set(prod.compose("ps", "--status", "running", "--services").stdout.split())
-    dev = make_stack("dev", tmp_path, dev_settings())
-    # The name prod's shell gives (the shared case), then prod's whole project name.
-    for shared in (prod.name, prod.project):
-        dev.extra_env["COMPOSE_PROJECT_NAME"] = shared
-        out = dev.inv("dev.down", "--volumes", "--yes").stdout
-        assert f"--project-name {shared}-dev " in out
-        assert f"--project-name {prod.project} " not in out
-    volumes = subprocess.run(
-        ["docker", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert {f"{prod.project}_postgres_data", f"{prod.project}_redis_data"} <= set(volumes)
-    assert set(prod.compose("ps", "--status", "running", "--services").stdout.split()) == services
-    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
-    assert django(f"from accounts.models import User; print(User.objects.filter(email='{email}').exists())") == "True"
-
-
 def sql(prod, statement: str, as_app: bool = False, check: bool = True) -> subprocess.CompletedProcess:
     """`statement` in the prod database: as the app's role, with its password over the network as the app
     connects; or as the superuser (trusted on the db container's socket), looking names up in pg_catalog only."""
@@ -601,3 +628,29 @@ def test_the_app_role_cannot_make_itself_superuser(prod):
         sql(prod, UNDO_ATTACKS)
     assert superuser_flag() == "f"
     assert sql(prod, "SELECT pg_catalog.count(*) > 0 FROM public.django_migrations").stdout.strip() == "t"
+
+
+def test_dev_down_volumes_leaves_prod_alone_whatever_name_the_shell_gives(prod, tmp_path):
+    """One COMPOSE_PROJECT_NAME once made dev and prod one project: dev.down --volumes deleted prod's database.
+
+    Last in the file: were prod's stack removed, every test after it would fail for that reason instead.
+    """
+
+    email = f"survivor-{uuid.uuid4().hex[:6]}@example.com"
+    django(prod, f"from accounts.models import User; print(User.objects.create_user('{email}').pk)")
+    services = set(prod.compose("ps", "--status", "running", "--services").stdout.split())
+    dev = make_stack("dev", tmp_path, dev_settings())
+    # The name prod's shell gives (the shared case), then prod's whole project name.
+    for shared in (prod.name, prod.project):
+        dev.extra_env["COMPOSE_PROJECT_NAME"] = shared
+        out = dev.inv("dev.down", "--volumes", "--yes").stdout
+        assert f"--project-name {shared}-dev " in out
+        assert f"--project-name {prod.project} " not in out
+    volumes = subprocess.run(
+        ["docker", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {f"{prod.project}_postgres_data", f"{prod.project}_redis_data"} <= set(volumes)
+    assert set(prod.compose("ps", "--status", "running", "--services").stdout.split()) == services
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+    kept = f"from accounts.models import User; print(User.objects.filter(email='{email}').exists())"
+    assert django(prod, kept) == "True"

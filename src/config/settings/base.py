@@ -232,6 +232,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Confirmations that never reached the queue or were lost with it.
     "queue-unconfirmed-orders": {"task": "orders.tasks.queue_unconfirmed_orders", "schedule": 60.0},
+    # Exports past ORDER_EXPORT_KEEP_DAYS: hourly keeps that within an hour, and costs one directory listing.
+    "purge-old-exports": {"task": "orders.tasks.purge_old_exports", "schedule": 60 * 60.0},
 }
 CART_STALE_AFTER_DAYS = env.int("CART_STALE_AFTER_DAYS", default=30)
 # Limits that keep one account from reserving the catalogue (payment is out of
@@ -250,6 +252,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_HEARTBEAT_DIR / "celerybeat-schedule"
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="DesiDeliver <orders@desideliver.local>")
 ORDER_EXPORT_DIR = Path(env("ORDER_EXPORT_DIR", default=str(MEDIA_ROOT / "exports")))
+# Queued exports are deleted this long after they were written (beat checks hourly).
+ORDER_EXPORT_KEEP_DAYS = env.int("ORDER_EXPORT_KEEP_DAYS", default=7)
 
 # --- CORS ---------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
