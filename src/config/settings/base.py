@@ -234,6 +234,8 @@ CART_STALE_AFTER_DAYS = env.int("CART_STALE_AFTER_DAYS", default=30)
 MAX_LINE_QUANTITY = env.int("MAX_LINE_QUANTITY", default=20)
 MAX_ORDER_UNITS = env.int("MAX_ORDER_UNITS", default=100)
 MAX_OPEN_ORDERS = env.int("MAX_OPEN_ORDERS", default=5)
+# Messages a ticket shows in the ticket list and detail, the newest; all of them are at tickets/{id}/messages/.
+TICKET_DETAIL_MESSAGES = env.int("TICKET_DETAIL_MESSAGES", default=50)
 # Where liveness files live; the worker and beat health checks read them.
 CELERY_HEARTBEAT_DIR = Path(env("CELERY_HEARTBEAT_DIR", default="/tmp"))  # noqa: S108 - a tmpfs in containers
 # The default scheduler, plus a heartbeat file for the container health check.
@@ -259,7 +261,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"auth": env("AUTH_THROTTLE_RATE", default="20/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env("AUTH_THROTTLE_RATE", default="20/minute"),
+        # Tickets and messages a customer may post, together, per account (staff are not throttled).
+        "support": env("SUPPORT_THROTTLE_RATE", default="30/hour"),
+    },
     # Proxies in front of Django that each append the address they saw to
     # X-Forwarded-For: throttles key on the address the nearest one saw, never
     # on what a client wrote there. 0: no proxy, the peer's address.

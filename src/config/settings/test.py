@@ -21,8 +21,8 @@ CATALOG_VERSION_SECONDS = 0
 CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="desideliver-test")  # noqa: F405
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    # High enough for the whole suite; the throttle test lowers it itself.
-    "DEFAULT_THROTTLE_RATES": {"auth": "10000/minute"},
+    # High enough for the whole suite; the throttle tests lower them themselves.
+    "DEFAULT_THROTTLE_RATES": {"auth": "10000/minute", "support": "10000/minute"},
 }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
