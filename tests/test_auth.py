@@ -1,7 +1,9 @@
 import pytest
+from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework_simplejwt.tokens import BlacklistMixin
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, race
 
 pytestmark = pytest.mark.django_db
 
@@ -228,3 +230,21 @@ def test_an_authenticated_request_reads_the_revocations_cache_once(api, user, mo
     monkeypatch.setattr(revocations, "get", lambda *a, **k: reads.append(a) or real_get(*a, **k))
     assert me(tokens["access"]) == 200
     assert len(reads) == 1
+
+
+def test_a_refresh_that_read_the_blacklist_before_another_refresh_wrote_it_is_401(api, user, monkeypatch):
+    token = login(api, user.email)["refresh"]
+    assert api.post(REFRESH, {"refresh": token}, format="json").status_code == 200
+    # A refresh racing that one checked the blacklist just before the winner's row was written.
+    monkeypatch.setattr(BlacklistMixin, "check_blacklist", lambda self: None)
+    response = api.post(REFRESH, {"refresh": token}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_not_valid"
+
+
+@pytest.mark.postgres("parallel writers: SQLite serialises them")
+@pytest.mark.django_db(transaction=True)
+def test_of_parallel_refreshes_of_one_token_exactly_one_succeeds(api, user):
+    token = login(api, user.email)["refresh"]
+    statuses = race(*[lambda: APIClient().post(REFRESH, {"refresh": token}, format="json").status_code] * 8)
+    assert sorted(statuses) == [200] + [401] * 7

@@ -1,12 +1,16 @@
 from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import (
     TokenBlacklistSerializer,
     TokenObtainPairSerializer,
     TokenRefreshSerializer,
 )
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from . import sessions
@@ -47,8 +51,28 @@ class LogoutSerializer(TokenBlacklistSerializer):
         return result
 
 
+class RotatedOnceRefreshToken(RefreshToken):
+    """A refresh token that only one refresh may rotate, however many arrive at once.
+
+    simplejwt checks the blacklist when it reads the token and blacklists it with
+    get_or_create, which succeeds for a token already there: two parallel refreshes
+    both pass the check, then both "blacklist" it and both get a new pair. Here the
+    blacklist row is the claim: its insert is unique per token, so exactly one
+    refresh creates it, and every other one is refused like a reused token.
+    """
+
+    def blacklist(self) -> tuple[BlacklistedToken, bool]:
+        blacklisted, created = super().blacklist()
+        if not created:
+            raise TokenError(_("Token is blacklisted"))
+        return blacklisted, created
+
+
 class RefreshSerializer(TokenRefreshSerializer):
-    """Refresh, but a deleted, deactivated or re-passworded user's token is a 401, never a 500."""
+    """Refresh, but a deleted, deactivated or re-passworded user's token is a 401, never a 500;
+    and of concurrent refreshes of one token, one succeeds."""
+
+    token_class = RotatedOnceRefreshToken
 
     def validate(self, attrs: dict) -> dict:
         token = self.token_class(attrs["refresh"])
