@@ -144,6 +144,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # app's short queries never gain from it.
     statement_timeout_ms = round(env.float("DATABASE_STATEMENT_TIMEOUT", default=5) * 1000)
     DATABASES["default"]["OPTIONS"] = {"options": f"-c statement_timeout={statement_timeout_ms} -c jit=off"}
+# Seconds migrate_atomic waits for a lock before it gives up, applying nothing (0: forever): while a
+# migration waits behind a long transaction, every query on the table it wants queues behind it.
+MIGRATION_LOCK_TIMEOUT = env.float("MIGRATION_LOCK_TIMEOUT", default=10)
 
 
 # --- Redis: cache and Celery --------------------------------------------------
