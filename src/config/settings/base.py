@@ -237,6 +237,8 @@ CART_STALE_AFTER_DAYS = env.int("CART_STALE_AFTER_DAYS", default=30)
 MAX_LINE_QUANTITY = env.int("MAX_LINE_QUANTITY", default=20)
 MAX_ORDER_UNITS = env.int("MAX_ORDER_UNITS", default=100)
 MAX_OPEN_ORDERS = env.int("MAX_OPEN_ORDERS", default=5)
+# Seconds one round of readiness checks answers every probe of this process (src/core/health.py).
+READY_CACHE_SECONDS = env.float("READY_CACHE_SECONDS", default=1)
 # Messages a ticket shows in the ticket list and detail, the newest; all of them are at tickets/{id}/messages/.
 TICKET_DETAIL_MESSAGES = env.int("TICKET_DETAIL_MESSAGES", default=50)
 # Where liveness files live; the worker and beat health checks read them.
