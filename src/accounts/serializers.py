@@ -1,4 +1,6 @@
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
@@ -15,6 +17,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from . import sessions
 from .models import User
+from .tasks import queue_account_exists_notice
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -99,19 +102,25 @@ class PasswordChangeSerializer(serializers.Serializer):
 
 
 class RegisterSerializer(serializers.ModelSerializer):
+    """A new account; an address already registered gets the same answer, and its owner a mail.
+
+    The answer must not tell anyone whether an address has an account
+    (docs/security.md), so there is no uniqueness check here and no `id` in the
+    answer: create() makes nothing for a known address, mails its owner that they
+    already have an account, and echoes the input as it does for a new one.
+    """
+
+    email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
     first_name = serializers.CharField(max_length=150)
     last_name = serializers.CharField(max_length=150)
 
     class Meta:
         model = User
-        fields = ["id", "email", "password", "first_name", "last_name"]
+        fields = ["email", "password", "first_name", "last_name"]
 
     def validate_email(self, value: str) -> str:
-        value = value.lower()
-        if User.objects.filter(email__iexact=value).exists():
-            raise serializers.ValidationError("A user with this email address already exists.")
-        return value
+        return value.lower()
 
     def validate(self, attrs: dict) -> dict:
         candidate = User(email=attrs["email"], first_name=attrs["first_name"], last_name=attrs["last_name"])
@@ -119,4 +128,17 @@ class RegisterSerializer(serializers.ModelSerializer):
         return attrs
 
     def create(self, validated_data: dict) -> User:
-        return User.objects.create_user(**validated_data)
+        email = validated_data["email"]
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    return User.objects.create_user(**validated_data)
+            except IntegrityError:  # a parallel request registered the address a moment ago
+                existing = User.objects.filter(email__iexact=email).first()
+        else:
+            # A new account costs a password hash; this answer must take as long.
+            make_password(validated_data["password"])
+        if existing is not None:
+            queue_account_exists_notice(existing)
+        return User(email=email, first_name=validated_data["first_name"], last_name=validated_data["last_name"])
