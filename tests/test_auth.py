@@ -1,7 +1,13 @@
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
+from django.core import mail
+from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework_simplejwt.tokens import BlacklistMixin
 
-from .conftest import PASSWORD
+from accounts.tasks import send_account_exists_notice
+
+from .conftest import PASSWORD, race
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +46,57 @@ def test_register_rejects_bad_input_with_field_messages(api, overrides, field):
     assert field in response.json()
 
 
-def test_register_rejects_duplicate_email_case_insensitively(api, make_user):
+def test_registering_a_known_address_answers_as_for_a_new_one_and_mails_its_owner(api, make_user, django_user_model):
+    owner = make_user("ravi@example.com", first_name="Ravi")
+    new = register(api, email="meera@example.com", first_name="Meera", last_name="Iyer")
+    known = register(api, email="RAVI@example.com", password="Another-str0ng-pass", first_name="Imposter")
+
+    assert (new.status_code, known.status_code) == (201, 201)
+    assert new.json() == {"email": "meera@example.com", "first_name": "Meera", "last_name": "Iyer"}
+    assert known.json() == {"email": "ravi@example.com", "first_name": "Imposter", "last_name": "Kumar"}
+    assert django_user_model.objects.filter(email__iexact="ravi@example.com").count() == 1
+    owner.refresh_from_db()
+    assert (owner.first_name, owner.check_password(PASSWORD)) == ("Ravi", True)  # nothing about it changed
+    assert [(m.to, m.subject) for m in mail.outbox] == [
+        (["ravi@example.com"], "You already have a DesiDeliver account")
+    ]
+
+
+def test_both_register_answers_cost_one_password_hash(api, make_user, monkeypatch):
     make_user("ravi@example.com")
-    response = register(api, email="RAVI@example.com")
-    assert response.status_code == 400
-    assert "already exists" in response.json()["email"][0]
+    hashes = []
+    encode = MD5PasswordHasher.encode
+    monkeypatch.setattr(MD5PasswordHasher, "encode", lambda self, *a: hashes.append(1) or encode(self, *a))
+    register(api, email="meera@example.com")
+    register(api, email="ravi@example.com")
+    assert len(hashes) == 2
+
+
+def test_the_owner_of_a_known_address_is_mailed_at_most_once_an_hour(api, make_user):
+    make_user("ravi@example.com")
+    assert {register(api, email="ravi@example.com").status_code for _ in range(3)} == {201}
+    assert len(mail.outbox) == 1
+
+
+def test_a_broker_outage_does_not_change_the_answer_for_a_known_address(api, make_user, monkeypatch):
+    make_user("ravi@example.com")
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr(send_account_exists_notice, "apply_async", broker_down)
+    response = register(api, email="ravi@example.com")
+    assert response.status_code == 201
+    assert response.json()["email"] == "ravi@example.com"
+
+
+@pytest.mark.postgres("parallel writers: SQLite serialises them")
+@pytest.mark.django_db(transaction=True)
+def test_parallel_registrations_of_one_address_make_one_account_and_both_answer_201(django_user_model):
+    statuses = race(*[lambda: register(APIClient(), email="twice@example.com").status_code] * 2)
+    assert statuses == [201, 201]
+    assert django_user_model.objects.filter(email="twice@example.com").count() == 1
+    assert len(mail.outbox) == 1  # the one that lost tells the owner, as for any known address
 
 
 def test_register_rejects_non_json_body(api):
@@ -228,3 +280,21 @@ def test_an_authenticated_request_reads_the_revocations_cache_once(api, user, mo
     monkeypatch.setattr(revocations, "get", lambda *a, **k: reads.append(a) or real_get(*a, **k))
     assert me(tokens["access"]) == 200
     assert len(reads) == 1
+
+
+def test_a_refresh_that_read_the_blacklist_before_another_refresh_wrote_it_is_401(api, user, monkeypatch):
+    token = login(api, user.email)["refresh"]
+    assert api.post(REFRESH, {"refresh": token}, format="json").status_code == 200
+    # A refresh racing that one checked the blacklist just before the winner's row was written.
+    monkeypatch.setattr(BlacklistMixin, "check_blacklist", lambda self: None)
+    response = api.post(REFRESH, {"refresh": token}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_not_valid"
+
+
+@pytest.mark.postgres("parallel writers: SQLite serialises them")
+@pytest.mark.django_db(transaction=True)
+def test_of_parallel_refreshes_of_one_token_exactly_one_succeeds(api, user):
+    token = login(api, user.email)["refresh"]
+    statuses = race(*[lambda: APIClient().post(REFRESH, {"refresh": token}, format="json").status_code] * 8)
+    assert sorted(statuses) == [200] + [401] * 7

@@ -6,11 +6,20 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.backends.signals import connection_created
 from django.db.utils import OperationalError
 
 from core import health
 
+from .conftest import race
+
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_earlier_round(monkeypatch):
+    # A round an earlier test ran with a window (READY_CACHE_SECONDS) must not answer this one, nor this one's later.
+    monkeypatch.setattr(health, "_last", (0.0, 0.0, {}))
 
 
 def test_liveness_touches_no_dependency(api, monkeypatch):
@@ -88,3 +97,60 @@ def test_check_ready_passes_on_a_ready_app_and_names_the_failed_check_otherwise(
     monkeypatch.setitem(health.CHECKS, "migrations", lambda: "2 unapplied migration(s)")
     with pytest.raises(CommandError, match=r"not ready: migrations failed"):
         call_command("check_ready")
+
+
+@pytest.fixture
+def rounds(monkeypatch) -> dict[str, int]:
+    """How often each readiness check has run."""
+    counts = dict.fromkeys(health.CHECKS, 0)
+
+    def counted(name, check):
+        def run():
+            counts[name] += 1
+            return check()
+
+        return run
+
+    for name, check in list(health.CHECKS.items()):
+        monkeypatch.setitem(health.CHECKS, name, counted(name, check))
+    return counts
+
+
+def test_a_flood_of_readiness_probes_costs_one_round_of_checks_per_window(api, settings, monkeypatch, rounds):
+    settings.READY_CACHE_SECONDS = 1
+    started = time.monotonic()
+    assert {api.get("/api/v1/health/ready/").status_code for _ in range(20)} == {200}
+    assert rounds == {"database": 1, "cache": 1, "migrations": 1}
+
+    monkeypatch.setitem(health.CHECKS, "database", lambda: "down")
+    if time.monotonic() - started < 0.8:  # still within the window: the last round answers
+        assert api.get("/api/v1/health/ready/").status_code == 200
+    time.sleep(max(0.0, started + 1.1 - time.monotonic()))
+    response = api.get("/api/v1/health/ready/")  # the window is over: the failure shows
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "failed"
+
+
+def test_probes_arriving_during_a_round_take_its_answer(rounds, monkeypatch):
+    slow = health.CHECKS["cache"]
+    monkeypatch.setitem(health.CHECKS, "cache", lambda: time.sleep(0.3) or slow())
+    answers = race(*[health.check_all] * 6)
+    assert answers == [{"database": "ok", "cache": "ok", "migrations": "ok"}] * 6
+    assert rounds["cache"] == 1
+
+
+@pytest.mark.postgres("an in-memory SQLite connection is never closed, so it cannot be counted")
+@pytest.mark.django_db(transaction=True)
+def test_a_round_of_readiness_checks_opens_one_database_connection(api):
+    opened = []
+
+    def count(connection, **kwargs):
+        opened.append(connection.alias)
+
+    connection_created.connect(count)
+    try:
+        for _ in range(3):
+            assert api.get("/api/v1/health/ready/").status_code == 200
+    finally:
+        connection_created.disconnect(count)
+    assert opened == ["default"] * 3

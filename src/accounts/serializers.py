@@ -1,16 +1,23 @@
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import (
     TokenBlacklistSerializer,
     TokenObtainPairSerializer,
     TokenRefreshSerializer,
 )
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from . import sessions
 from .models import User
+from .tasks import queue_account_exists_notice
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -47,8 +54,28 @@ class LogoutSerializer(TokenBlacklistSerializer):
         return result
 
 
+class RotatedOnceRefreshToken(RefreshToken):
+    """A refresh token that only one refresh may rotate, however many arrive at once.
+
+    simplejwt checks the blacklist when it reads the token and blacklists it with
+    get_or_create, which succeeds for a token already there: two parallel refreshes
+    both pass the check, then both "blacklist" it and both get a new pair. Here the
+    blacklist row is the claim: its insert is unique per token, so exactly one
+    refresh creates it, and every other one is refused like a reused token.
+    """
+
+    def blacklist(self) -> tuple[BlacklistedToken, bool]:
+        blacklisted, created = super().blacklist()
+        if not created:
+            raise TokenError(_("Token is blacklisted"))
+        return blacklisted, created
+
+
 class RefreshSerializer(TokenRefreshSerializer):
-    """Refresh, but a deleted, deactivated or re-passworded user's token is a 401, never a 500."""
+    """Refresh, but a deleted, deactivated or re-passworded user's token is a 401, never a 500;
+    and of concurrent refreshes of one token, one succeeds."""
+
+    token_class = RotatedOnceRefreshToken
 
     def validate(self, attrs: dict) -> dict:
         token = self.token_class(attrs["refresh"])
@@ -75,19 +102,25 @@ class PasswordChangeSerializer(serializers.Serializer):
 
 
 class RegisterSerializer(serializers.ModelSerializer):
+    """A new account; an address already registered gets the same answer, and its owner a mail.
+
+    The answer must not tell anyone whether an address has an account
+    (docs/security.md), so there is no uniqueness check here and no `id` in the
+    answer: create() makes nothing for a known address, mails its owner that they
+    already have an account, and echoes the input as it does for a new one.
+    """
+
+    email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
     first_name = serializers.CharField(max_length=150)
     last_name = serializers.CharField(max_length=150)
 
     class Meta:
         model = User
-        fields = ["id", "email", "password", "first_name", "last_name"]
+        fields = ["email", "password", "first_name", "last_name"]
 
     def validate_email(self, value: str) -> str:
-        value = value.lower()
-        if User.objects.filter(email__iexact=value).exists():
-            raise serializers.ValidationError("A user with this email address already exists.")
-        return value
+        return value.lower()
 
     def validate(self, attrs: dict) -> dict:
         candidate = User(email=attrs["email"], first_name=attrs["first_name"], last_name=attrs["last_name"])
@@ -95,4 +128,17 @@ class RegisterSerializer(serializers.ModelSerializer):
         return attrs
 
     def create(self, validated_data: dict) -> User:
-        return User.objects.create_user(**validated_data)
+        email = validated_data["email"]
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    return User.objects.create_user(**validated_data)
+            except IntegrityError:  # a parallel request registered the address a moment ago
+                existing = User.objects.filter(email__iexact=email).first()
+        else:
+            # A new account costs a password hash; this answer must take as long.
+            make_password(validated_data["password"])
+        if existing is not None:
+            queue_account_exists_notice(existing)
+        return User(email=email, first_name=validated_data["first_name"], last_name=validated_data["last_name"])

@@ -1,15 +1,24 @@
 """Liveness and readiness probes.
 
 Liveness touches nothing outside the process, so a database outage never gets
-healthy web containers restarted. Readiness checks what a request needs, all
-checks at once and for at most READY_TIMEOUT seconds: a stalled database or
-Redis makes it answer 503 in time, not hang with it. Callers learn only which
-check failed; the reason goes to the log (it names hosts and drivers).
+healthy web containers restarted. Readiness checks what a request needs, the
+database and the cache at once and for at most READY_TIMEOUT seconds: a
+stalled database or Redis makes it answer 503 in time, not hang with it.
+Callers learn only which check failed; the reason goes to the log (it names
+hosts and drivers).
+
+Readiness is public, so a flood of probes must cost nothing: one round of
+checks runs at a time per process, on one database connection, and its answer
+serves every probe for READY_CACHE_SECONDS after it.
 """
 
 import logging
+import threading
+import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -45,33 +54,59 @@ def check_migrations() -> str | None:
 
 
 CHECKS = {"database": check_database, "cache": check_cache, "migrations": check_migrations}
+# Run one after another on one thread, and so on one database connection.
+ON_THE_DATABASE = ("database", "migrations")
 READY_TIMEOUT = 1.5
 logger = logging.getLogger(__name__)
-# Shared and small: checks stuck on a stalled server stay bounded at this many
-# threads, and later probes simply time out behind them.
-_checks = ThreadPoolExecutor(max_workers=len(CHECKS) * 2, thread_name_prefix="readiness")
+# Shared and small: checks stuck on a stalled server stay bounded at two rounds'
+# worth of threads, and later probes simply time out behind them.
+_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readiness")
+# One round at a time per process; probes arriving during it wait for its answer.
+_round = threading.Lock()
+_last: tuple[float, float, dict[str, str]] = (0.0, 0.0, {})  # the last round's (finished at, serves until, results)
 
 
-def run_check(name: str) -> str | None:
+def run_checks(names: Iterable[str], problems: dict[str, str | None]) -> None:
+    """Run the checks `names` in turn, recording each one's problem (None: passed) as it finishes."""
     try:
-        return CHECKS[name]()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}".strip()
+        for name in names:
+            try:
+                problems[name] = CHECKS[name]()
+            except Exception as exc:
+                problems[name] = f"{type(exc).__name__}: {exc}".strip()
     finally:
-        connection.close()  # each check ran on its own thread's connection
+        # This thread's own connection: closed, so readiness holds none between rounds.
+        connection.close()
 
 
-def check_all(timeout: float = READY_TIMEOUT) -> dict[str, str]:
+def check_round(timeout: float) -> dict[str, str]:
     """ "ok" or "failed" per check; a check still running after `timeout` seconds has failed."""
-    futures = {name: _checks.submit(run_check, name) for name in CHECKS}
-    wait(futures.values(), timeout=timeout)
+    problems: dict[str, str | None] = {}
+    others = [name for name in CHECKS if name not in ON_THE_DATABASE]
+    futures = [_checks.submit(run_checks, group, problems) for group in (ON_THE_DATABASE, others)]
+    wait(futures, timeout=timeout)
     results = {}
-    for name, future in futures.items():
-        problem = future.result() if future.done() else f"no answer within {timeout:g}s"
+    for name in CHECKS:
+        problem = problems.get(name, f"no answer within {timeout:g}s")
         if problem:
             logger.warning("readiness: %s check failed: %s", name, problem)
         results[name] = "failed" if problem else "ok"
     return results
+
+
+def check_all(timeout: float = READY_TIMEOUT, fresh_for: float = 0) -> dict[str, str]:
+    """The checks' results: a new round's, or the last one's if it finished while this call waited for it
+    or is still within the `fresh_for` the call that ran it gave."""
+    global _last
+    asked = time.monotonic()
+    with _round:
+        finished, serves_until, results = _last
+        if finished > asked or time.monotonic() < serves_until:
+            return results
+        results = check_round(timeout)
+        finished = time.monotonic()
+        _last = (finished, finished + fresh_for, results)
+        return results
 
 
 @extend_schema(responses={200: _status})
@@ -87,6 +122,6 @@ def liveness(request: Request) -> Response:
 @permission_classes([AllowAny])
 @throttle_classes([])
 def readiness(request: Request) -> Response:
-    results = check_all()
+    results = check_all(fresh_for=settings.READY_CACHE_SECONDS)
     ready = all(v == "ok" for v in results.values())
     return Response({"status": "ok" if ready else "unavailable", "checks": results}, status=200 if ready else 503)

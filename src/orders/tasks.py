@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import smtplib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -9,8 +8,10 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 from django.utils import timezone
+
+from core.tasks import RETRYING, TRANSIENT
 
 from .exports import delete_old_exports, export_file, write_export
 
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Failures worth another try: the mail server, the network or the database hiccuped.
-TRANSIENT = (smtplib.SMTPException, ConnectionError, TimeoutError, OperationalError, InterfaceError)
 # An order whose confirmation is not sent this long after it was placed is queued again.
 SWEEP_AFTER = timedelta(minutes=2)
 
@@ -75,17 +74,6 @@ def confirm(order: Order, connection: BaseEmailBackend | None = None) -> bool:
         )
     logger.info("order confirmation sent: order=%s to=%s", order.pk, order.user.email)
     return True
-
-
-# No result stored: nothing reads it, and one that may be read costs the web
-# process a subscription to the result's channel for every task it queues.
-RETRYING = {
-    "ignore_result": True,
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": True,
-    "retry_backoff_max": 600,
-    "max_retries": 8,
-}
 
 
 @shared_task(**RETRYING)

@@ -1,4 +1,7 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import ReturnList
 
 from orders.models import Order
 
@@ -27,13 +30,30 @@ class TicketMessageSerializer(serializers.ModelSerializer):
 class TicketSerializer(serializers.ModelSerializer):
     order = serializers.PrimaryKeyRelatedField(queryset=Order.objects.none(), required=False, allow_null=True)
     message = serializers.CharField(write_only=True, max_length=5000, help_text="The first message of the ticket.")
-    messages = TicketMessageSerializer(many=True, read_only=True)
+    messages = serializers.SerializerMethodField(
+        help_text=f"The newest messages, at most TICKET_DETAIL_MESSAGES ({settings.TICKET_DETAIL_MESSAGES}), "
+        "oldest first; every message is at GET tickets/{id}/messages/, a page at a time."
+    )
+    message_count = serializers.IntegerField(
+        read_only=True, help_text="How many messages the ticket has in all; more than `messages` holds when capped."
+    )
     user = serializers.EmailField(source="user.email", read_only=True)
 
     class Meta:
         model = Ticket
-        fields = ["id", "user", "order", "subject", "status", "message", "messages", "created_at", "updated_at"]
-        read_only_fields = ["id", "user", "status", "messages", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "user",
+            "order",
+            "subject",
+            "status",
+            "message",
+            "messages",
+            "message_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "user", "status", "created_at", "updated_at"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,6 +61,11 @@ class TicketSerializer(serializers.ModelSerializer):
         if request is not None and request.user.is_authenticated:
             # A ticket may only be about one of the caller's own orders.
             self.fields["order"].queryset = Order.objects.filter(user=request.user)
+
+    @extend_schema_field(TicketMessageSerializer(many=True))
+    def get_messages(self, ticket: Ticket) -> ReturnList:
+        # Prefetched newest first (support.views.with_newest_messages); a conversation reads oldest first.
+        return TicketMessageSerializer(reversed(ticket.newest_messages), many=True, context=self.context).data
 
     def create(self, validated_data: dict) -> Ticket:
         body = validated_data.pop("message")

@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.AdminContentSecurityPolicyMiddleware",
 ]
 
 # Request bodies: JSON only, at most 1 MB (nginx's client_max_body_size agrees).
@@ -150,6 +151,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Every wait on the server bounded too, for a server that stopped answering altogether.
     DATABASES["default"]["ENGINE"] = "core.postgres"
     DATABASES["default"]["STATEMENT_TIMEOUT"] = statement_timeout
+
+# Seconds migrate_atomic waits for a lock before it gives up, applying nothing (0: forever): while a
+# migration waits behind a long transaction, every query on the table it wants queues behind it.
+MIGRATION_LOCK_TIMEOUT = env.float("MIGRATION_LOCK_TIMEOUT", default=10)
 
 
 # --- Redis: cache and Celery --------------------------------------------------
@@ -242,6 +247,10 @@ CART_STALE_AFTER_DAYS = env.int("CART_STALE_AFTER_DAYS", default=30)
 MAX_LINE_QUANTITY = env.int("MAX_LINE_QUANTITY", default=20)
 MAX_ORDER_UNITS = env.int("MAX_ORDER_UNITS", default=100)
 MAX_OPEN_ORDERS = env.int("MAX_OPEN_ORDERS", default=5)
+# Seconds one round of readiness checks answers every probe of this process (src/core/health.py).
+READY_CACHE_SECONDS = env.float("READY_CACHE_SECONDS", default=1)
+# Messages a ticket shows in the ticket list and detail, the newest; all of them are at tickets/{id}/messages/.
+TICKET_DETAIL_MESSAGES = env.int("TICKET_DETAIL_MESSAGES", default=50)
 # Where liveness files live; the worker and beat health checks read them.
 CELERY_HEARTBEAT_DIR = Path(env("CELERY_HEARTBEAT_DIR", default="/tmp"))  # noqa: S108 - a tmpfs in containers
 # The default scheduler, plus a heartbeat file for the container health check.
@@ -269,7 +278,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"auth": env("AUTH_THROTTLE_RATE", default="20/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env("AUTH_THROTTLE_RATE", default="20/minute"),
+        # Tickets and messages a customer may post, together, per account (staff are not throttled).
+        "support": env("SUPPORT_THROTTLE_RATE", default="30/hour"),
+    },
     # Proxies in front of Django that each append the address they saw to
     # X-Forwarded-For: throttles key on the address the nearest one saw, never
     # on what a client wrote there. 0: no proxy, the peer's address.

@@ -16,13 +16,15 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"
+# Every probe runs its checks (tests/test_health.py covers the per-process answer).
+READY_CACHE_SECONDS = 0
 # Every request reads the catalogue version (tests/test_catalog.py covers the per-process memo).
 CATALOG_VERSION_SECONDS = 0
 CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="desideliver-test")  # noqa: F405
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    # High enough for the whole suite; the throttle test lowers it itself.
-    "DEFAULT_THROTTLE_RATES": {"auth": "10000/minute"},
+    # High enough for the whole suite; the throttle tests lower them themselves.
+    "DEFAULT_THROTTLE_RATES": {"auth": "10000/minute", "support": "10000/minute"},
 }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
