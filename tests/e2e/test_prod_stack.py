@@ -1,5 +1,6 @@
 """The production stack, end to end: built from the prod images, hardened, self-healing."""
 
+import contextlib
 import csv
 import io
 import json
@@ -20,7 +21,9 @@ from .conftest import (
     HOST,
     HTTPS,
     ROOT,
+    BackgroundLoad,
     dev_settings,
+    figure,
     make_stack,
     newest_migration,
     opener,
@@ -401,6 +404,75 @@ def test_the_apps_statements_are_cancelled_by_the_servers_timeout_with_jit_off(p
     cancelled, settings = out.strip().splitlines()[-2:]
     assert cancelled == "QueryCanceled"
     assert settings == "5s off 5"
+
+
+class CatalogueReads(BackgroundLoad):
+    """Anonymous list reads past the proxy's cache while a `with` block runs: the load the stall happens under."""
+
+    def __init__(self, prod) -> None:
+        super().__init__()
+        self.prod, self.sent = prod, 0
+
+    def step(self) -> None:
+        with contextlib.suppress(OSError):  # what these reads see is not the question; the probes' answers are
+            self.prod.request("GET", f"/api/v1/products/?page_size=3&page={self.sent % 3 + 1}", headers=HTTPS)
+        self.sent += 1
+
+
+def test_a_stalled_database_or_broker_answers_every_request_within_3_s_and_recovers_at_once(prod):
+    email = f"stall-{uuid.uuid4().hex[:6]}@example.com"
+    password = "E2e-" + uuid.uuid4().hex
+    body = {"email": email, "password": password, "first_name": "S", "last_name": "T"}
+    assert prod.request("POST", "/api/v1/auth/register/", body, headers=HTTPS).status == 201
+    token = prod.request("POST", "/api/v1/auth/login/", body, headers=HTTPS).json()["access"]
+    product = prod.request("GET", "/api/v1/products/?in_stock=true", headers=HTTPS).json()["results"][0]["id"]
+    probes = {
+        "cart read": lambda: prod.request("GET", "/api/v1/cart/", token=token, headers=HTTPS),
+        "login": lambda: prod.request("POST", "/api/v1/auth/login/", body, headers=HTTPS),
+        "checkout": lambda: prod.request(
+            "POST", "/api/v1/orders/create/", {"items": [{"product_id": product, "quantity": 1}]}, token, HTTPS
+        ),
+    }
+    healthy = {"cart read": 200, "login": 200, "checkout": 201}
+
+    def answers() -> dict[str, tuple[int, float, bytes]]:
+        seen = {}
+        for name, probe in probes.items():
+            started = time.monotonic()
+            response = probe()
+            seen[name] = (response.status, time.monotonic() - started, response.body)
+        return seen
+
+    with CatalogueReads(prod) as load:
+        prod.compose("pause", "db")
+        try:
+            time.sleep(0.5)
+            stalled = answers()
+        finally:
+            prod.compose("unpause", "db")
+        resumed = time.monotonic()
+        prod.wait_for(lambda: probes["cart read"]().status == 200, "the database answering", 10, 0.2)
+        recovery = time.monotonic() - resumed
+        after = answers()  # one of each only: logins are rate-limited per address
+        prod.compose("pause", "redis")  # the broker, and the ended-sessions store
+        try:
+            time.sleep(0.5)
+            broker_down = answers()
+        finally:
+            prod.compose("unpause", "redis")
+    figure(
+        f"database paused: {', '.join(f'{n} {s} in {t:.1f} s' for n, (s, t, _) in stalled.items())}; "
+        f"all answering {recovery:.1f} s after unpause"
+    )
+    figure(f"broker paused: {', '.join(f'{n} {s} in {t:.1f} s' for n, (s, t, _) in broker_down.items())}")
+    assert load.sent > 0
+    for name, (status, took, answer) in stalled.items():
+        assert (status, took < 3) == (503, True), f"db paused: {name} {status} in {took:.1f}s"
+        assert json.loads(answer) == {"detail": "The service is briefly unavailable; try again in a moment."}
+    assert recovery < 3
+    assert {name: status for name, (status, _, _) in after.items()} == healthy
+    for name, (status, took, _) in broker_down.items():
+        assert (status, took < 3) == (healthy[name], True), f"redis paused: {name} {status} in {took:.1f}s"
 
 
 def test_cache_evictions_never_touch_the_broker(prod):
