@@ -34,6 +34,10 @@ rate="${LOGIN_RATE:-10r/m}"
 printf '%s' "$rate" | grep -Eq '^[0-9]+r/[sm]$' || fail "LOGIN_RATE='$rate' is not a rate like 10r/m or 1r/s"
 echo "limit_req_zone \$login_attempt zone=logins:10m rate=$rate;" >"$runtime/login-rate.conf"
 
+limit="${CONN_PER_ADDRESS:-256}"
+printf '%s' "$limit" | grep -Eq '^[1-9][0-9]{0,5}$' || fail "CONN_PER_ADDRESS='$limit' is not a whole number from 1"
+echo "limit_conn per_address $limit;" >"$runtime/conn-limit.conf"
+
 proxies="$(addresses TRUSTED_PROXIES "${TRUSTED_PROXIES:-}")"
 : >"$runtime/trusted-proxies.geo"
 : >"$runtime/real-ip.conf"

@@ -7,6 +7,8 @@ import json
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -48,6 +50,8 @@ def prod(tmp_path_factory):
         "BACKUP_KEEP_LAST": "3",
         "BACKUP_KEEP_DAILY": "0",
         "BACKUP_KEEP_WEEKLY": "0",
+        # Low enough for a test to reach; every other test here has far fewer requests in flight.
+        "CONN_PER_ADDRESS": "64",
     }
     stack = make_stack("prod", tmp_path_factory.mktemp("prod"), prod_settings(**extra))
     with running(stack, "prod.deploy"):
@@ -473,6 +477,32 @@ def test_a_stalled_database_or_broker_answers_every_request_within_3_s_and_recov
     assert {name: status for name, (status, _, _) in after.items()} == healthy
     for name, (status, took, _) in broker_down.items():
         assert (status, took < 3) == (healthy[name], True), f"redis paused: {name} {status} in {took:.1f}s"
+
+
+def test_one_address_cannot_hold_more_than_its_connections(prod):
+    """Requests whose bodies never come (as a slow sender's) each hold a slot; past CONN_PER_ADDRESS: 429 at once."""
+    port = int(prod.values["HTTPS_PORT"])
+    held: list[ssl.SSLSocket] = []
+    context = prod.tls_context()
+    head = (
+        f"POST /api/v1/auth/login/ HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    ).encode()
+    try:
+        for _ in range(64):
+            sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+            sock.sendall(head)  # and nothing more: the body is still to come
+            held.append(sock)
+        time.sleep(0.5)  # every header read by nginx
+        started = time.monotonic()
+        refused = prod.request("GET", "/api/v1/products/?page_size=1", headers=HTTPS)
+        assert (refused.status, time.monotonic() - started < 2) == (429, True)
+    finally:
+        for sock in held:
+            sock.close()
+    prod.wait_for(
+        lambda: prod.request("GET", "/api/v1/products/?page_size=1", headers=HTTPS).status == 200, "slots free", 10
+    )
 
 
 def test_cache_evictions_never_touch_the_broker(prod):
