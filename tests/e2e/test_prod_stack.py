@@ -196,6 +196,17 @@ def django(prod, code: str) -> str:
     return (out.strip().splitlines() or [""])[-1]
 
 
+def test_demo_data_loads_into_a_staging_stack_and_links_keep_the_port(prod):
+    refused = prod.inv("prod.demo-data", check=False)  # no terminal, no --yes
+    assert refused.returncode != 0
+    assert "refusing without confirmation" in refused.stderr
+    prod.inv("prod.demo-data", "--yes")
+    port = prod.values["HTTPS_PORT"]
+    listing = prod.request("GET", "/api/v1/products/?page_size=5", headers={**HTTPS, "Host": f"{HOST}:{port}"})
+    assert listing.json()["count"] >= 14
+    assert listing.json()["next"] == f"https://{HOST}:{port}/api/v1/products/?page=2&page_size=5"
+
+
 def test_staff_queue_an_export_through_the_proxy_and_download_it_whole_from_the_media_volume(prod):
     """The worker writes the export to the `media` volume (the root is read-only), web serves it to staff."""
     for service in ("web", "worker"):
@@ -242,17 +253,6 @@ def test_staff_queue_an_export_through_the_proxy_and_download_it_whole_from_the_
     assert mine == [(email, f"Export {tag}", "2")]
     # Complete: every order there is, byte for byte what the synchronous export gives now.
     assert export.body == prod.request("GET", "/api/v1/orders/export/", token=token, headers=HTTPS).body
-
-
-def test_demo_data_loads_into_a_staging_stack_and_links_keep_the_port(prod):
-    refused = prod.inv("prod.demo-data", check=False)  # no terminal, no --yes
-    assert refused.returncode != 0
-    assert "refusing without confirmation" in refused.stderr
-    prod.inv("prod.demo-data", "--yes")
-    port = prod.values["HTTPS_PORT"]
-    listing = prod.request("GET", "/api/v1/products/?page_size=5", headers={**HTTPS, "Host": f"{HOST}:{port}"})
-    assert listing.json()["count"] >= 14
-    assert listing.json()["next"] == f"https://{HOST}:{port}/api/v1/products/?page=2&page_size=5"
 
 
 def test_the_admin_login_through_the_proxy_passes_the_csrf_check_on_any_port(prod):
