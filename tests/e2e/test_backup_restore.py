@@ -167,6 +167,19 @@ def test_a_restore_that_fails_late_leaves_the_live_database_as_it_was(stack):
     assert stack.request("GET", "/api/v1/health/ready/").status == 200
 
 
+def dump_forgetting_migrations(stack, where: str) -> bytes:
+    """A dump of the live database whose django_migrations lacks the rows `where` picks; the live one keeps them."""
+    rows = psql(stack, f"SELECT id || ',' || app || ',' || name FROM django_migrations WHERE {where}").split()  # noqa: S608
+    psql(stack, f"DELETE FROM django_migrations WHERE {where}")  # noqa: S608
+    try:
+        return dump_bytes(stack, "desideliver")
+    finally:
+        for row in rows:
+            row_id, app, name = row.split(",", 2)
+            values = f"({row_id}, '{app}', '{name}', now())"
+            psql(stack, f"INSERT INTO django_migrations (id, app, name, applied) VALUES {values}")  # noqa: S608
+
+
 def dump_bytes(stack, database: str) -> bytes:
     """A custom-format dump of `database`, as bytes (compose would decode stdout as text)."""
     return subprocess.run(
@@ -185,15 +198,7 @@ def test_retention_keeps_the_newest_backups(stack):
 def test_a_restore_whose_migrations_fail_leaves_the_live_database_as_it_was(stack):
     # A dump whose migration history lacks the support app although its tables
     # exist: migrating the restored copy fails with "relation ... already exists".
-    rows = psql(stack, "SELECT id || ',' || name FROM django_migrations WHERE app = 'support'").split()
-    psql(stack, "DELETE FROM django_migrations WHERE app = 'support'")
-    try:
-        data = dump_bytes(stack, "desideliver")
-    finally:
-        for row in rows:
-            row_id, name = row.split(",", 1)
-            values = f"({row_id}, 'support', '{name}', now())"
-            psql(stack, f"INSERT INTO django_migrations (id, app, name, applied) VALUES {values}")  # noqa: S608
+    data = dump_forgetting_migrations(stack, "app = 'support'")
     dump = stack.backups / "unmigratable.dump"
     dump.write_bytes(data)
     before, dbs = fingerprint(stack), databases(stack)
@@ -213,17 +218,9 @@ def test_a_restore_that_fails_after_the_swap_puts_the_previous_database_back(sta
     # A dump whose metadata claims the live schema while its history lacks the newest orders migration:
     # the restore skips migrating it aside, swaps it in, and readiness then finds an unapplied migration.
     # The swap-back's renames run against PostgreSQL here (tests/test_db_tasks.py checks their order only).
-    newest = newest_migration("orders")
-    row = psql(stack, f"SELECT id || ',' || name FROM django_migrations WHERE app = 'orders' AND name = '{newest}'")  # noqa: S608
     stack.inv("db.backup")
     claimed = max(stack.backups.glob("desideliver-dev-*Z.dump"), key=lambda p: p.stat().st_mtime)
-    psql(stack, f"DELETE FROM django_migrations WHERE app = 'orders' AND name = '{newest}'")  # noqa: S608
-    try:
-        data = dump_bytes(stack, "desideliver")
-    finally:
-        row_id, name = row.split(",", 1)
-        values = f"({row_id}, 'orders', '{name}', now())"
-        psql(stack, f"INSERT INTO django_migrations (id, app, name, applied) VALUES {values}")  # noqa: S608
+    data = dump_forgetting_migrations(stack, f"app = 'orders' AND name = '{newest_migration('orders')}'")
     dump = stack.backups / "unready.dump"
     dump.write_bytes(data)
     (stack.backups / "unready.dump.json").write_text(claimed.with_name(f"{claimed.name}.json").read_text())
