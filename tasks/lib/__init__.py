@@ -4,6 +4,7 @@
 here. Modules here import only each other, in this order (a module may use
 those above it):
 
+    files    state files written whole or not at all
     run      one runner for every external command; Step plans, dry runs, confirm
     cli      the @task decorator: one short flag per meaning, checked arguments
     deploys  git revision and the record of deployed tags
