@@ -11,7 +11,7 @@ import pytest
 from invoke import MockContext
 from invoke.exceptions import Exit
 
-from tasks.lib import backups, checks, database, lock
+from tasks.lib import backups, checks, database, lock, restores
 from tasks.lib import stack as _stack
 
 DEV = _stack.stack("dev")
@@ -126,13 +126,13 @@ def test_a_dump_from_a_newer_postgres_is_refused(backup_dir, monkeypatch):
 
 
 def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(backup_dir):
-    swap = database.Swap.at("desideliver", NOW)
+    swap = restores.Swap.at("desideliver", NOW)
     assert (swap.scratch, swap.previous, swap.failed) == (
         "desideliver_restore_20261122010203",
         "desideliver_before_restore_20261122010203",
         "desideliver_failed_restore_20261122010203",
     )
-    prepare = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
+    prepare = restores.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
     names = [s.name for s in prepare]
     assert names[0] == "check the file is a complete PostgreSQL dump"
     # The safety backup of the live database, the scratch one created and restored into, and the drop of
@@ -152,11 +152,11 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     assert "DROP DATABASE %I WITH (FORCE)" in at_once
     assert "desideliver_before_restore_" in at_once
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
-    verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
+    verified = restores.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
     assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written
-    same_schema = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
+    same_schema = restores.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
     assert "restore into it" in [s.name for s in same_schema][-1]  # nothing to migrate
-    switch = database.plan_switch(DEV, swap, ["web", "worker"])
+    switch = restores.plan_switch(DEV, swap, ["web", "worker"])
     assert [s.name for s in switch] == [
         "pause the app services",
         "swap the restored database in",
@@ -176,7 +176,7 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
     """
     from tasks import db
 
-    swap = database.Swap.at("desideliver", NOW)
+    swap = restores.Swap.at("desideliver", NOW)
     plan = db.Restore(DEV, backup_dir / "x.dump", swap, ["web"], True, "app")
     ran = []
 
@@ -191,7 +191,7 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
     back = ran[-1]
     assert "swap the previous database back in (the restored one is kept aside)" in back
     assert back[-1] == "wait until the app is ready (database, cache, migrations)"
-    renames = next(s.command for s in database.plan_swap_back(DEV, swap) if s.name.startswith("swap the previous"))
+    renames = next(s.command for s in restores.plan_swap_back(DEV, swap) if s.name.startswith("swap the previous"))
     # live -> failed, previous -> live: the restored copy is kept, the old data is live again.
     assert renames.index(swap.failed) < renames.index(swap.previous)
 
@@ -201,7 +201,7 @@ def test_a_database_an_earlier_restore_kept_that_cannot_be_dropped_only_warns(mo
         raise Exit(f"✗ '{step}' failed: database is being accessed by other users", code=1)
 
     monkeypatch.setattr(database, "output", refused)
-    database.drop_older_step(DEV, database.Swap.at("desideliver", NOW)).action()  # the restore goes on
+    restores.drop_older_step(DEV, restores.Swap.at("desideliver", NOW)).action()  # the restore goes on
     assert "were not dropped (✗ 'drop the databases earlier restores kept' failed" in capsys.readouterr().out
 
 
@@ -308,13 +308,13 @@ def unqualified_calls(sql: str) -> set[str]:
 
 def superuser_sql(monkeypatch) -> dict[str, str]:
     """Every command and script that runs SQL as the superuser, by where it comes from."""
-    swap = database.Swap.at("desideliver", NOW)
+    swap = restores.Swap.at("desideliver", NOW)
     steps = [
-        *database.plan_prepare_restore(DEV, Path("x.dump"), swap, verified=True, user="app"),
-        *database.plan_switch(DEV, swap, []),
-        *database.plan_recover(DEV, swap, []),
-        database.drop_older_step(DEV, swap),
-        database.version_step(DEV, Path("x.dump")),
+        *restores.plan_prepare_restore(DEV, Path("x.dump"), swap, verified=True, user="app"),
+        *restores.plan_switch(DEV, swap, []),
+        *restores.plan_recover(DEV, swap, []),
+        restores.drop_older_step(DEV, swap),
+        restores.version_step(DEV, Path("x.dump")),
     ]
     found = {step.name: step.command for step in steps if "psql" in step.command}
     ran: list[str] = []

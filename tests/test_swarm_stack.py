@@ -295,7 +295,7 @@ def restore_with(tmp_path, monkeypatch, failing_step: str = "", swap_fails: bool
     import pytest
     from invoke.exceptions import Exit
 
-    from tasks.lib import database, swarmdata
+    from tasks.lib import restores, swarmdata
 
     swarm_env(tmp_path, monkeypatch)
     monkeypatch.setattr(swarmdata, "container", lambda s, service: "c0ffee")
@@ -314,7 +314,7 @@ def restore_with(tmp_path, monkeypatch, failing_step: str = "", swap_fails: bool
 
     monkeypatch.setattr(swarmdata, "execute", execute)
     monkeypatch.setattr(swarmdata, "swap_in", swap_in)
-    swap = database.Swap.at("desideliver", datetime(2026, 1, 2, 3, 4, 5))
+    swap = restores.Swap.at("desideliver", datetime(2026, 1, 2, 3, 4, 5))
     with pytest.raises(Exit) as failure:
         swarmdata.restore(swarmdata.DataNode("prod"), tmp_path / "x.dump", swap, migrate=True, dry_run=False)
     return ran, swaps, failure.value.message

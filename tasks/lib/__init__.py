@@ -12,7 +12,8 @@ those above it):
     backups  backup files: listing, checks (the backup image writes them)
     tls      the prod proxy's certificate: self-signed for a first try, what it serves
     lock     one lock per stack for backup, restore, transfer and deploy
-    database queries, backup and restore plans against a stack's PostgreSQL
+    database queries, readiness and the backup step against a stack's PostgreSQL
+    restores  a restore's plans: checks, the scratch database, the swap and the way back
     compose  plans shared by dev and prod: down, logs, one-off commands
     scan     the secret scan of built images
     checks   lint and check plans (lint.run and prod.check)
