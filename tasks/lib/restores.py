@@ -23,7 +23,7 @@ from .database import (
     ready_step,
     versions_command,
 )
-from .run import Step, output, say, shell, side_by_side
+from .run import Step, output, run, say, shell, side_by_side
 from .stack import APP_SERVICES, Stack
 
 
@@ -40,6 +40,11 @@ class Swap:
     def at(cls, live: str, now: datetime) -> Swap:
         stamp = f"{now:%Y%m%d%H%M%S}"
         return cls(live, f"{live}_restore_{stamp}", f"{live}_before_restore_{stamp}", f"{live}_failed_restore_{stamp}")
+
+    def kept_before(self) -> str:
+        """The FROM clause of the databases earlier restores kept, which this restore drops."""
+        kept = literal(f"{self.live}_before_restore_")
+        return f"FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, {kept})"
 
     def renames(self, away: str, into: str) -> str:
         """SQL that moves `live` to `away` and `into` to `live`, cutting off connections first."""
@@ -88,6 +93,53 @@ def scratch_step(s: Stack, dump: Path, swap: Swap, user: str) -> Step:
     )
 
 
+# The scratch database is a second copy of the live one beside it until the swap; the margin is for what
+# the restore writes on the way (WAL, index builds). Percent: the shell's arithmetic is integer.
+ROOM_PERCENT = 120
+NO_ROOM = 3  # the exit code of ROOM_SCRIPT's refusal (any other failure is the measuring's)
+ROOM_SCRIPT = f"""set -euo pipefail
+sizes=$({PSQL} -tA -d "$POSTGRES_DB" -c "$1")
+IFS='|' read -r size kept <<<"$sizes"
+kept=${{kept:-0}}
+free=$(df -P -B1 "$PGDATA" | awk 'NR == 2 {{print $4}}')
+if ! [[ $size =~ ^[0-9]+$ && $kept =~ ^[0-9]+$ && $free =~ ^[0-9]+$ ]]; then
+    echo "could not read the sizes: database '$size', kept '$kept', free '$free'" >&2
+    exit 1
+fi
+need=$((size * {ROOM_PERCENT} / 100))
+figures="$((free / 1000000)) MB free on the database's volume, plus $((kept / 1000000)) MB that earlier restores kept"
+if [ "$((free + kept))" -lt "$need" ]; then
+    echo "not enough room to restore: $figures, and the scratch copy needs $((need / 1000000)) MB," \
+        "{ROOM_PERCENT}% of the live database's $((size / 1000000)) MB. Free space on that volume or grow it," \
+        "then retry." >&2
+    exit {NO_ROOM}
+fi
+echo "room: $figures; the scratch copy needs $((need / 1000000)) MB"
+"""
+
+
+def room_step(s: Stack, swap: Swap) -> Step:
+    """Refuse, before anything is created, when the database's volume cannot hold the scratch copy.
+
+    Counts the databases earlier restores kept as room: this restore drops them (drop_older_step).
+    """
+    sizes = (
+        "SELECT pg_catalog.pg_database_size(pg_catalog.current_database()), "
+        f"(SELECT pg_catalog.sum(pg_catalog.pg_database_size(datname)) {swap.kept_before()})"
+    )
+    command = s.exec("db", "bash", "-c", ROOM_SCRIPT, "room", sizes)
+
+    def action() -> None:
+        result = run(command, step="measure the room", capture=True, check=False)
+        if result.returncode == NO_ROOM:
+            raise Exit(f"✗ {result.stderr.strip()}", code=1)
+        if result.returncode != 0:
+            raise Exit(f"✗ could not measure the room for the restore: {result.stderr.strip()[-300:]}", code=1)
+        say(f"  {result.stdout.strip()}")
+
+    return Step("check the database's volume has room for the scratch copy", command, action=action)
+
+
 def safety_backup_and_scratch(s: Stack, safety: Step, dump: Path, swap: Swap, user: str) -> list[Step]:
     """At once: the safety backup of the live database, the scratch database created and restored into,
     and the databases earlier restores kept dropped.
@@ -114,7 +166,7 @@ def plan_prepare_restore(
         "apply migrations to the restored database", s.compose("run", "--rm", "-T", "-e", scratch_url, "migrate")
     )
     at_once = safety_backup_and_scratch(s, backup_step(s, "pre-restore", up), dump, swap, user)
-    return [*full_read, *at_once, *([migrate_scratch] if migrate else [])]
+    return [room_step(s, swap), *full_read, *at_once, *([migrate_scratch] if migrate else [])]
 
 
 def plan_switch(s: Stack, swap: Swap, running: list[str]) -> list[Step]:
@@ -152,8 +204,7 @@ def drop_older_step(s: Stack, swap: Swap) -> Step:
     which retention never prunes. A failure only warns: the restore goes on
     (./inv db.psql, then \\l, lists what is left).
     """
-    kept = literal(f"{swap.live}_before_restore_")
-    older = f"FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, {kept})"
+    older = swap.kept_before()
     # One round trip: list them, then drop each (\gexec runs every row as a statement of its own).
     drop_each = f"SELECT pg_catalog.format('DROP DATABASE %I WITH (FORCE)', datname) {older} \\gexec"
     script = [f"SELECT datname {older};", drop_each]

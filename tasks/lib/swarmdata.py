@@ -122,6 +122,7 @@ def restore(s: Stack, dump: Path, swap: restores.Swap, migrate: bool, dry_run: b
     scratch_url = f"postgres://{user}@db:5432/{swap.scratch}"
     prepare = [
         restores.version_step(s, dump),
+        restores.room_step(s, swap),
         *restores.safety_backup_and_scratch(
             s,
             Step(
