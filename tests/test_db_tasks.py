@@ -163,14 +163,16 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     assert "restore into it" in [s.name for s in same_schema][-1]  # nothing to migrate
     switch = restores.plan_switch(DEV, swap, ["web", "worker"])
     assert [s.name for s in switch] == [
+        "note what to undo if this run dies",  # a run killed while the app is paused: the next one resumes it
         "pause the app services",
         "swap the restored database in",
         "resume the app services",
+        "clear that note",
     ]
-    assert switch[0].command.endswith(" pause web worker")
+    assert switch[1].command.endswith(" pause web worker")
     assert not any("CHECKPOINT" in s.command for s in switch)  # the pause holds only the renames
-    assert " -1 -c " in switch[1].command  # both renames in one transaction
-    assert switch[1].command.index(swap.previous) < switch[1].command.index(swap.scratch)
+    assert " -1 -c " in switch[2].command  # both renames in one transaction
+    assert switch[2].command.index(swap.previous) < switch[2].command.index(swap.scratch)
 
 
 def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, monkeypatch):

@@ -11,7 +11,8 @@ those above it):
     stack    paths, env file, compose stacks, the Docker engine, settings
     backups  backup files: listing, checks (the backup image writes them)
     tls      the prod proxy's certificate: self-signed for a first try, what it serves
-    lock     one lock per stack for backup, restore, transfer and deploy
+    journal  what to undo when ./inv dies mid-operation: the app paused, the proxy pinned
+    lock     one lock per stack for backup, restore, transfer and deploy; recovery after a crash
     database queries, readiness and the backup step against a stack's PostgreSQL
     restores  a restore's plans: checks, the scratch database, the swap and the way back
     compose  plans shared by dev and prod: down, logs, one-off commands

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
+from . import journal
 from .database import (
     PSQL,
     backup_step,
@@ -169,20 +170,32 @@ def plan_prepare_restore(
     return [room_step(s, swap), *full_read, *at_once, *([migrate_scratch] if migrate else [])]
 
 
+def resume_steps(s: Stack, paused: list[str]) -> list[Step]:
+    if not paused:
+        return []
+    return [Step("resume the app services", s.compose("unpause", *paused)), journal.forget_step(s, "paused")]
+
+
 def plan_switch(s: Stack, swap: Swap, running: list[str]) -> list[Step]:
-    """Pause the app (no new connections), swap the restored database in (one transaction), resume it."""
+    """Pause the app (no new connections), swap the restored database in (one transaction), resume it.
+
+    The pause is noted first: a run killed while the app is paused leaves the note, and the next run resumes it.
+    """
+    pause = [
+        journal.note_step(s, "db.restore", paused=running),
+        Step("pause the app services", s.compose("pause", *running)),
+    ]
     return [
-        *([Step("pause the app services", s.compose("pause", *running))] if running else []),
+        *(pause if running else []),
         Step("swap the restored database in", on_postgres(s, swap.renames(swap.previous, swap.scratch), True)),
-        *([Step("resume the app services", s.compose("unpause", *running))] if running else []),
+        *resume_steps(s, running),
     ]
 
 
 def plan_recover(s: Stack, swap: Swap, paused: list[str]) -> list[Step]:
     """After a failure before the swap took effect: drop the scratch database and resume what was paused."""
     drop = f"DROP DATABASE IF EXISTS {ident(swap.scratch)} WITH (FORCE)"
-    resume = [Step("resume the app services", s.compose("unpause", *paused))] if paused else []
-    return [*resume, Step("drop the scratch database", on_postgres(s, drop))]
+    return [*resume_steps(s, paused), Step("drop the scratch database", on_postgres(s, drop))]
 
 
 def plan_swap_back(s: Stack, swap: Swap) -> list[Step]:
