@@ -12,7 +12,7 @@ from pathlib import Path
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import backups, database, lock
+from .lib import backups, database, lock, restores
 from .lib.cli import task
 from .lib.compose import manage_step, one_off
 from .lib.run import DRY_RUN_HELP, Step, confirm, execute, meanwhile, output, say, shell
@@ -99,7 +99,7 @@ def restore(
     s = stack(env)
     dump = backups.resolve(s.env, file or "", other_env)
     now = datetime.now(UTC)
-    swap = database.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
+    swap = restores.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
     # Read-only looks: what runs is paused during the swap; a checksum-verified dump needs no second full read.
     up = s.running_services()
     if not dry_run:
@@ -117,9 +117,9 @@ def restore(
     if dry_run:
         execute([*plan.prepare(), *plan.switch(), database.ready_step(s)], dry_run=True)
         say("On a failure before the swap these would run:")
-        execute(database.plan_recover(s, swap, running), dry_run=True)
+        execute(restores.plan_recover(s, swap, running), dry_run=True)
         say("On a failure after the swap (the app not ready on the restored database) these would run:")
-        execute(database.plan_swap_back(s, swap), dry_run=True)
+        execute(restores.plan_swap_back(s, swap), dry_run=True)
         return
     confirm(
         f"This replaces database '{swap.live}' of the {env} stack ({s.project}) with {dump.name}; "
@@ -134,7 +134,7 @@ def restore(
 class Restore:
     s: Stack
     dump: Path
-    swap: database.Swap
+    swap: restores.Swap
     running: list[str]
     verified: bool
     user: str
@@ -142,12 +142,12 @@ class Restore:
     up: frozenset[str] | None = None  # the stack's running services, as read before the plan
 
     def prepare(self) -> list[Step]:
-        return database.plan_prepare_restore(
+        return restores.plan_prepare_restore(
             self.s, self.dump, self.swap, self.verified, self.user, self.migrate, self.up
         )
 
     def switch(self) -> list[Step]:
-        return database.plan_switch(self.s, self.swap, self.running)
+        return restores.plan_switch(self.s, self.swap, self.running)
 
 
 def restore_locked(plan: Restore, now: datetime) -> None:
@@ -160,7 +160,7 @@ def restore_locked(plan: Restore, now: datetime) -> None:
         execute(plan.prepare())
     except Exit:
         say(f"✗ the restore stopped before the swap; the live database is unchanged. Safety backup: {safety()}.")
-        execute(database.plan_recover(s, swap, []))
+        execute(restores.plan_recover(s, swap, []))
         raise
     unavailable = switch_over(plan, safety)
     say(f"  the app was unavailable for {unavailable:.1f}s (paused while the databases were renamed)")
@@ -181,14 +181,14 @@ def switch_over(plan: Restore, safety: Callable[[], str]) -> float:
         execute(plan.switch())
     except Exit:
         say("✗ the swap did not happen (both renames are one transaction); resuming the app on the live database.")
-        execute(database.plan_recover(s, swap, plan.running))
+        execute(restores.plan_recover(s, swap, plan.running))
         raise
     unavailable = time.monotonic() - paused
     try:
         execute([database.ready_step(s)])
     except Exit as failure:
         say(f"✗ the app is not ready on the restored database; putting '{swap.previous}' back live.")
-        execute(database.plan_swap_back(s, swap))
+        execute(restores.plan_swap_back(s, swap))
         raise Exit(
             f"✗ restore of {dump.name} failed after the swap and was undone: the previous database is live "
             f"again and the app runs on it. The restored copy is kept as '{swap.failed}'.\n"

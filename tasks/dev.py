@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke import Context
 from invoke.exceptions import Exit
 
+from .lib import lock
 from .lib import stack as _stack
 from .lib.cli import task
 from .lib.compose import (
@@ -132,6 +133,7 @@ def up(
 ) -> None:
     """Start the development stack: Docker when available, else the native embedded stack."""
     if use_docker(native, docker):
+        lock.recover(DEV, "dev.up", dry_run)
         if not dry_run:
             say(f"Starting the dev stack; full output goes to {LOG.relative_to(ROOT)}.")
         execute(plan_docker_up(wait_timeout, ["flower"] if flower else []), dry_run, log=LOG)
@@ -177,6 +179,7 @@ def logs(
 @task(help={"dry_run": DRY_RUN_HELP})
 def ps(c: Context, dry_run: bool = False) -> None:
     """List the dev stack's containers with their health."""
+    lock.recover(DEV, "dev.ps", dry_run)
     execute(plan_ps(DEV), dry_run)
 
 

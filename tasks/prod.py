@@ -140,6 +140,7 @@ def reload_tls(c: Context, dry_run: bool = False) -> None:
 @task(help={"tag": TAG_HELP, "wait_timeout": WAIT_HELP, "dry_run": DRY_RUN_HELP})
 def up(c: Context, tag: str = "", wait_timeout: int = 300, dry_run: bool = False) -> None:
     """Start the prod stack from already built images (the deployed tag) and wait until healthy."""
+    lock.recover(PROD, "prod.up", dry_run)
     execute([PREFLIGHT, start_step(tag or deploys.current_tag(PROD.project), wait_timeout)], dry_run)
 
 
@@ -168,6 +169,7 @@ def logs(
 @task(help={"dry_run": DRY_RUN_HELP})
 def ps(c: Context, dry_run: bool = False) -> None:
     """List the prod stack's containers with their health."""
+    lock.recover(PROD, "prod.ps", dry_run)
     execute(compose.plan_ps(PROD), dry_run)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from invoke import Context
 
-from .lib import backups, database, deploys, prodplans, swarmdata, swarmops, tls
+from .lib import backups, database, deploys, prodplans, restores, swarmdata, swarmops, tls
 from .lib.cli import task
 from .lib.run import DRY_RUN_HELP, Step, confirm, execute, say
 from .lib.stack import stack, tool
@@ -239,7 +239,7 @@ def restore(
     node = swarmdata.DataNode("prod")
     swarmops.engines(node)  # the manager's and the data node's, before the file is read or a question asked
     dump = backups.resolve("prod", file or "", other_env)
-    swap = database.Swap.at(node.setting("POSTGRES_DB", "desideliver"), datetime.now(UTC))
+    swap = restores.Swap.at(node.setting("POSTGRES_DB", "desideliver"), datetime.now(UTC))
     same_schema = backups.read_metadata(dump).get("migrations") == database.migration_state(node)
     if not dry_run:
         confirm(

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tasks.lib import database as tasks_db
+from tasks.lib import restores
 from tasks.lib.stack import stack
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "docker" / "backup"
@@ -287,7 +288,8 @@ def locally(monkeypatch, tmp_path: Path, database: str, role: str) -> None:
     for name, value in {**environment, "POSTGRES_USER": SUPERUSER, "POSTGRES_DB": database}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("PGPASSWORD", raising=False)
-    monkeypatch.setattr(tasks_db, "in_db", lambda s, command: f"sh -c {shlex.quote(command)}")
+    for module in (tasks_db, restores):
+        monkeypatch.setattr(module, "in_db", lambda s, command: f"sh -c {shlex.quote(command)}")
     monkeypatch.setattr(tasks_db, "app_user", lambda s: role)
 
 
@@ -332,9 +334,9 @@ def test_a_restore_runs_the_dumps_functions_as_the_app(tmp_path, app_database, m
     assert result.returncode == 0, result.stderr
     next(tmp_path.glob("*Z.dump")).rename(dump)
     locally(monkeypatch, tmp_path, database, role)
-    swap = tasks_db.Swap.at(database, datetime.now(UTC))
+    swap = restores.Swap.at(database, datetime.now(UTC))
 
-    step = tasks_db.scratch_step(stack("prod"), dump, swap, role)
+    step = restores.scratch_step(stack("prod"), dump, swap, role)
     restored = subprocess.run(step.command, shell=True, capture_output=True, text=True, timeout=120)  # noqa: S602
     assert restored.returncode == 0, restored.stderr
 

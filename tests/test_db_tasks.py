@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,7 +12,7 @@ import pytest
 from invoke import MockContext
 from invoke.exceptions import Exit
 
-from tasks.lib import backups, checks, database, lock
+from tasks.lib import backups, checks, database, lock, restores
 from tasks.lib import stack as _stack
 
 DEV = _stack.stack("dev")
@@ -126,15 +127,19 @@ def test_a_dump_from_a_newer_postgres_is_refused(backup_dir, monkeypatch):
 
 
 def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(backup_dir):
-    swap = database.Swap.at("desideliver", NOW)
+    swap = restores.Swap.at("desideliver", NOW)
     assert (swap.scratch, swap.previous, swap.failed) == (
         "desideliver_restore_20261122010203",
         "desideliver_before_restore_20261122010203",
         "desideliver_failed_restore_20261122010203",
     )
-    prepare = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
+    prepare = restores.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
     names = [s.name for s in prepare]
-    assert names[0] == "check the file is a complete PostgreSQL dump"
+    # First, before anything is created: room for the scratch copy, then the full read of the file.
+    assert names[:2] == [
+        "check the database's volume has room for the scratch copy",
+        "check the file is a complete PostgreSQL dump",
+    ]
     # The safety backup of the live database, the scratch one created and restored into, and the drop of
     # what earlier restores kept, run at once; all end before the swap.
     assert names[-2:] == [
@@ -152,20 +157,22 @@ def test_restore_restores_and_migrates_aside_then_swaps_atomically_while_paused(
     assert "DROP DATABASE %I WITH (FORCE)" in at_once
     assert "desideliver_before_restore_" in at_once
     assert f"DATABASE_URL=postgres://app@db:5432/{swap.scratch}" in prepare[-1].command
-    verified = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
+    verified = restores.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=True, user="app")
     assert "check the file is a complete PostgreSQL dump" not in [s.name for s in verified]  # read when written
-    same_schema = database.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
+    same_schema = restores.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, True, "app", migrate=False)
     assert "restore into it" in [s.name for s in same_schema][-1]  # nothing to migrate
-    switch = database.plan_switch(DEV, swap, ["web", "worker"])
+    switch = restores.plan_switch(DEV, swap, ["web", "worker"])
     assert [s.name for s in switch] == [
+        "note what to undo if this run dies",  # a run killed while the app is paused: the next one resumes it
         "pause the app services",
         "swap the restored database in",
         "resume the app services",
+        "clear that note",
     ]
-    assert switch[0].command.endswith(" pause web worker")
+    assert switch[1].command.endswith(" pause web worker")
     assert not any("CHECKPOINT" in s.command for s in switch)  # the pause holds only the renames
-    assert " -1 -c " in switch[1].command  # both renames in one transaction
-    assert switch[1].command.index(swap.previous) < switch[1].command.index(swap.scratch)
+    assert " -1 -c " in switch[2].command  # both renames in one transaction
+    assert switch[2].command.index(swap.previous) < switch[2].command.index(swap.scratch)
 
 
 def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, monkeypatch):
@@ -176,7 +183,7 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
     """
     from tasks import db
 
-    swap = database.Swap.at("desideliver", NOW)
+    swap = restores.Swap.at("desideliver", NOW)
     plan = db.Restore(DEV, backup_dir / "x.dump", swap, ["web"], True, "app")
     ran = []
 
@@ -191,7 +198,7 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
     back = ran[-1]
     assert "swap the previous database back in (the restored one is kept aside)" in back
     assert back[-1] == "wait until the app is ready (database, cache, migrations)"
-    renames = next(s.command for s in database.plan_swap_back(DEV, swap) if s.name.startswith("swap the previous"))
+    renames = next(s.command for s in restores.plan_swap_back(DEV, swap) if s.name.startswith("swap the previous"))
     # live -> failed, previous -> live: the restored copy is kept, the old data is live again.
     assert renames.index(swap.failed) < renames.index(swap.previous)
 
@@ -201,7 +208,7 @@ def test_a_database_an_earlier_restore_kept_that_cannot_be_dropped_only_warns(mo
         raise Exit(f"✗ '{step}' failed: database is being accessed by other users", code=1)
 
     monkeypatch.setattr(database, "output", refused)
-    database.drop_older_step(DEV, database.Swap.at("desideliver", NOW)).action()  # the restore goes on
+    restores.drop_older_step(DEV, restores.Swap.at("desideliver", NOW)).action()  # the restore goes on
     assert "were not dropped (✗ 'drop the databases earlier restores kept' failed" in capsys.readouterr().out
 
 
@@ -308,13 +315,13 @@ def unqualified_calls(sql: str) -> set[str]:
 
 def superuser_sql(monkeypatch) -> dict[str, str]:
     """Every command and script that runs SQL as the superuser, by where it comes from."""
-    swap = database.Swap.at("desideliver", NOW)
+    swap = restores.Swap.at("desideliver", NOW)
     steps = [
-        *database.plan_prepare_restore(DEV, Path("x.dump"), swap, verified=True, user="app"),
-        *database.plan_switch(DEV, swap, []),
-        *database.plan_recover(DEV, swap, []),
-        database.drop_older_step(DEV, swap),
-        database.version_step(DEV, Path("x.dump")),
+        *restores.plan_prepare_restore(DEV, Path("x.dump"), swap, verified=True, user="app"),
+        *restores.plan_switch(DEV, swap, []),
+        *restores.plan_recover(DEV, swap, []),
+        restores.drop_older_step(DEV, swap),
+        restores.version_step(DEV, Path("x.dump")),
     ]
     found = {step.name: step.command for step in steps if "psql" in step.command}
     ran: list[str] = []
@@ -342,3 +349,72 @@ def test_superuser_sql_looks_names_up_in_pg_catalog_only_and_qualifies_every_fun
             sql = text
         assert sql.strip(), origin
         assert unqualified_calls(sql) == set(), origin
+
+
+def room_check(tmp_path, sizes: str, free: int, psql_fails: bool = False) -> subprocess.CompletedProcess:
+    """restores.ROOM_SCRIPT under bash, as in the db container, with `psql` and `df` faked on PATH."""
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    psql = "echo 'FATAL: the database system is starting up' >&2; exit 2" if psql_fails else f"echo '{sizes}'"
+    (fake / "psql").write_text(f'#!/bin/sh\necho "$PGOPTIONS $*" > {tmp_path}/psql-args\n{psql}\n')
+    df = f"echo 'Filesystem 1-blocks Used Available Capacity Mounted on'; echo \"/dev/x 9 9 {free} 50% $3\""
+    (fake / "df").write_text(f"#!/bin/sh\n{df}\n")
+    for tool in ("psql", "df"):
+        (fake / tool).chmod(0o755)
+    environment = {
+        "PATH": f"{fake}:{os.environ['PATH']}",
+        "PGDATA": "/var/lib/postgresql/data",
+        "POSTGRES_USER": "su",
+        "POSTGRES_DB": "desideliver",
+    }
+    command = ["bash", "-c", restores.ROOM_SCRIPT, "room", "SELECT 1"]
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=30)
+
+
+MB = 1_000_000
+
+
+def test_the_room_check_refuses_when_the_volume_cannot_hold_the_scratch_copy_naming_both_figures(tmp_path):
+    enough = room_check(tmp_path, f"{1000 * MB}|", free=1300 * MB)
+    assert enough.returncode == 0, enough.stderr
+    assert enough.stdout.strip() == (
+        "room: 1300 MB free on the database's volume, plus 0 MB that earlier restores kept; "
+        "the scratch copy needs 1200 MB"
+    )
+    # The superuser's psql, names looked up in pg_catalog only, with the query given.
+    assert (tmp_path / "psql-args").read_text().startswith("-c search_path=pg_catalog -X -v ON_ERROR_STOP=1 -U su")
+
+    short = room_check(tmp_path, f"{1000 * MB}|", free=1100 * MB)
+    assert short.returncode == restores.NO_ROOM
+    assert short.stderr.count("\n") == 1  # one line
+    assert "not enough room to restore: 1100 MB free on the database's volume" in short.stderr
+    assert "the scratch copy needs 1200 MB, 120% of the live database's 1000 MB" in short.stderr
+    assert "Free space on that volume or grow it, then retry." in short.stderr
+
+    # What earlier restores kept is dropped by this one: room it can count on.
+    assert room_check(tmp_path, f"{1000 * MB}|{500 * MB}", free=800 * MB).returncode == 0
+
+
+def test_a_room_check_that_cannot_measure_fails_as_such_not_as_a_refusal(tmp_path):
+    broken = room_check(tmp_path, "", free=1, psql_fails=True)
+    assert broken.returncode not in (0, restores.NO_ROOM)
+    assert "starting up" in broken.stderr
+    unreadable = room_check(tmp_path, "|", free=5)
+    assert unreadable.returncode == 1
+    assert "could not read the sizes" in unreadable.stderr
+
+
+def test_a_restore_without_room_stops_before_anything_is_created(backup_dir, monkeypatch):
+    from tasks.lib import run as runner
+
+    swap = restores.Swap.at("desideliver", NOW)
+    plan = restores.plan_prepare_restore(DEV, backup_dir / "x.dump", swap, verified=False, user="app")
+    refusal = "not enough room to restore: 10 MB free on the database's volume, ... then retry.\n"
+    measured = SimpleNamespace(returncode=restores.NO_ROOM, stdout="", stderr=refusal)
+    monkeypatch.setattr(restores, "run", lambda command, **kwargs: measured)
+    ran = []
+    monkeypatch.setattr(runner, "run", lambda command, **kwargs: ran.append(command))
+    with pytest.raises(Exit, match=r"^✗ not enough room to restore: 10 MB free") as refused:
+        runner.execute(plan)
+    assert "\n" not in refused.value.message
+    assert ran == []  # no full read, no backup, no scratch database

@@ -6,6 +6,9 @@ rollout itself replaced. The real rollback runs on the engine in tests/e2e/test_
 test_rollback_redeploys_the_previous_tag).
 """
 
+import errno
+import io
+import os
 from contextlib import nullcontext
 from unittest import mock
 
@@ -109,3 +112,36 @@ def test_console_mail_is_fine_for_a_trial_on_loopback(monkeypatch, tmp_path):
     monkeypatch.delenv("EMAIL_URL", raising=False)
     monkeypatch.delenv("HTTP_BIND", raising=False)
     assert prodplans.unsafe_settings() == []
+
+
+def test_the_deploy_record_is_never_left_half_written(monkeypatch, tmp_path):
+    """Every compose command reads the record for IMAGE_TAG: a write that dies midway keeps the old one whole."""
+    path = tmp_path / "deploy" / "p.json"
+    monkeypatch.setattr(deploys, "record_path", lambda project: path)
+    deploys.record("p", "v1")
+    deploys.record("p", "v2")
+    assert deploys.deployed("p") == {"current": "v2", "previous": "v1"}
+
+    class DiesMidway:
+        """The temporary file gets half the record on disk, then the write fails (a full disk, a kill)."""
+
+        def __init__(self, sink: io.TextIOWrapper) -> None:
+            self.sink = sink
+
+        def __enter__(self) -> "DiesMidway":
+            return self
+
+        def __exit__(self, *failure: object) -> None:
+            self.sink.close()
+
+        def write(self, text: str) -> int:
+            self.sink.write(text[: len(text) // 2])
+            self.sink.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: DiesMidway(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match="No space left"):
+        deploys.record("p", "v3")
+    assert deploys.deployed("p") == {"current": "v2", "previous": "v1"}
+    assert [p.name for p in path.parent.iterdir()] == ["p.json"]  # and no temporary file left behind

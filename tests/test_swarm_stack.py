@@ -295,7 +295,7 @@ def restore_with(tmp_path, monkeypatch, failing_step: str = "", swap_fails: bool
     import pytest
     from invoke.exceptions import Exit
 
-    from tasks.lib import database, swarmdata
+    from tasks.lib import restores, swarmdata
 
     swarm_env(tmp_path, monkeypatch)
     monkeypatch.setattr(swarmdata, "container", lambda s, service: "c0ffee")
@@ -314,7 +314,7 @@ def restore_with(tmp_path, monkeypatch, failing_step: str = "", swap_fails: bool
 
     monkeypatch.setattr(swarmdata, "execute", execute)
     monkeypatch.setattr(swarmdata, "swap_in", swap_in)
-    swap = database.Swap.at("desideliver", datetime(2026, 1, 2, 3, 4, 5))
+    swap = restores.Swap.at("desideliver", datetime(2026, 1, 2, 3, 4, 5))
     with pytest.raises(Exit) as failure:
         swarmdata.restore(swarmdata.DataNode("prod"), tmp_path / "x.dump", swap, migrate=True, dry_run=False)
     return ran, swaps, failure.value.message
@@ -323,6 +323,10 @@ def restore_with(tmp_path, monkeypatch, failing_step: str = "", swap_fails: bool
 def test_a_swarm_restore_the_app_is_not_ready_on_puts_the_previous_database_back(tmp_path, monkeypatch):
     ran, swaps, message = restore_with(tmp_path, monkeypatch, failing_step="check the app is ready")
     assert "apply migrations to the restored database (a job of the deployed image)" in ran  # aside, before the swap
+    # The room for the scratch copy is checked before the safety backup and the scratch database start.
+    assert ran.index("check the database's volume has room for the scratch copy") < ran.index(
+        next(name for name in ran if name.startswith("take a verified pre-restore backup"))
+    )
     assert len(swaps) == 2  # in, then back
     assert 'RENAME TO "desideliver_failed_restore_20260102030405"' in swaps[1]
     assert "'desideliver_before_restore_20260102030405' is live again" in message

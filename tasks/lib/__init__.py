@@ -4,14 +4,17 @@
 here. Modules here import only each other, in this order (a module may use
 those above it):
 
+    files    state files written whole or not at all
     run      one runner for every external command; Step plans, dry runs, confirm
     cli      the @task decorator: one short flag per meaning, checked arguments
     deploys  git revision and the record of deployed tags
     stack    paths, env file, compose stacks, the Docker engine, settings
     backups  backup files: listing, checks (the backup image writes them)
     tls      the prod proxy's certificate: self-signed for a first try, what it serves
-    lock     one lock per stack for backup, restore, transfer and deploy
-    database queries, backup and restore plans against a stack's PostgreSQL
+    journal  what to undo when ./inv dies mid-operation: the app paused, the proxy pinned
+    lock     one lock per stack for backup, restore, transfer and deploy; recovery after a crash
+    database queries, readiness and the backup step against a stack's PostgreSQL
+    restores  a restore's plans: checks, the scratch database, the swap and the way back
     compose  plans shared by dev and prod: down, logs, one-off commands
     scan     the secret scan of built images
     checks   lint and check plans (lint.run and prod.check)

@@ -12,6 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from .files import write_atomically
 from .run import ROOT
 
 
@@ -49,7 +50,6 @@ def record(project: str, tag: str, **facts: str) -> None:
     """Remember `tag` as in service and what it replaced (for prod.rollback), plus `facts`."""
     old = deployed(project)
     before = old.get("current")
-    path = record_path(project)
-    path.parent.mkdir(parents=True, exist_ok=True)
     new = {"current": tag, "previous": before if before and before != tag else old.get("previous", ""), **facts}
-    path.write_text(json.dumps(new) + "\n")
+    # Every compose command reads it for IMAGE_TAG: a torn record would stop them all.
+    write_atomically(record_path(project), json.dumps(new) + "\n")

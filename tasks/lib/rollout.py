@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 from invoke.exceptions import Exit
 
+from . import journal
 from .database import wait_ready
+from .journal import UPSTREAM
 from .run import output, run, say, shell
 from .stack import Stack, app_module
 from .tls import client_context
@@ -33,7 +35,6 @@ from .tls import client_context
 STOP_SECONDS = 35
 # After the proxy's reload: its old workers finish what they sent to the old container.
 DRAIN_SECONDS = 5
-UPSTREAM = "/etc/nginx/upstream"  # docker/nginx/follow-web.sh
 
 
 def compose(s: Stack, tag: str, *args: str) -> str:
@@ -84,9 +85,11 @@ def front_address(s: Stack, container: str) -> str:
 def route(s: Stack, tag: str, addresses: list[str] | None) -> None:
     """Pin the proxy's upstream to `addresses` (a graceful reload), or let it follow `web`'s DNS again.
 
-    docker/nginx/follow-web.sh follows the DNS unless the file `pinned` exists.
+    docker/nginx/follow-web.sh follows the DNS unless the file `pinned` exists. The pin is noted first
+    (journal.py): a run killed while it holds is undone by the next.
     """
     if addresses:
+        journal.note(s, "a rollout", pinned=addresses)  # a run killed while pinned: the next one unpins
         servers = "".join(f"server {a}:8000;\n" for a in addresses)
         change = f"touch {UPSTREAM}/pinned && printf %s {shell(servers)} > {UPSTREAM}/servers.conf && nginx -t -q"
         change += " && nginx -s reload"
@@ -94,6 +97,8 @@ def route(s: Stack, tag: str, addresses: list[str] | None) -> None:
         change = f"rm -f {UPSTREAM}/pinned"
     for proxy in containers(s, tag, "proxy"):
         docker("exec", proxy, "sh", "-c", change)
+    if not addresses:
+        journal.forget(s, "pinned")
 
 
 def replace_web(s: Stack, tag: str, timeout: int) -> None:

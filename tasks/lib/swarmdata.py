@@ -25,7 +25,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from . import backups, database, swarmops
+from . import backups, database, restores, swarmops
 from .run import Step, execute, output, run, say
 from .stack import Stack
 
@@ -116,13 +116,14 @@ def swap_in(s: Stack, sql: str) -> None:
         time.sleep(0.2)
 
 
-def restore(s: Stack, dump: Path, swap: database.Swap, migrate: bool, dry_run: bool) -> None:
+def restore(s: Stack, dump: Path, swap: restores.Swap, migrate: bool, dry_run: bool) -> None:
     """Restore aside, migrate aside, swap in, check readiness; undo the swap if the app is not ready on it."""
     user = database.app_user(s)
     scratch_url = f"postgres://{user}@db:5432/{swap.scratch}"
     prepare = [
-        database.version_step(s, dump),
-        *database.safety_backup_and_scratch(
+        restores.version_step(s, dump),
+        restores.room_step(s, swap),
+        *restores.safety_backup_and_scratch(
             s,
             Step(
                 "take a verified pre-restore backup, copied here",
@@ -161,7 +162,7 @@ def restore(s: Stack, dump: Path, swap: database.Swap, migrate: bool, dry_run: b
         swap_in(s, renames)
     except Exit:
         say("✗ the restore stopped before the swap took effect; the live database is unchanged.")
-        execute(database.plan_recover(s, swap, []))
+        execute(restores.plan_recover(s, swap, []))
         raise
     say(f"  swapped in {time.monotonic() - started:.2f}s; connections open at that instant were cut off")
     try:

@@ -4,15 +4,18 @@ The fingerprint of the database is every public table's row count and an md5
 of its full content, so "unchanged" means unchanged to the byte.
 """
 
+import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
 
-from .conftest import ROOT, dev_settings, make_stack, newest_migration, register_and_login, running
+from .conftest import INV, ROOT, dev_settings, make_stack, newest_migration, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -291,3 +294,61 @@ def test_transfer_moves_native_data_into_postgres_with_identical_counts(stack, t
     # Sequences were reset: new rows get fresh ids instead of colliding with loaded ones.
     token = register_and_login(stack, f"after-transfer-{uuid.uuid4().hex[:6]}@example.com")
     assert stack.request("GET", "/api/v1/auth/me/", token=token).json()["id"] > max(1, expected["accounts.User"])
+
+
+def paused(container: str) -> bool:
+    state = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Paused}}", container], capture_output=True, text=True, check=True
+    )
+    return state.stdout.strip() == "true"
+
+
+def ready(stack) -> bool:
+    try:
+        return stack.request("GET", "/api/v1/health/ready/").status == 200
+    except (OSError, http.client.HTTPException):  # URLError and a dropped connection included
+        return False
+
+
+def test_a_restore_killed_while_the_app_is_paused_is_resumed_by_the_next_command(stack, tmp_path):
+    """kill -9 of ./inv between the pause and the unpause (an SSH drop): the next command unpauses the app.
+
+    The pause lasts about a second (the swap); web is polled every few tens of milliseconds and the whole
+    process group (./inv and its docker clients) is killed as soon as it is paused.
+    """
+    stack.inv("db.backup")  # the same data: whether the swap committed or not, the app is ready on either
+    note = ROOT / "var" / "ops" / f"{stack.project}.json"
+    web, log = stack.container("web"), tmp_path / "restore.log"
+    with log.open("w") as sink:
+        restore = subprocess.Popen(
+            [*INV, "db.restore", "latest", "--yes"],
+            env=stack.environ,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed whole
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while not paused(web):
+            assert restore.poll() is None, f"the restore ended before pausing the app:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"the app was not paused within 300s:\n{log.read_text()[-3000:]}"
+        os.killpg(restore.pid, signal.SIGKILL)
+        restore.wait(timeout=30)
+    finally:
+        if restore.poll() is None:
+            os.killpg(restore.pid, signal.SIGKILL)
+            restore.wait(timeout=30)
+    assert paused(web), f"web was unpaused before the kill landed:\n{log.read_text()[-3000:]}"
+    assert note.exists()  # what to undo, left by the killed run
+
+    out = stack.inv("dev.ps", timeout=120).stdout
+    assert f"! var/ops/{stack.project}.json: db.restore (pid " in out
+    assert "died with web, worker, beat paused; unpaused " in out
+    assert not note.exists()
+    assert not stack.compose("ps", "--quiet", "--status", "paused").stdout.strip()
+    stack.wait_for(lambda: ready(stack), "web to answer ready", timeout=60)
+    # The killed run may not have swapped: its scratch database is left (a later restore's concern, not the app's).
+    for name in databases(stack):
+        if name.startswith("desideliver_restore_"):
+            psql(stack, f'DROP DATABASE "{name}" WITH (FORCE)', database="postgres")
