@@ -16,6 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -614,17 +616,105 @@ def test_redis_restarts_with_its_data_as_a_non_root_user(prod):
     assert prod.inspect("redis")["HostConfig"]["CapAdd"] in (None, [])
 
 
-def test_killed_web_process_is_restarted_by_the_restart_policy(prod):
-    before = prod.inspect("web")
-    init_pid = before["State"]["Pid"]  # docker-init (init: true); Gunicorn's master is its child
+def kill_and_await_restart(prod, service: str) -> float:
+    """SIGKILL `service`'s main process, as a crash would, and wait for the restart policy to bring it back
+    healthy; how long that took. Not `docker kill`: the engine takes that for a stop and restarts nothing."""
+    before = prod.inspect(service)
+    init_pid = before["State"]["Pid"]  # docker-init (init: true); the entrypoint execs the main process as its child
     children = Path(f"/proc/{init_pid}/task/{init_pid}/children").read_text().split()
-    assert children, "the web container's init has no child process"
+    assert children, f"the {service} container's init has no child process"
+    killed = time.monotonic()
     os.kill(int(children[0]), signal.SIGKILL)
-    prod.wait_for(lambda: prod.inspect("web")["RestartCount"] > before["RestartCount"], "the web container to restart")
-    prod.wait_for(
-        lambda: prod.inspect("web")["State"]["Health"]["Status"] == "healthy", "web to be healthy again", timeout=90
-    )
+    restarted = f"the {service} container to restart"
+    prod.wait_for(lambda: prod.inspect(service)["RestartCount"] > before["RestartCount"], restarted)
+    healthy = f"{service} to be healthy again"
+    prod.wait_for(lambda: prod.inspect(service)["State"]["Health"]["Status"] == "healthy", healthy, timeout=90)
+    return time.monotonic() - killed
+
+
+def test_killed_web_process_is_restarted_by_the_restart_policy(prod):
+    kill_and_await_restart(prod, "web")
     assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+
+
+MAILED = re.compile(r"Subject: DesiDeliver order #(\d+) confirmed")
+
+
+def mails(prod, orders: list[int]) -> dict[int, int]:
+    """How many confirmations of each order the worker mailed: console mail is in its output, kept across restarts."""
+    sent = Counter(int(order) for order in MAILED.findall(prod.logs("worker")))
+    return {order: sent[order] for order in orders}
+
+
+def confirmed(prod, orders: list[int]) -> list[int]:
+    """Which of `orders` the database says are confirmed (confirmation_sent_at set)."""
+    return json.loads(
+        django(
+            prod,
+            "import json; from orders.models import Order; print(json.dumps(sorted(Order.objects.filter("
+            f"pk__in={orders}, confirmation_sent_at__isnull=False).values_list('pk', flat=True))))",
+        )
+    )
+
+
+@contextlib.contextmanager
+def row_locked(prod, table: str, pk: int) -> Iterator[None]:
+    """While the block runs, a session of the app's role holds row `pk` of `table` locked (for 3 minutes at most)."""
+    name = f"e2e-hold-{uuid.uuid4().hex[:6]}"
+    hold = f"BEGIN; SELECT 1 FROM {table} WHERE id = {pk} FOR UPDATE; SELECT pg_sleep(180); COMMIT;"  # noqa: S608
+    command = prod.compose_command("exec", "-T", "-e", f"PGAPPNAME={name}", *psql(prod, hold, as_app=True))
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    holder = subprocess.Popen(command, env=prod.environ, **quiet)
+    session = f"FROM pg_stat_activity WHERE application_name = '{name}'"
+    try:
+        held = f"SELECT count(*) {session} AND wait_event = 'PgSleep'"  # past the SELECT ... FOR UPDATE
+        prod.wait_for(lambda: sql(prod, held).stdout.strip() == "1", f"the lock on {table} {pk}", 30, 0.2)
+        yield
+    finally:
+        sql(prod, f"SELECT pg_terminate_backend(pid) {session}")
+        holder.wait(timeout=30)
+
+
+def test_a_worker_killed_while_it_mails_a_run_sends_every_confirmation_exactly_once(prod):
+    """A run mails each order in its own transaction (its claim, an UPDATE, then the mail): the crash loses
+    the one being mailed and those after it, never one that went out, and the next run sends each of those once."""
+    tag = uuid.uuid4().hex[:6]
+    product_id = new_product(prod, f"Mail {tag}", "3.00")
+    token = register_and_login(prod, f"mail-{tag}@example.com", headers=HTTPS)
+
+    def place() -> int:
+        order = prod.request(
+            "POST", "/api/v1/orders/create/", {"items": [{"product_id": product_id, "quantity": 1}]}, token, HTTPS
+        )
+        assert order.status == 201, order.body
+        return order.json()["id"]
+
+    # As if a run were queued: these orders queue none, and the test starts the run once the third is locked.
+    queued = "from django.core.cache import cache; from orders.tasks import RUN_QUEUED; cache.set(RUN_QUEUED, 0, 60)"
+    django(prod, queued)
+    orders = [place() for _ in range(4)]
+    claim_waits = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        'AND query LIKE \'UPDATE "orders_order" SET "confirmation_sent_at"%\''
+    )
+    with row_locked(prod, "orders_order", orders[2]):
+        django(prod, "from orders.tasks import send_pending_confirmations; send_pending_confirmations.delay()")
+        # The run mailed the first two and waits to claim the third; the app's statement timeout ends that
+        # wait after 5 s (the run is then retried), so the kill follows at once.
+        prod.wait_for(lambda: sql(prod, claim_waits).stdout.strip() != "0", "the run to wait on order 3", 30, 0.2)
+        back_in = kill_and_await_restart(prod, "worker")
+        # Read while the lock still holds the third (and the fourth behind it, in the run's order).
+        assert confirmed(prod, orders) == orders[:2]
+        assert mails(prod, orders) == {orders[0]: 1, orders[1]: 1, orders[2]: 0, orders[3]: 0}
+
+    orders.append(place())  # the next order queues a run, as any does
+    started = time.monotonic()
+    prod.wait_for(lambda: confirmed(prod, orders) == orders, "every order confirmed", timeout=60, interval=1)
+    figure(
+        f"worker killed mid-run: healthy again in {back_in:.0f} s; the next order's run confirmed the rest "
+        f"in {time.monotonic() - started:.1f} s"
+    )
+    assert mails(prod, orders) == dict.fromkeys(orders, 1)
 
 
 def test_prod_check_passes(prod):
@@ -730,15 +820,20 @@ def price_shown_within_two_seconds(prod, detail: str, price: str, saved_at: floa
     assert time.time() - saved_at < 2.5  # (plus this loop's step)
 
 
-def sql(prod, statement: str, as_app: bool = False, check: bool = True) -> subprocess.CompletedProcess:
-    """`statement` in the prod database: as the app's role, with its password over the network as the app
-    connects; or as the superuser (trusted on the db container's socket), looking names up in pg_catalog only."""
+def psql(prod, statement: str, as_app: bool = False) -> list[str]:
+    """`compose exec` arguments that run `statement` in the prod database: as the app's role, with its password
+    over the network as the app connects; or as the superuser (trusted on the db container's socket), looking
+    names up in pg_catalog only."""
     if as_app:
         who = ["-e", f"PGPASSWORD={prod.values['APP_DB_PASSWORD']}", "db", "psql", "-h", "db", "-U", "desideliver_app"]
     else:
         who = ["-e", "PGOPTIONS=-c search_path=pg_catalog", "db", "psql", "-U", "desideliver"]
-    psql = [*who, "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", "desideliver", "-c", statement]
-    return prod.compose("exec", "-T", *psql, check=check)
+    return [*who, "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", "desideliver", "-c", statement]
+
+
+def sql(prod, statement: str, as_app: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+    """`statement` in the prod database (see psql)."""
+    return prod.compose("exec", "-T", *psql(prod, statement, as_app), check=check)
 
 
 # Both attacks, as the app's role can make them (it owns the public schema and django_migrations). Every read of
