@@ -127,8 +127,9 @@ class Stack:
             )
         return result
 
-    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        command = [
+    def compose_command(self, *args: str) -> list[str]:
+        """`docker compose args` for this stack, run with `environ` (by compose(); by a test, in the background)."""
+        return [
             "docker",
             "compose",
             "--project-name",
@@ -139,6 +140,9 @@ class Stack:
             str(ROOT / "compose" / self.env_name / "compose.yaml"),
             *args,
         ]
+
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        command = self.compose_command(*args)
         result = subprocess.run(command, env=self.environ, capture_output=True, text=True, timeout=600)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
@@ -186,12 +190,14 @@ class Stack:
         token: str = "",
         headers: dict[str, str] | None = None,
         plain_http: bool = False,
+        base: str = "",
     ) -> Response:
+        """`method path` on the stack (its proxy's plain http port with plain_http, or another `base` URL)."""
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
         data = json.dumps(body).encode() if body is not None else None
-        base = f"http://127.0.0.1:{self.values['HTTP_PORT']}" if plain_http else self.base_url
+        base = base or (f"http://127.0.0.1:{self.values['HTTP_PORT']}" if plain_http else self.base_url)
         request = urllib.request.Request(base + path, data=data, method=method, headers=all_headers)  # noqa: S310
         client = opener(self.tls_context()) if base.startswith("https") else OPENER
         try:
@@ -262,7 +268,7 @@ HTTPS = {"Host": HOST}
 
 def dev_settings(**extra: str) -> dict[str, str]:
     """Env-file values for a dev stack on free host ports."""
-    ports = ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT")
+    ports = ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT", "FLOWER_PORT")
     return {**{name: str(free_port()) for name in ports}, **extra}
 
 

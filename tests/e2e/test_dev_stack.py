@@ -4,6 +4,7 @@ The tests share one stack and run in file order: the persistence test that
 takes the stack down comes last.
 """
 
+import base64
 import re
 import subprocess
 import time
@@ -83,6 +84,31 @@ def test_api_flow_register_login_products_cart_order_ticket(dev):
 def test_beat_schedules_the_periodic_task_and_the_worker_runs_it(dev):
     dev.wait_for(lambda: "Sending due task purge-stale-carts" in dev.logs("beat"), "beat to send purge-stale-carts")
     dev.wait_for(lambda: "purge_stale_carts: deleted" in dev.logs("worker"), "the worker to run the purge")
+
+
+def test_flower_joins_the_running_stack_behind_basic_auth_and_lists_the_worker(dev):
+    user, password, port = (dev.values[name] for name in ("FLOWER_USER", "FLOWER_PASSWORD", "FLOWER_PORT"))
+    started = dev.inv("dev.up", "--docker", "--flower")  # on the stack that runs: only flower is new
+    try:
+        assert f"Flower:  http://localhost:{port}/  (login {user} / {password})" in started.stdout
+        flower = f"http://127.0.0.1:{port}"
+        anonymous = dev.request("GET", "/api/workers", base=flower)
+        assert anonymous.status == 401, anonymous.body[:300]
+        assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+        wrong = {"Authorization": "Basic " + base64.b64encode(f"{user}:not-the-password".encode()).decode()}
+        assert dev.request("GET", "/api/workers", headers=wrong, base=flower).status == 401
+        login = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+        # Celery names a worker after its host: the worker container's hostname.
+        worker = f"celery@{dev.inspect('worker')['Config']['Hostname']}"
+
+        def listed() -> bool:
+            # refresh: Flower asks the workers now (a broadcast), instead of answering from what it last heard.
+            workers = dev.request("GET", "/api/workers?refresh=1", headers=login, base=flower)
+            return workers.status == 200 and worker in workers.json()
+
+        dev.wait_for(listed, f"Flower to list {worker}", timeout=60, interval=2)
+    finally:
+        dev.compose("--profile", "flower", "rm", "--stop", "--force", "flower")
 
 
 def test_manage_and_shell_run_commands(dev):
