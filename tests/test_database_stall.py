@@ -76,3 +76,18 @@ def test_a_health_check_on_a_stalled_server_fails_fast_and_new_connections_back_
 def test_every_connection_is_bounded_by_the_statement_timeout_plus_a_second():
     connection.ensure_connection()
     assert connection.connection.wait_timeout == 6.0  # DATABASE_STATEMENT_TIMEOUT (5 s) + 1 s
+
+
+def test_a_long_transaction_lifts_the_clients_bound_too_and_puts_it_back():
+    from core.db import long_transaction
+
+    connection.ensure_connection()
+    client = connection.connection
+    client.wait_timeout = 0.2
+    try:
+        with long_transaction(), connection.cursor() as cursor:
+            assert client.wait_timeout is None
+            cursor.execute("SELECT pg_sleep(0.5)")  # longer than the bound: a migration's index build, in small
+        assert client.wait_timeout == 0.2
+    finally:
+        connection.close()  # the next test connects with the configured bound

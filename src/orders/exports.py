@@ -20,6 +20,8 @@ from typing import IO, TYPE_CHECKING
 from django.conf import settings
 from django.utils import timezone
 
+from core.db import long_transaction
+
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
@@ -111,7 +113,7 @@ def write_export(name: str) -> int:
     final.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=final.parent, prefix=f".{name}.", suffix=".partial")
     try:
-        with open(handle, "w", encoding="utf-8", newline="") as out:
+        with open(handle, "w", encoding="utf-8", newline="") as out, long_transaction():
             rows = write_orders_csv(Order.objects.order_by("pk"), out)
         os.replace(partial, final)
     except BaseException:
