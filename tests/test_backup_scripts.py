@@ -112,8 +112,8 @@ def test_retention_by_age_keeps_older_days_however_many_backups_today(tmp_path):
     assert not any(p.name.endswith(".sha256") and not Path(str(p)[:-7]).exists() for p in tmp_path.iterdir())
 
 
-def test_safety_backups_keep_the_newest_of_each_kind(tmp_path):
-    day = datetime(2026, 11, 26, tzinfo=UTC)
+def test_safety_backups_keep_the_newest_of_each_kind_past_the_daily_window(tmp_path):
+    day = datetime.now(UTC) - timedelta(days=9)
     names = {
         kind: [f"desideliver-dev-{day + timedelta(hours=h):%Y%m%dT%H%M%SZ}-{kind}.dump" for h in range(count)]
         for kind, count in (("pre-deploy", 8), ("pre-restore", 2))
@@ -129,6 +129,17 @@ def test_safety_backups_keep_the_newest_of_each_kind(tmp_path):
     assert f"backup: pruned {names['pre-deploy'][0]}" in result.stdout
     assert script("backup-prune.sh", tmp_path, BACKUP_KEEP_SAFETY="0").returncode == 0
     assert len(list(tmp_path.glob("*-pre-deploy.dump"))) == 3  # 0: keep them all
+
+
+def test_a_burst_of_restores_never_prunes_a_safety_backup_inside_the_daily_window(tmp_path):
+    # Six restores in an hour: the first one's safety dump may be the only copy of what it replaced.
+    now = datetime.now(UTC)
+    names = [f"desideliver-dev-{now - timedelta(minutes=m):%Y%m%dT%H%M%SZ}-pre-restore.dump" for m in range(6)]
+    for name in names:
+        (tmp_path / name).write_bytes(b"safety")
+    result = script("backup-prune.sh", tmp_path, BACKUP_KEEP_SAFETY="2", BACKUP_KEEP_DAILY="7")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("*-pre-restore.dump")) == sorted(names)
 
 
 def test_retention_refuses_a_non_numeric_setting_and_keeps_everything(tmp_path):

@@ -4,8 +4,10 @@
 # days and of each of the last BACKUP_KEEP_WEEKLY ISO weeks that have one.
 # Restarts and repeated deploys add backups to today only, so they can never
 # push older days out. Safety backups (-pre-restore, -pre-deploy) are counted
-# apart: the newest BACKUP_KEEP_SAFETY of each kind are kept (0: all), so
-# every deploy and restore no longer adds a dump that stays forever.
+# apart: of each kind the newest BACKUP_KEEP_SAFETY stay, and so does every one
+# younger than BACKUP_KEEP_DAILY days (0 for either: all stay). A pre-restore
+# dump can be the only copy of what a restore replaced, so a burst of restores
+# never pushes one out before the daily window has passed.
 set -euo pipefail
 
 env_name="${BACKUP_ENV:?BACKUP_ENV (dev or prod) is not set}"
@@ -24,10 +26,12 @@ remove() {
     echo "backup: pruned ${1##*/}"
 }
 
-if (( keep_safety > 0 )); then
+if (( keep_safety > 0 && keep_daily > 0 )); then
+    # Names sort by time: desideliver-ENV-YYYYMMDDTHHMMSSZ-KIND.dump.
+    young="desideliver-$env_name-$(date -u -d "$keep_daily days ago" +%Y%m%dT%H%M%SZ)"
     for kind in pre-deploy pre-restore; do
         while read -r path; do
-            remove "$path"
+            [[ "${path##*/}" < "$young" ]] && remove "$path"
         done < <(find "$dir" -maxdepth 1 -name "desideliver-$env_name-*Z-$kind.dump" | sort -r | tail -n +"$((keep_safety + 1))")
     done
 fi

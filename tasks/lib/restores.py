@@ -214,7 +214,7 @@ def drop_older_step(s: Stack, swap: Swap) -> Step:
     """Drop the databases earlier restores kept: this restore supersedes them ("kept until the next restore").
 
     Each one's data is in the safety backup of the restore that replaced it,
-    which retention never prunes. A failure only warns: the restore goes on
+    which retention keeps for BACKUP_KEEP_DAILY days at least (backup-prune.sh). A failure only warns: the restore goes on
     (./inv db.psql, then \\l, lists what is left).
     """
     older = swap.kept_before()
