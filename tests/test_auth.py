@@ -298,3 +298,16 @@ def test_of_parallel_refreshes_of_one_token_exactly_one_succeeds(api, user):
     token = login(api, user.email)["refresh"]
     statuses = race(*[lambda: APIClient().post(REFRESH, {"refresh": token}, format="json").status_code] * 8)
     assert sorted(statuses) == [200] + [401] * 7
+
+
+def test_a_logout_the_session_store_does_not_take_is_a_503_and_the_refresh_token_still_works(api, user, monkeypatch):
+    from django.core.cache import caches
+
+    tokens = login(api, user.email)
+    monkeypatch.setattr(caches["revocations"], "set", lambda *a, **k: None)  # Redis down: the write is dropped
+    response = api.post(LOGOUT, {"refresh": tokens["refresh"]}, format="json")
+    assert response.status_code == 503
+    assert me(tokens["access"]) == 200  # nothing was ended, and the client was told so
+    monkeypatch.undo()
+    assert api.post(LOGOUT, {"refresh": tokens["refresh"]}, format="json").status_code == 200  # the retry works
+    assert me(tokens["access"]) == 401

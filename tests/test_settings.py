@@ -117,6 +117,17 @@ def test_local_defaults_to_the_embedded_stack():
     assert email == "django.core.mail.backends.console.EmailBackend"
 
 
+def test_options_in_the_database_url_are_kept_beside_the_timeouts():
+    result = run_django(
+        "config.settings.local",
+        code="from django.conf import settings as s; o = s.DATABASES['default']['OPTIONS']; "
+        "print(o['sslmode'], o['connect_timeout'], o['options'])",
+        DATABASE_URL="postgres://u:p@localhost:5432/d?sslmode=require",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["require", "2", "-c", "statement_timeout=5000", "-c", "jit=off"]
+
+
 def test_local_uses_postgres_and_redis_when_configured():
     result = run_django(
         "config.settings.local",

@@ -15,6 +15,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from core.exceptions import ServiceUnavailable
+
 from . import sessions
 from .models import User
 from .tasks import queue_account_exists_notice
@@ -48,10 +50,12 @@ class LogoutSerializer(TokenBlacklistSerializer):
     """simplejwt's logout (the refresh token stops working), which also ends the session's access tokens."""
 
     def validate(self, attrs: dict) -> dict:
-        payload = self.token_class(attrs["refresh"]).payload  # read before it is blacklisted, then unreadable
-        result = super().validate(attrs)
-        sessions.end(payload)
-        return result
+        # The session ends first: if that cannot be recorded, the refresh token still works for a retry.
+        try:
+            sessions.end(self.token_class(attrs["refresh"]).payload)
+        except sessions.NotRecorded:
+            raise ServiceUnavailable from None
+        return super().validate(attrs)
 
 
 class RotatedOnceRefreshToken(RefreshToken):

@@ -28,11 +28,21 @@ def key(session_id: str) -> str:
     return f"ended-session:{session_id}"
 
 
+class NotRecorded(Exception):
+    """The ended session could not be written (the store is down or full): the logout did not happen."""
+
+
 def end(payload: Mapping[str, object]) -> None:
-    """End the session a token belongs to: its access tokens are refused from now on."""
+    """End the session a token belongs to: its access tokens are refused from now on.
+
+    Raises NotRecorded when the store did not take it: the cache ignores errors, and a
+    logout that silently left the tokens working would be worse than one that says so.
+    """
     if session_id := payload.get(CLAIM):
         lifetime = api_settings.ACCESS_TOKEN_LIFETIME.total_seconds()
         caches["revocations"].set(key(str(session_id)), 1, timeout=int(lifetime) + 1)
+        if caches["revocations"].get(key(str(session_id))) is None:  # read back: one more round trip, at logout only
+            raise NotRecorded(session_id)
 
 
 def ended(payload: Mapping[str, object]) -> bool:

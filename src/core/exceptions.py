@@ -17,7 +17,7 @@ class TooSlow(exceptions.APIException):
     default_code = "statement_timeout"
 
 
-class DatabaseUnavailable(exceptions.APIException):
+class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is briefly unavailable; try again in a moment."
     default_code = "unavailable"
@@ -40,9 +40,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, (OperationalError, InterfaceError)):
         # The database is down, stalled or unreachable (core/postgres bounds each wait): the client may retry.
         log.error("database unavailable: %s", exc)
-        exc = DatabaseUnavailable()
+        exc = ServiceUnavailable()
     response = views.exception_handler(exc, context)
-    if isinstance(exc, DatabaseUnavailable) and response is not None:
+    if isinstance(exc, ServiceUnavailable) and response is not None:
         response["Retry-After"] = "5"
     return response
 

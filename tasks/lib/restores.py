@@ -214,8 +214,9 @@ def drop_older_step(s: Stack, swap: Swap) -> Step:
     """Drop the databases earlier restores kept: this restore supersedes them ("kept until the next restore").
 
     Each one's data is in the safety backup of the restore that replaced it,
-    which retention keeps for BACKUP_KEEP_DAILY days at least (backup-prune.sh). A failure only warns: the restore goes on
-    (./inv db.psql, then \\l, lists what is left).
+    which retention keeps for BACKUP_KEEP_DAILY days at least (backup-prune.sh).
+    A failure only warns: the restore goes on (./inv db.psql, then \\l, lists
+    what is left).
     """
     older = swap.kept_before()
     # One round trip: list them, then drop each (\gexec runs every row as a statement of its own).

@@ -605,7 +605,8 @@ def test_one_address_cannot_hold_more_than_its_connections(prod):
     held: list[ssl.SSLSocket] = []
     context = prod.tls_context()
     head = (
-        f"POST /api/v1/auth/login/ HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+        # Not a login path: nginx's login rate limit runs before the connection limit and would answer first.
+        f"POST /api/v1/cart/add/ HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
         "Content-Length: 1000\r\n\r\n"
     ).encode()
     try:

@@ -144,10 +144,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # JIT off: a query being JIT-compiled ignored the timeout (171 s past a 5 s limit, measured), and the
     # app's short queries never gain from it.
     statement_timeout = env.float("DATABASE_STATEMENT_TIMEOUT", default=5)
-    DATABASES["default"]["OPTIONS"] = {
-        "options": f"-c statement_timeout={round(statement_timeout * 1000)} -c jit=off",
-        "connect_timeout": 2,  # libpq's least; a stalled server must not hold a request (core/postgres)
-    }
+    # Added to what DATABASE_URL's query gives (?sslmode=require and the like), not in its place.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "options": f"-c statement_timeout={round(statement_timeout * 1000)} -c jit=off",
+            "connect_timeout": 2,  # libpq's least; a stalled server must not hold a request (core/postgres)
+        }
+    )
     # Every wait on the server bounded too, for a server that stopped answering altogether.
     DATABASES["default"]["ENGINE"] = "core.postgres"
     DATABASES["default"]["STATEMENT_TIMEOUT"] = statement_timeout
