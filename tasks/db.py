@@ -176,13 +176,24 @@ def switch_over(plan: Restore, safety: Callable[[], str]) -> float:
     Returns how long the app was paused.
     """
     s, dump, swap = plan.s, plan.dump, plan.swap
+    steps = plan.switch()
+    swapped = next(n for n, step in enumerate(steps, 1) if step.name == restores.SWAP_STEP)
     paused = time.monotonic()
     try:
-        execute(plan.switch())
+        execute(steps[:swapped])
     except Exit:
         say("✗ the swap did not happen (both renames are one transaction); resuming the app on the live database.")
         execute(restores.plan_recover(s, swap, plan.running))
         raise
+    try:
+        execute(steps[swapped:])
+    except Exit as failure:
+        raise Exit(
+            f"✗ {dump.name} is live in '{swap.live}' (the previous database is kept as '{swap.previous}'), but "
+            f"resuming the app failed: {failure.message}\n  next: ./inv {s.env}.ps shows the services and resumes "
+            "any left paused; then check ./inv db.migrate and readiness.",
+            code=failure.code or 1,
+        ) from None
     unavailable = time.monotonic() - paused
     try:
         execute([database.ready_step(s)])

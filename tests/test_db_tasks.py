@@ -203,6 +203,28 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
     assert renames.index(swap.failed) < renames.index(swap.previous)
 
 
+def test_a_resume_that_fails_after_the_swap_says_the_restored_database_is_live_and_drops_nothing(
+    backup_dir, monkeypatch
+):
+    from tasks import db
+
+    swap = restores.Swap.at("desideliver", NOW)
+    plan = db.Restore(DEV, backup_dir / "x.dump", swap, ["web"], True, "app")
+    ran = []
+
+    def execute(steps, dry_run=False):
+        ran.extend(s.name for s in steps)
+        if steps[0].name == "resume the app services":
+            raise Exit("✗ 'step 1/2 resume the app services' failed with exit code 1", code=1)
+
+    monkeypatch.setattr(db, "execute", execute)
+    with pytest.raises(Exit, match=r"x.dump is live in 'desideliver' .* but resuming the app failed") as failed:
+        db.restore_locked(plan, NOW)
+    assert "./inv dev.ps shows the services and resumes any left paused" in failed.value.message
+    assert restores.SWAP_STEP in ran
+    assert "drop the scratch database" not in ran  # the scratch database is the live one now
+
+
 def test_a_database_an_earlier_restore_kept_that_cannot_be_dropped_only_warns(monkeypatch, capsys):
     def refused(command, step, **kwargs):
         raise Exit(f"✗ '{step}' failed: database is being accessed by other users", code=1)

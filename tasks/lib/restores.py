@@ -176,6 +176,9 @@ def resume_steps(s: Stack, paused: list[str]) -> list[Step]:
     return [Step("resume the app services", s.compose("unpause", *paused)), journal.forget_step(s, "paused")]
 
 
+SWAP_STEP = "swap the restored database in"
+
+
 def plan_switch(s: Stack, swap: Swap, running: list[str]) -> list[Step]:
     """Pause the app (no new connections), swap the restored database in (one transaction), resume it.
 
@@ -187,7 +190,7 @@ def plan_switch(s: Stack, swap: Swap, running: list[str]) -> list[Step]:
     ]
     return [
         *(pause if running else []),
-        Step("swap the restored database in", on_postgres(s, swap.renames(swap.previous, swap.scratch), True)),
+        Step(SWAP_STEP, on_postgres(s, swap.renames(swap.previous, swap.scratch), True)),
         *resume_steps(s, running),
     ]
 
