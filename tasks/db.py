@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,51 +161,12 @@ def restore_locked(plan: Restore, now: datetime) -> None:
         say(f"✗ the restore stopped before the swap; the live database is unchanged. Safety backup: {safety()}.")
         execute(restores.plan_recover(s, swap, []))
         raise
-    unavailable = switch_over(plan, safety)
+    unavailable = restores.switch_over(plan, safety)
     say(f"  the app was unavailable for {unavailable:.1f}s (paused while the databases were renamed)")
     say(
         f"✓ restored {dump.name} into '{swap.live}' ({s.env}); the replaced database is kept as "
         f"'{swap.previous}' until the next restore, and was backed up to {safety()}."
     )
-
-
-def switch_over(plan: Restore, safety: Callable[[], str]) -> float:
-    """Swap the restored database in while the app is paused; gate on readiness, undoing the swap if not ready.
-
-    Returns how long the app was paused.
-    """
-    s, dump, swap = plan.s, plan.dump, plan.swap
-    steps = plan.switch()
-    swapped = next(n for n, step in enumerate(steps, 1) if step.name == restores.SWAP_STEP)
-    paused = time.monotonic()
-    try:
-        execute(steps[:swapped])
-    except Exit:
-        say("✗ the swap did not happen (both renames are one transaction); resuming the app on the live database.")
-        execute(restores.plan_recover(s, swap, plan.running))
-        raise
-    try:
-        execute(steps[swapped:])
-    except Exit as failure:
-        raise Exit(
-            f"✗ {dump.name} is live in '{swap.live}' (the previous database is kept as '{swap.previous}'), but "
-            f"resuming the app failed: {failure.message}\n  next: ./inv {s.env}.ps shows the services and resumes "
-            "any left paused; then check ./inv db.migrate and readiness.",
-            code=failure.code or 1,
-        ) from None
-    unavailable = time.monotonic() - paused
-    try:
-        execute([database.ready_step(s)])
-    except Exit as failure:
-        say(f"✗ the app is not ready on the restored database; putting '{swap.previous}' back live.")
-        execute(restores.plan_swap_back(s, swap))
-        raise Exit(
-            f"✗ restore of {dump.name} failed after the swap and was undone: the previous database is live "
-            f"again and the app runs on it. The restored copy is kept as '{swap.failed}'.\n"
-            f"  failure: {failure.message}\n  safety backup: {safety()}",
-            code=failure.code or 1,
-        ) from None
-    return unavailable
 
 
 @task(name="backups", help={"env": "Only this environment's backups: dev or prod (default: every environment's)."})

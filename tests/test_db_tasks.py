@@ -193,6 +193,7 @@ def test_a_failure_after_the_swap_puts_the_previous_database_back(backup_dir, mo
             raise Exit("✗ the app did not become ready within 120s: 503", code=1)
 
     monkeypatch.setattr(db, "execute", execute)
+    monkeypatch.setattr(restores, "execute", execute)
     with pytest.raises(Exit, match="failed after the swap and was undone: the previous database is live again"):
         db.restore_locked(plan, NOW)
     back = ran[-1]
@@ -218,6 +219,7 @@ def test_a_resume_that_fails_after_the_swap_says_the_restored_database_is_live_a
             raise Exit("✗ 'step 1/2 resume the app services' failed with exit code 1", code=1)
 
     monkeypatch.setattr(db, "execute", execute)
+    monkeypatch.setattr(restores, "execute", execute)
     with pytest.raises(Exit, match=r"x.dump is live in 'desideliver' .* but resuming the app failed") as failed:
         db.restore_locked(plan, NOW)
     assert "./inv dev.ps shows the services and resumes any left paused" in failed.value.message

@@ -5,10 +5,12 @@ db.restore (compose) and swarm.restore (swarmdata) build their restores from the
 
 from __future__ import annotations
 
-from collections.abc import Set
+import time
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from invoke.exceptions import Exit
 
@@ -24,7 +26,7 @@ from .database import (
     ready_step,
     versions_command,
 )
-from .run import Step, output, run, say, shell, side_by_side
+from .run import Step, execute, output, run, say, shell, side_by_side
 from .stack import APP_SERVICES, Stack
 
 
@@ -237,3 +239,53 @@ def drop_older_step(s: Stack, swap: Swap) -> Step:
             say(f"  dropped {name}, kept by an earlier restore (its pre-restore backup holds it)")
 
     return Step("drop the databases earlier restores kept", drop, action=action)
+
+
+class RestorePlan(Protocol):
+    """What switch_over needs of a restore (tasks/db.py's Restore)."""
+
+    s: Stack
+    dump: Path
+    swap: Swap
+    running: list[str]
+
+    def switch(self) -> list[Step]: ...
+
+
+def switch_over(plan: RestorePlan, safety: Callable[[], str]) -> float:
+    """Swap the restored database in while the app is paused; gate on readiness, undoing the swap if not ready.
+
+    Returns how long the app was paused.
+    """
+    s, dump, swap = plan.s, plan.dump, plan.swap
+    steps = plan.switch()
+    swapped = next(n for n, step in enumerate(steps, 1) if step.name == SWAP_STEP)
+    paused = time.monotonic()
+    try:
+        execute(steps[:swapped])
+    except Exit:
+        say("✗ the swap did not happen (both renames are one transaction); resuming the app on the live database.")
+        execute(plan_recover(s, swap, plan.running))
+        raise
+    try:
+        execute(steps[swapped:])
+    except Exit as failure:
+        raise Exit(
+            f"✗ {dump.name} is live in '{swap.live}' (the previous database is kept as '{swap.previous}'), but "
+            f"resuming the app failed: {failure.message}\n  next: ./inv {s.env}.ps shows the services and resumes "
+            "any left paused; then check ./inv db.migrate and readiness.",
+            code=failure.code or 1,
+        ) from None
+    unavailable = time.monotonic() - paused
+    try:
+        execute([ready_step(s)])
+    except Exit as failure:
+        say(f"✗ the app is not ready on the restored database; putting '{swap.previous}' back live.")
+        execute(plan_swap_back(s, swap))
+        raise Exit(
+            f"✗ restore of {dump.name} failed after the swap and was undone: the previous database is live "
+            f"again and the app runs on it. The restored copy is kept as '{swap.failed}'.\n"
+            f"  failure: {failure.message}\n  safety backup: {safety()}",
+            code=failure.code or 1,
+        ) from None
+    return unavailable
