@@ -94,8 +94,6 @@ def test_flower_joins_the_running_stack_behind_basic_auth_and_lists_the_worker(d
         flower = f"http://127.0.0.1:{port}"
         anonymous = dev.request("GET", "/api/workers", base=flower)
         assert anonymous.status == 401, anonymous.body[:300]
-        challenge = {name.lower(): value for name, value in anonymous.headers.items()}["www-authenticate"]
-        assert challenge.startswith("Basic")  # Tornado spells the header Www-Authenticate
         wrong = {"Authorization": "Basic " + base64.b64encode(f"{user}:not-the-password".encode()).decode()}
         assert dev.request("GET", "/api/workers", headers=wrong, base=flower).status == 401
         login = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}

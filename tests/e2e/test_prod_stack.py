@@ -808,10 +808,12 @@ def test_scheduled_backups_fire_and_restore(prod):
 def test_a_failing_scheduled_backup_turns_the_service_unhealthy(prod):
     prod.backups.chmod(0o555)  # the service (no capabilities) can no longer write there
     try:
+        # 150 s: a restore of the test before may have held the stack lock when the service last looked,
+        # and it then waits 60 s before it tries again.
         prod.wait_for(
             lambda: prod.inspect("backup")["State"]["Health"]["Status"] == "unhealthy",
             "the backup service to turn unhealthy",
-            timeout=60,
+            timeout=150,
         )
         assert "backup: FAILED: " in prod.logs("backup")
     finally:
@@ -819,7 +821,7 @@ def test_a_failing_scheduled_backup_turns_the_service_unhealthy(prod):
     prod.wait_for(
         lambda: prod.inspect("backup")["State"]["Health"]["Status"] == "healthy",
         "the backup service to recover",
-        timeout=60,
+        timeout=150,
     )
 
 
