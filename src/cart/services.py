@@ -1,21 +1,26 @@
-"""The cart's writes and the rules its lines keep, for the views, checkout (orders) and the purge.
+"""The cart's writes and the rules its lines keep, for the views, checkout (orders) and the purge (cart.tasks).
 
 A broken rule is a django ValidationError: a serializer takes a plain one as a
 field's error, and the API answers one naming a field with 400 on that field
 (core.exceptions).
 """
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from catalog.models import Product
 
 from .models import Cart, CartItem
+
+logger = logging.getLogger(__name__)
 
 
 def check_line_quantity(quantity: int) -> None:
@@ -107,3 +112,13 @@ def remove_item(user, item_id: int) -> Cart:
 def empty_cart(cart: Cart) -> None:
     """Take every line out of `cart`, which the caller has locked (lock_cart): an order took them."""
     cart.items.all().delete()
+
+
+def purge_stale_carts() -> int:
+    """Delete carts untouched for CART_STALE_AFTER_DAYS; how many."""
+    cutoff = timezone.now() - timedelta(days=settings.CART_STALE_AFTER_DAYS)
+    stale = Cart.objects.filter(updated_at__lt=cutoff)
+    count = stale.count()
+    stale.delete()
+    logger.info("purge_stale_carts: deleted %d cart(s) untouched since %s", count, cutoff.isoformat())
+    return count
