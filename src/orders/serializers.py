@@ -15,7 +15,7 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    items = OrderItemSerializer(many=True, read_only=True)
+    items = OrderItemSerializer(source="item_list", many=True, read_only=True)
 
     class Meta:
         model = Order
