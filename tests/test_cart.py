@@ -1,5 +1,9 @@
-import pytest
+from datetime import datetime
 
+import pytest
+from django.core.exceptions import ValidationError
+
+from cart import services
 from cart.models import CartItem
 
 from .conftest import client_for
@@ -90,3 +94,50 @@ def test_other_users_items_are_404(auth, product, make_user):
     assert intruder.put(f"{CART}update/{item_id}/", {"quantity": 2}, format="json").status_code == 404
     assert intruder.delete(f"{CART}remove/{item_id}/").status_code == 404
     assert CartItem.objects.get(pk=item_id).quantity == 1
+
+
+def test_adding_to_a_line_is_refused_by_what_the_line_would_hold_and_changes_nothing(auth, make_product, settings):
+    settings.MAX_LINE_QUANTITY = 5
+    product = make_product(stock=7)
+    before = add(auth, product, 3).json()
+    over_limit = add(auth, product, 3)
+    assert over_limit.status_code == 400
+    assert over_limit.json() == {"quantity": ["At most 5 of one product per order; you asked for 6."]}
+    settings.MAX_LINE_QUANTITY = 10
+    over_stock = add(auth, product, 5)
+    assert over_stock.status_code == 400
+    assert over_stock.json() == {"quantity": ["Only 7 of 'Garam Masala' in stock; you asked for 8."]}
+    assert auth.get(CART).json() == before  # the line, the total and updated_at as they were
+
+
+def test_update_past_the_line_limit_is_400_and_leaves_the_line(auth, make_product, settings):
+    settings.MAX_LINE_QUANTITY = 5
+    item_id = add(auth, make_product(stock=100), 2).json()["items"][0]["id"]
+    response = auth.put(f"{CART}update/{item_id}/", {"quantity": 6}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"quantity": ["At most 5 of one product per order; you asked for 6."]}
+    assert CartItem.objects.get(pk=item_id).quantity == 2
+
+
+def test_every_write_moves_the_carts_updated_at(auth, product):
+    # Stale carts are purged by updated_at: a cart in use must look it.
+    added = add(auth, product, 1).json()
+    item_id = added["items"][0]["id"]
+    updated = auth.put(f"{CART}update/{item_id}/", {"quantity": 2}, format="json").json()
+    removed = auth.delete(f"{CART}remove/{item_id}/").json()
+    times = [datetime.fromisoformat(cart["updated_at"]) for cart in (added, updated, removed)]
+    assert times[0] < times[1] < times[2]
+
+
+def test_the_services_keep_the_rules_without_a_serializer_in_front(user, make_product, settings):
+    # A caller with no serializer in front (a shell, a task) is held to the rules too.
+    settings.MAX_LINE_QUANTITY = 5
+    product = make_product(stock=3)
+    item_id = services.add_item(user, product, 2).items.get().pk
+    with pytest.raises(ValidationError) as over_limit:
+        services.set_quantity(user, item_id, 6)
+    assert over_limit.value.message_dict == {"quantity": ["At most 5 of one product per order; you asked for 6."]}
+    with pytest.raises(ValidationError) as over_stock:
+        services.add_item(user, product, 2)
+    assert over_stock.value.message_dict == {"quantity": ["Only 3 of 'Garam Masala' in stock; you asked for 4."]}
+    assert CartItem.objects.get(pk=item_id).quantity == 2

@@ -42,7 +42,7 @@ def test_beat_schedules_the_purge_and_tasks_are_registered():
     ],
 )
 def test_confirmation_retries_transient_mail_errors_only(auth, product, monkeypatch, failures, state, attempts):
-    from orders import tasks
+    from orders import confirmations, tasks
 
     auth.post("/api/v1/cart/add/", {"product_id": product.pk, "quantity": 1}, format="json")
     order_id = auth.post("/api/v1/orders/create/", {}, format="json").json()["id"]
@@ -54,7 +54,7 @@ def test_confirmation_retries_transient_mail_errors_only(auth, product, monkeypa
             raise failures[len(calls) - 1]
         return 1
 
-    monkeypatch.setattr(tasks, "send_mail", flaky_send_mail)
+    monkeypatch.setattr(confirmations, "send_mail", flaky_send_mail)
     monkeypatch.setattr(tasks.send_order_confirmation, "retry_backoff", False)  # no real sleeping
     monkeypatch.setitem(app.conf, "task_eager_propagates", False)
     result = tasks.send_order_confirmation.apply(args=[order_id], throw=False)

@@ -9,7 +9,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from catalog.models import Product
-from orders import exports, tasks
+from orders import confirmations, exports, tasks
 from orders.models import Order
 from support.models import Ticket, TicketMessage
 
@@ -34,7 +34,7 @@ def test_an_order_placed_while_the_broker_is_down_is_201_and_the_sweep_sends_it_
     assert mail.outbox == []
 
     monkeypatch.undo()  # the broker is back
-    Order.objects.update(created_at=timezone.now() - tasks.SWEEP_AFTER * 2)
+    Order.objects.update(created_at=timezone.now() - confirmations.SWEEP_AFTER * 2)
     assert tasks.queue_unconfirmed_orders.delay().get() == 1
     assert len(mail.outbox) == 1
     assert tasks.queue_unconfirmed_orders.delay().get() == 0  # sent: never queued again
@@ -99,18 +99,18 @@ def test_a_run_mails_every_pending_order_once_and_a_broken_one_does_not_stop_it(
     for _ in range(3):
         fill_cart(auth, product, 1)
         orders.append(place_order_now(auth))
-    real_send_mail = tasks.send_mail
+    real_send_mail = confirmations.send_mail
 
     def broken_for_the_first(**kwargs):
         if f"#{orders[0]} " in kwargs["subject"]:
             raise ValueError("a template bug")
         return real_send_mail(**kwargs)
 
-    monkeypatch.setattr(tasks, "send_mail", broken_for_the_first)
+    monkeypatch.setattr(confirmations, "send_mail", broken_for_the_first)
     assert tasks.send_pending_confirmations.run() == 2
     assert sorted(m.subject for m in mail.outbox) == [f"DesiDeliver order #{n} confirmed" for n in orders[1:]]
     assert Order.objects.get(pk=orders[0]).confirmation_sent_at is None  # left for the next run
-    monkeypatch.setattr(tasks, "send_mail", real_send_mail)
+    monkeypatch.setattr(confirmations, "send_mail", real_send_mail)
     assert tasks.send_pending_confirmations.run() == 1
     assert tasks.send_pending_confirmations.run() == 0  # each mailed once
     assert len(mail.outbox) == 3
@@ -149,7 +149,7 @@ def test_a_database_error_while_confirming_is_retried(auth, product, monkeypatch
     monkeypatch.setattr(tasks, "queue_confirmation", lambda order_id: None)
     order_id = auth.post(CREATE, {}, format="json").json()["id"]
     calls = []
-    real_send_mail = tasks.send_mail
+    real_send_mail = confirmations.send_mail
 
     def database_blip(**kwargs):
         calls.append(1)
@@ -157,7 +157,7 @@ def test_a_database_error_while_confirming_is_retried(auth, product, monkeypatch
             raise OperationalError("server closed the connection unexpectedly")
         return real_send_mail(**kwargs)
 
-    monkeypatch.setattr(tasks, "send_mail", database_blip)
+    monkeypatch.setattr(confirmations, "send_mail", database_blip)
     monkeypatch.setattr(tasks.send_order_confirmation, "retry_backoff", False)
     monkeypatch.setitem(app.conf, "task_eager_propagates", False)
     assert tasks.send_order_confirmation.apply(args=[order_id], throw=False).state == "SUCCESS"

@@ -11,6 +11,7 @@ from django.core import mail
 from catalog.models import Product
 from orders import exports, tasks
 from orders.models import Order
+from orders.serializers import OrderSerializer
 
 from .conftest import client_for, race
 
@@ -326,3 +327,27 @@ def test_order_lines_are_checked_like_a_cart(auth, make_product, settings):
     assert unknown.json()["shortages"] == [{"product_id": 999999, "name": None, "requested": 1, "available": 0}]
     assert Product.objects.get(pk=masala.pk).stock == 50
     assert Order.objects.count() == 0
+
+
+def test_the_order_list_and_an_order_read_all_their_items_in_one_query(auth, make_product, django_assert_num_queries):
+    products = [make_product(f"P{n}", stock=50) for n in range(3)]
+    for size in (1, 2, 3):
+        for product in products[:size]:
+            fill_cart(auth, product, 1)
+        assert auth.post(CREATE, {}, format="json").status_code == 201
+    with django_assert_num_queries(3):  # the count, the page of orders, the items of them all
+        orders = auth.get("/api/v1/orders/").json()["results"]
+    assert [[i["product_name"] for i in order["items"]] for order in orders] == [
+        ["P0", "P1", "P2"],
+        ["P0", "P1"],
+        ["P0"],
+    ]
+    with django_assert_num_queries(2):
+        order = auth.get(f"/api/v1/orders/{orders[0]['id']}/").json()
+    assert order["items"] == orders[0]["items"]
+
+
+def test_an_order_read_without_its_items_prefetched_still_shows_them(auth, product):
+    fill_cart(auth, product, 2)
+    placed = auth.post(CREATE, {}, format="json").json()
+    assert OrderSerializer(Order.objects.get(pk=placed["id"])).data["items"] == placed["items"]

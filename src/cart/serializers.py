@@ -1,9 +1,9 @@
-from django.conf import settings
 from rest_framework import serializers
 
 from catalog.models import Product
 
 from .models import Cart, CartItem
+from .services import check_line_quantity
 
 
 class CartProductSerializer(serializers.ModelSerializer):
@@ -30,35 +30,12 @@ class CartSerializer(serializers.ModelSerializer):
         fields = ["id", "items", "total", "updated_at"]
 
 
-def line_quantity(quantity: int) -> int:
-    """One product's quantity in a cart: at most MAX_LINE_QUANTITY (no one reserves the whole stock)."""
-    if quantity > settings.MAX_LINE_QUANTITY:
-        raise serializers.ValidationError(
-            f"At most {settings.MAX_LINE_QUANTITY} of one product per order; you asked for {quantity}."
-        )
-    return quantity
-
-
-def check_line_quantity(quantity: int) -> None:
-    try:
-        line_quantity(quantity)
-    except serializers.ValidationError as error:
-        raise serializers.ValidationError({"quantity": error.detail}) from None
-
-
-def check_stock(product: Product, quantity: int) -> None:
-    if quantity > product.stock:
-        raise serializers.ValidationError(
-            {"quantity": [f"Only {product.stock} of '{product.name}' in stock; you asked for {quantity}."]}
-        )
-
-
 class AddToCartSerializer(serializers.Serializer):
     product_id = serializers.PrimaryKeyRelatedField(
         queryset=Product.objects.filter(is_active=True), source="product", help_text="Id of an active product."
     )
-    quantity = serializers.IntegerField(min_value=1, default=1, validators=[line_quantity])
+    quantity = serializers.IntegerField(min_value=1, default=1, validators=[check_line_quantity])
 
 
 class UpdateCartItemSerializer(serializers.Serializer):
-    quantity = serializers.IntegerField(min_value=1, validators=[line_quantity])
+    quantity = serializers.IntegerField(min_value=1, validators=[check_line_quantity])

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils.functional import cached_property
 
 from catalog.models import Product
 
@@ -35,6 +36,12 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order #{self.pk} ({self.user})"
+
+    # The order's items as the API reads them (OrderSerializer): a query here, unless a
+    # Prefetch(to_attr="item_list") (orders.services.with_items) or place_order set them first.
+    @cached_property
+    def item_list(self) -> list["OrderItem"]:
+        return list(self.items.all())
 
 
 class OrderItem(models.Model):

@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from cart.serializers import line_quantity
+from cart.services import check_line_quantity
 
 from .models import Order, OrderItem
 
@@ -15,7 +15,7 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    items = OrderItemSerializer(many=True, read_only=True)
+    items = OrderItemSerializer(source="item_list", many=True, read_only=True)
 
     class Meta:
         model = Order
@@ -24,7 +24,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderLineSerializer(serializers.Serializer):
     product_id = serializers.IntegerField(min_value=1)
-    quantity = serializers.IntegerField(min_value=1, validators=[line_quantity])
+    quantity = serializers.IntegerField(min_value=1, validators=[check_line_quantity])
 
 
 class CreateOrderSerializer(serializers.Serializer):
@@ -42,7 +42,7 @@ class CreateOrderSerializer(serializers.Serializer):
         for line in items:
             lines[line["product_id"]] = lines.get(line["product_id"], 0) + line["quantity"]
         for quantity in lines.values():
-            line_quantity(quantity)  # a product named twice counts once, in full
+            check_line_quantity(quantity)  # a product named twice counts once, in full
         return lines
 
 

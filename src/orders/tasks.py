@@ -1,30 +1,21 @@
-from __future__ import annotations
+"""The orders' Celery tasks, thin over orders.confirmations and orders.exports; and when a confirmation run is queued.
+
+Task names are module paths (orders.tasks.<function>): beat's schedule and queued
+messages refer to them.
+"""
 
 import logging
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import send_mail
-from django.db import transaction
-from django.utils import timezone
 
 from core.tasks import RETRYING, TRANSIENT
 
+from . import confirmations
 from .exports import delete_old_exports, export_file, write_export
 
-if TYPE_CHECKING:
-    from django.core.mail.backends.base import BaseEmailBackend
-    from django.db.models import QuerySet
-
-    from .models import Order
-
 logger = logging.getLogger(__name__)
-
-# An order whose confirmation is not sent this long after it was placed is queued again.
-SWEEP_AFTER = timedelta(minutes=2)
 
 # Confirmations are mailed in runs: a run mails every recent order not yet
 # confirmed. An order queues a run, starting a second later, only when none is
@@ -36,85 +27,24 @@ SWEEP_AFTER = timedelta(minutes=2)
 RUN_QUEUED = "orders:confirmation-run-queued"
 RUN_QUEUED_SECONDS = 30
 RUN_DELAY_SECONDS = 1
-RECENT = timedelta(days=7)  # older unconfirmed orders are left alone
-BATCH = 200
-
-
-def unconfirmed(now: datetime) -> QuerySet[Order]:
-    """Recent orders whose confirmation is not sent: what a run mails and the sweep looks for."""
-    from .models import Order
-
-    return Order.objects.filter(confirmation_sent_at__isnull=True, created_at__gt=now - RECENT)
-
-
-def confirm(order: Order, connection: BaseEmailBackend | None = None) -> bool:
-    """Mail `order`'s confirmation unless it was already; whether this call mailed it.
-
-    The claim (an UPDATE of the row while unsent) holds the row's lock while
-    the mail goes out, and is undone if sending fails: a second claim (a
-    retry, a run beside this one) waits, then finds it sent. A crash between
-    the mail server's acceptance and the commit mails it once more later:
-    at least once, never zero times.
-    """
-    from .models import Order
-
-    with transaction.atomic():
-        claimed = Order.objects.filter(pk=order.pk, confirmation_sent_at__isnull=True).update(
-            confirmation_sent_at=timezone.now()
-        )
-        if not claimed:
-            return False
-        lines = [f"- {i.quantity} x {i.product_name} @ {i.unit_price} = {i.line_total}" for i in order.items.all()]
-        send_mail(
-            subject=f"DesiDeliver order #{order.pk} confirmed",
-            message="\n".join([f"Thank you for your order #{order.pk}.", "", *lines, "", f"Total: {order.total}"]),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[order.user.email],
-            connection=connection,
-        )
-    logger.info("order confirmation sent: order=%s to=%s", order.pk, order.user.email)
-    return True
 
 
 @shared_task(**RETRYING)
 def send_order_confirmation(order_id: int) -> str:
     """Mail one order's confirmation once, however often the task is queued or retried."""
-    from .models import Order
-
-    order = Order.objects.select_related("user").prefetch_related("items").get(pk=order_id)
-    return "sent" if confirm(order) else "already sent"
+    return "sent" if confirmations.confirm_order(order_id) else "already sent"
 
 
 @shared_task(**RETRYING)
 def send_pending_confirmations() -> int:
-    """Mail every recent order's confirmation not yet sent, each once, over one mail connection; how many.
+    """Mail every recent order's confirmation not yet sent, each once (confirmations.confirm_pending); how many.
 
     The flag is cleared first: an order committed from here on queues a run
-    of its own, and one committed before is read below. A transient failure
-    (mail server, database) retries the run, and what it mailed stays mailed;
-    an order that fails otherwise is logged and left for the next run.
+    of its own, and one committed before is mailed by this one. A transient
+    failure retries the run.
     """
-    from django.core.mail import get_connection
-
     cache.delete(RUN_QUEUED)
-    sent, after = 0, 0
-    with get_connection() as connection:
-        while batch := list(
-            unconfirmed(timezone.now())
-            .filter(pk__gt=after)
-            .select_related("user")
-            .prefetch_related("items")
-            .order_by("pk")[:BATCH]
-        ):
-            for order in batch:
-                try:
-                    sent += confirm(order, connection)
-                except TRANSIENT:
-                    raise
-                except Exception:
-                    logger.exception("order %s: confirmation not sent; the next run tries again", order.pk)
-            after = batch[-1].pk
-    return sent
+    return confirmations.confirm_pending()
 
 
 def queue_confirmation(order_id: int) -> None:
@@ -135,8 +65,7 @@ def queue_confirmation(order_id: int) -> None:
 @shared_task(autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
 def queue_unconfirmed_orders() -> int:
     """Queue a run if a recent order's confirmation is still not sent (a lost message, a broker outage); how many."""
-    now = timezone.now()
-    late = unconfirmed(now).filter(created_at__lt=now - SWEEP_AFTER).count()
+    late = confirmations.count_overdue()
     if late:
         send_pending_confirmations.delay()
     return late
