@@ -11,11 +11,11 @@ from pathlib import Path
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import backups, database, lock, restores
+from .lib import backups, database, lock, pitr, pitrrestore, restores
 from .lib.cli import task
 from .lib.compose import manage_step, one_off
 from .lib.run import DRY_RUN_HELP, Step, confirm, execute, meanwhile, output, say, shell
-from .lib.stack import APP_SERVICES, ROOT, SETTINGS, Stack, backups_dir, manage, stack
+from .lib.stack import APP_SERVICES, ROOT, SETTINGS, Stack, backups_dir, docker_problem, manage, stack
 
 ENV_HELP = "Which stack: dev or prod (default: dev)."
 # Rebuilt by migrate on every database: neither dumped nor compared.
@@ -79,7 +79,8 @@ def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
 @task(
     positional=["file"],
     help={
-        "file": "Backup to restore: a path, a name in the backups directory, or 'latest' (required).",
+        "file": "Dump to restore: a path, a name in the backups directory, or 'latest' (or use --to).",
+        "to": pitr.TARGET_HELP,
         "env": ENV_HELP,
         "yes": "Do not ask before replacing the database (default: off; required without a terminal).",
         "other_env": backups.OTHER_ENV_HELP,
@@ -89,13 +90,19 @@ def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
 def restore(
     c: Context,
     file: str | None = None,
+    to: str = "",
     env: str = "dev",
     yes: bool = False,
     other_env: bool = False,
     dry_run: bool = False,
 ) -> None:
-    """Replace the database with a backup: inv db.restore FILE|latest (checked, safety-backed-up, swapped in)."""
+    """Replace the database with a dump (FILE|latest), or the cluster with its state at a point (--to, prod)."""
     s = stack(env)
+    if to:
+        if file or env != "prod":
+            raise Exit("✗ --to restores prod's cluster to a point: give --env prod and no FILE.", code=2)
+        restore_to(s, pitr.Target.parse(to), yes, dry_run)
+        return
     dump = backups.resolve(s.env, file or "", other_env)
     now = datetime.now(UTC)
     swap = restores.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
@@ -169,14 +176,38 @@ def restore_locked(plan: Restore, now: datetime) -> None:
     )
 
 
+def restore_to(s: Stack, target: pitr.Target, yes: bool, dry_run: bool) -> None:
+    plan = pitrrestore.ClusterRestore(s, target, datetime.now(UTC), frozenset(s.running_services()))
+    if dry_run:
+        execute([*plan.prepare(), *plan.switch(), database.ready_step(s), plan.drop_older()], dry_run=True)
+        say("On a failure after the switch these would run:")
+        execute(plan.switch_back(), dry_run=True)
+        return
+    repository = pitr.Repository.read(s, plan.up)
+    repository.check(target)
+    confirm(
+        f"This replaces the whole database cluster of the prod stack ({s.project}) with its state at {target} "
+        f"(recoverable: {repository.window()}); the current cluster is kept as {plan.previous} until the next "
+        "restore.",
+        yes,
+    )
+    with lock.held(s, f"db.restore --to {target}"):
+        unavailable = pitrrestore.restore(plan)
+    say(f"  the app was paused for {unavailable:.1f}s (while the clusters were switched)")
+    say(f"✓ restored the cluster to {target}; the previous one is kept as {plan.previous} until the next restore.")
+
+
 @task(name="backups", help={"env": "Only this environment's backups: dev or prod (default: every environment's)."})
 def list_backups(c: Context, env: str = "") -> None:
-    """List backups of every environment (marked) with kind, size, age and whether the checksum still matches."""
+    """List dumps of every environment (kind, size, age, checksum) and prod's point-in-time window and backups."""
     if env:
         stack(env)  # validates the name
+    if env in ("", "prod") and docker_problem() is None and stack("prod").volume_exists("pgbackrest_repo"):
+        prod = stack("prod")
+        pitr.show(pitr.Repository.read(prod, frozenset(prod.running_services())))
     found = backups.listing(env)
     if not found:
-        say(f"No backups in {backups_dir()}.")
+        say(f"No dumps in {backups_dir()}.")
         return
     now = time.time()
     say(f"{'env':<5} {'kind':<11} {'backup':<56} {'size':>10} {'age':>9}  checksum")

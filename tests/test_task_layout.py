@@ -99,7 +99,7 @@ def inv(*args: str) -> subprocess.CompletedProcess:
         (["swarm.deploy", "-n", "--tag", ".hidden"], "✗ --tag '.hidden' is not an image tag"),
         (["dev.manage", "showmigrations 'orders"], "cannot be split into words (No closing quotation)"),
         (["db.restore"], "'db.restore' did not receive required positional arguments: 'file'"),
-        (["db.restore", ""], "name the backup to restore: a file, or 'latest'"),
+        (["db.restore", ""], "name the backup to restore: a file or 'latest'"),
         (["db.restore", "/"], "is a directory; name a backup file in it"),
     ],
 )

@@ -15,6 +15,8 @@ those above it):
     lock     one lock per stack for backup, restore, transfer and deploy; recovery after a crash
     database queries, readiness and the backup step against a stack's PostgreSQL
     restores  a restore's plans: checks, the scratch database, the swap and the way back
+    pitr     point-in-time recovery: the pgBackRest repository, its window, restore targets
+    pitrrestore  db.restore --to: the cluster restored beside the live one, then switched in
     compose  plans shared by dev and prod: down, logs, one-off commands
     scan     the secret scan of built images
     checks   lint and check plans (lint.run and prod.check)

@@ -127,7 +127,10 @@ def resolve(environment: str, name: str, other_env: bool = False) -> Path:
     """
     directory = backups_dir()
     if not name:
-        raise Exit("✗ name the backup to restore: a file, or 'latest'; list them with ./inv db.backups.", code=2)
+        raise Exit(
+            "✗ name the backup to restore: a file or 'latest' (prod: or --to a point); list them: ./inv db.backups.",
+            code=2,
+        )
     if name == "latest":
         found = newest(environment)
         if found is None:

@@ -27,6 +27,10 @@ ENVIRONMENTS = ("dev", "prod")
 RANGES = {"port": (0, 65535), "wait_timeout": (1, 3600), "tail": (0, 1_000_000)}
 # list_format: Invoke's own --list-format, which otherwise fails with a traceback.
 CHOICES = {"env": ENVIRONMENTS, "list_format": ("flat", "nested", "json")}
+# A flag that stands in for a positional argument: given, the positional is not
+# required (db.restore --to POINT restores no FILE). Invoke otherwise requires
+# every positional argument.
+STANDS_IN = {"to": "file"}
 # Docker's rule for an image tag; every --tag flag names one.
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
@@ -72,11 +76,34 @@ class CheckedArgument(Argument):
         super().set_value(value, cast=cast)
 
 
+class StandIn(Argument):
+    """A flag that, once given, fills the positional argument it stands in for with "" (STANDS_IN)."""
+
+    def __init__(self, fills: Argument, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fills = fills
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        super().set_value(value, cast=cast)
+        if self.fills.value is None:
+            self.fills.set_value("", cast=False)
+
+
 def checked(arguments: list[Argument]) -> list[Argument]:
-    """`arguments`, with each whole number, choice and tag checked as it is parsed."""
+    """`arguments`, with each whole number, choice and tag checked as it is parsed, and stand-ins linked."""
+    by_name = {arg.name.replace("-", "_"): arg for arg in arguments}
     result = []
     for arg in arguments:
         name = arg.name.replace("-", "_")
+        if name in STANDS_IN and STANDS_IN[name] in by_name:
+            arg = StandIn(
+                fills=by_name[STANDS_IN[name]],
+                names=arg.names,
+                kind=arg.kind,
+                default=arg.default,
+                help=arg.help,
+                attr_name=arg.attr_name,
+            )
         if arg.kind is int or (arg.kind is str and (name in CHOICES or name == "tag")):
             arg = CheckedArgument(
                 check=_checked(name),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from invoke.exceptions import Exit
 
-from . import backups, compose, database, rollout, tls
+from . import backups, compose, database, pitr, rollout, tls
 from .run import LOG_DIR, Step, say
 from .stack import (
     SECRET_NAMES,
@@ -149,7 +149,17 @@ def plan_pre_deploy_backup(tag: str, running: bool) -> list[Step]:
     start_db = (
         [] if running else [compose_step("start the database for the backup", tag, "up", "--detach", "--wait", "db")]
     )
-    return [*start_db, database.backup_step(PROD, "pre-deploy")]
+    return [*start_db, database.backup_step(PROD, "pre-deploy"), restore_point_step(tag)]
+
+
+def restore_point_step(tag: str) -> Step:
+    """Mark the WAL before anything migrates: db.restore --to before-deploy:TAG returns here.
+
+    The segment is switched so the mark reaches the archive now, not up to PITR_ARCHIVE_TIMEOUT later.
+    """
+    name = database.literal(f"{pitr.RESTORE_POINT}{tag}")
+    sql = f"SELECT pg_catalog.pg_create_restore_point({name}); SELECT pg_catalog.pg_switch_wal();"
+    return Step(f"mark the point before this deploy ({pitr.RESTORE_POINT}{tag})", database.on_postgres(PROD, sql))
 
 
 def plan_deploy(tag: str, wait_timeout: int, running: bool, has_data: bool) -> tuple[list[Step], list[Step]]:

@@ -148,6 +148,8 @@ def rollout(s: Stack, tag: str, timeout: int) -> None:
     """Put every app service on `tag`, web without a gap and gated on readiness."""
     replace_web(s, tag, timeout)
     compose(s, tag, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", str(timeout), "worker", "beat", "backup")
+    # The database image has a tag of its own: pitr changes only when that image does.
+    compose(s, tag, "up", "--detach", "--no-deps", "pitr")
     refresh_proxy(s, tag, timeout)
     say(f"  web, worker, beat, backup and proxy run :{tag}")
 

@@ -11,15 +11,16 @@ guarantee is kept as follows (the generated file's header says the same):
 - `restart` is ignored: `deploy.restart_policy` restarts on any exit.
 - `build` is ignored: every node runs the same bits, pulled from a registry by
   digest.
-- `security_opt` (no-new-privileges) and `shm_size` are ignored. Non-root
+- `security_opt` (no-new-privileges), `shm_size` and `network_mode` (pitr's
+  `none`) are ignored. Non-root
   users, `cap_drop: [ALL]` and read-only roots are kept.
 - `cpu_shares` is rejected: `deploy.resources` holds limits and reservations
   that fit a small node.
 - Virtual IPs need IPVS, and not every kernel has it, so every service is
   `endpoint_mode: dnsrr`. The proxy's ports are `mode: host`, on the node it
   runs on.
-- Volumes are local to a node: db, redis, cache, backup and proxy are pinned
-  by node label (`desideliver.data`, `desideliver.edge`).
+- Volumes are local to a node: db, pitr (which shares db's), redis, cache,
+  backup and proxy are pinned by node label (`desideliver.data`, `desideliver.edge`).
 - `media` (MEDIA_ROOT: queued order exports) is not shared: web and worker
   are not pinned, since spreading and moving them is what a swarm is for, so
   each node has its own `media`, and a web task serves only the exports a
@@ -38,10 +39,18 @@ from pathlib import Path
 
 JOBS = ("db-roles", "migrate")
 # Keys a stack rejects or ignores; the docstring says what keeps each guarantee.
-DROPPED = ("build", "depends_on", "restart", "security_opt", "cpu_shares", "shm_size", "container_name")
+DROPPED = ("build", "depends_on", "restart", "security_opt", "cpu_shares", "shm_size", "container_name", "network_mode")
 DATA_NODE = "node.labels.desideliver.data == true"
 EDGE_NODE = "node.labels.desideliver.edge == true"
-PINNED = {"db": DATA_NODE, "redis": DATA_NODE, "cache": DATA_NODE, "backup": DATA_NODE, "proxy": EDGE_NODE}
+# pitr shares the database's volumes (its files, its socket): on the same node.
+PINNED = {
+    "db": DATA_NODE,
+    "pitr": DATA_NODE,
+    "redis": DATA_NODE,
+    "cache": DATA_NODE,
+    "backup": DATA_NODE,
+    "proxy": EDGE_NODE,
+}
 REPLICAS = {"web": 2, "worker": 2, "beat": 1}
 # Fits a small node (1 CPU, 2 GB): what each service is promised, besides its limit.
 RESERVATIONS = {

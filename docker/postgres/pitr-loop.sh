@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The point-in-time recovery service (prod's `pitr`). The database pushes its
+# WAL into the pgBackRest repository itself (archive_command); this service
+# - creates the stanza (idempotent) once the database answers,
+# - takes a full backup when the newest is PITR_FULL_EVERY_DAYS old (or none
+#   exists), and a differential one when the newest backup of any kind is
+#   PITR_DIFF_EVERY_HOURS old; pgBackRest then expires what the retention
+#   window (PGBACKREST_REPO1_RETENTION_FULL days) no longer needs,
+# - watches archiving every PITR_CHECK_SECONDS: failing pushes make it
+#   unhealthy within a minute, and healthy again once WAL flows.
+# The health check reads /tmp/backup-status ("ok ...", "starting", "failed: why").
+set -euo pipefail
+
+full_days="${PITR_FULL_EVERY_DAYS:-7}"
+diff_hours="${PITR_DIFF_EVERY_HOURS:-24}"
+every="${PITR_CHECK_SECONDS:-30}"
+status=/tmp/backup-status
+child=""
+export PGHOST=/var/run/postgresql PGUSER="${POSTGRES_USER:?}" PGDATABASE=postgres
+for name in full_days diff_hours every; do
+    if [[ ! "${!name}" =~ ^[1-9][0-9]*$ ]]; then
+        echo "failed: a PITR_* setting is not a whole number" >"$status"
+        echo "pitr: FAILED: PITR_FULL_EVERY_DAYS, PITR_DIFF_EVERY_HOURS and PITR_CHECK_SECONDS are whole" \
+            "numbers (got ${!name} for $name)" >&2
+        exit 2
+    fi
+done
+
+stop() {
+    echo "pitr: stopping"
+    if [[ -n "$child" ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; fi
+    exit 0
+}
+trap stop TERM INT
+
+# Runs "$@" in the background so a signal is handled at once.
+background() {
+    "$@" & child=$!
+    local rc=0
+    wait "$child" || rc=$?
+    child=""
+    return "$rc"
+}
+
+set_status() {
+    [[ "$(cat "$status" 2>/dev/null)" == "$1" ]] || echo "pitr: $1"
+    echo "$1" >"$status"
+}
+
+# Seconds since the newest backup of a type (full, or any: ""), or a large number when there is none.
+backup_age() {
+    local info stop
+    info="$(pgbackrest-run.sh info --output=json)"
+    stop="$(jq -r --arg type "$1" '[.[0].backup[] | select($type == "" or .type == $type) | .timestamp.stop]
+        | max // 0' <<<"$info")"
+    echo $(( $(date +%s) - stop ))
+}
+
+# "failed: ..." while the last push failed after the last success, else "".
+archive_problem() {
+    psql -X -tA -F ' ' -c "SELECT failed_count, last_failed_wal,
+        coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'), false),
+        coalesce(to_char(last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '')
+        FROM pg_catalog.pg_stat_archiver" | {
+        read -r count wal failing when || true
+        if [[ "$failing" == t ]]; then
+            echo "failed: WAL archiving fails ($count failures; $wal at $when UTC): is the repository full" \
+                "or unwritable? See ./inv db.backups and the db service's log"
+        fi
+    }
+}
+
+set_status starting
+echo "pitr: full backup every ${full_days}d, differential every ${diff_hours}h, archive checked every ${every}s"
+until pg_isready -q; do background sleep 2 || true; done
+until background pgbackrest-run.sh stanza-create; do
+    set_status "failed: stanza-create failed (see this service's log); retrying in 60s"
+    background sleep 60 || true
+done
+
+while :; do
+    if [[ "$(psql -X -tA -c 'SHOW archive_mode' 2>/dev/null)" == off ]]; then
+        set_status "failed: the database runs without WAL archiving (started before point-in-time recovery was set up?); restart it once: ./inv prod.up"
+    elif problem="$(archive_problem)" && [[ -n "$problem" ]]; then
+        set_status "$problem"
+    elif ! age_full="$(backup_age full)" || ! age_any="$(backup_age "")"; then
+        set_status "failed: cannot read the repository (pgbackrest info); see this service's log"
+    else
+        type=""
+        if (( age_full >= full_days * 86400 )); then type=full
+        elif (( age_any >= diff_hours * 3600 )); then type=diff
+        fi
+        if [[ -z "$type" ]]; then
+            [[ "$(cat "$status")" == ok* ]] || set_status "ok archiving; newest backup ${age_any}s old"
+        elif background pgbackrest-run.sh backup --type="$type"; then
+            set_status "ok $type backup at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        else
+            set_status "failed: the $type backup failed; see this service's log (next try in 5 minutes)"
+            background sleep 300 || true
+        fi
+    fi
+    background sleep "$every" || true
+done

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Restore the cluster beside the live one, to a point, and check it: the part
+# of a point-in-time restore (./inv db.restore --to ...) that runs in prod's
+# `pitr-restore` container, which mounts the database's volume.
+#
+#   pitr-restore.sh DIR latest|time|name [TARGET]
+#
+# pgBackRest restores into $volume/DIR (never the live current/); a scratch
+# PostgreSQL (socket in /tmp, no network, archiving off) then replays the
+# archive and stops at the target without ending recovery: paused at a time or
+# named point, or as a standby at the end of the archive for `latest`. Ending
+# recovery (a new timeline) is left to the live db service after the switch,
+# which archives that timeline. Before stopping, the scratch server prints the
+# point it reached and takes a restartpoint, so the live restart replays next
+# to nothing.
+# Exit 3: the archive ends before the target. Exit 4: not enough room.
+# On any failure DIR is removed: nothing half-restored is left behind.
+set -euo pipefail
+
+dir="${1:?usage: pitr-restore.sh DIR latest|time|name [TARGET]}" kind="${2:?}" target="${3:-}"
+volume=/var/lib/postgresql/data
+data="$volume/$dir"
+log=/tmp/scratch-postgres.log
+export PGHOST=/tmp PGPORT=5432 PGUSER="${POSTGRES_USER:?}" PGDATABASE=postgres
+server=""
+
+cleanup() {
+    local rc=$?
+    if [[ -n "$server" ]]; then pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1 || true; fi
+    if (( rc != 0 )); then rm -rf -- "$data"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+# Exit 3 when replay ran out of WAL before the target, naming the newest commit it found.
+not_archived() {
+    grep -q "recovery ended before configured recovery target was reached" "$log" || return 0
+    local newest
+    newest="$(sed -n 's/.*last completed transaction was at log time \(.*\)$/\1/p' "$log" | tail -n 1)"
+    echo "pitr-restore: the archive ends before ${target}; its newest commit is at ${newest:-(none found)}." >&2
+    exit 3
+}
+
+case "$kind" in
+    latest) recovery=(--type=standby) ;;
+    time | name) recovery=(--type="$kind" --target="${target:?a $kind target is required}" --target-action=pause) ;;
+    *) echo "pitr-restore: unknown target kind '$kind'" >&2; exit 2 ;;
+esac
+
+info="$(pgbackrest-run.sh info --output=json)"
+need="$(jq '[.[0].backup[].info.size] | max // 0 | . * 12 / 10 | floor' <<<"$info")"
+free="$(df -P -B1 "$volume" | awk 'NR == 2 {print $4}')"
+if (( free < need )); then
+    echo "pitr-restore: not enough room: $((free / 1000000)) MB free on the database's volume; the restored" \
+        "cluster needs about $((need / 1000000)) MB (120% of the largest backup). Free space or grow the volume." >&2
+    exit 4
+fi
+
+echo "pitr-restore: restoring into $dir (${kind}${target:+ $target})"
+pgbackrest-run.sh restore --pg1-path="$data" "${recovery[@]}" \
+    --recovery-option="restore_command=pgbackrest-run.sh archive-get %f \"%p\""
+
+# pgBackRest checks pg1-path against the server's data directory: here the
+# scratch one (the live server's own setting, current/, is the default).
+PGBACKREST_PG1_PATH="$data" pg_ctl -D "$data" -l "$log" -w -t 600 start -o "-c listen_addresses='' -c unix_socket_directories=/tmp \
+    -c archive_mode=off -c wal_retrieve_retry_interval=1s" >/dev/null || {
+    cat "$log" >&2
+    not_archived
+    exit 1
+}
+server=started
+
+# The segment the archive ends with, and the one replay has reached.
+newest_archived() { jq -r '[.[0].archive[].max] | max // ""' <<<"$info"; }
+replayed_segment() {
+    psql -X -tA -c "SELECT pg_catalog.lpad(pg_catalog.to_hex(timeline_id), 8, '0')
+        || pg_catalog.lpad(pg_catalog.to_hex(((l - '0/0'::pg_lsn) / 4294967296)::bigint), 8, '0')
+        || pg_catalog.lpad(pg_catalog.to_hex(((((l - '0/0'::pg_lsn) % 4294967296) / 16777216))::bigint), 8, '0')
+        FROM pg_catalog.pg_control_checkpoint(), pg_catalog.pg_last_wal_replay_lsn() AS l"
+}
+settled=0 last="" reached=""
+for _ in $(seq "${PITR_REPLAY_SECONDS:-1800}"); do
+    if ! kill -0 "$(head -n 1 "$data/postmaster.pid" 2>/dev/null || echo 0)" 2>/dev/null; then
+        cat "$log" >&2
+        server=""
+        not_archived
+        echo "pitr-restore: the scratch server stopped during recovery (its log is above)" >&2
+        exit 1
+    fi
+    if [[ "$kind" != latest ]]; then
+        if [[ "$(psql -X -tA -c 'SELECT pg_catalog.pg_get_wal_replay_pause_state()' 2>/dev/null)" == paused ]]; then
+            reached=yes
+            break
+        fi
+    else
+        lsn="$(psql -X -tA -c 'SELECT pg_catalog.pg_last_wal_replay_lsn()' 2>/dev/null || true)"
+        segment="$(replayed_segment 2>/dev/null || true)"
+        # Settled: replay has stopped moving inside (or past) the archive's last segment.
+        if [[ -n "$lsn" && "$lsn" == "$last" && -n "$segment" && ! "${segment:8}" < "$(newest_archived | cut -c9-)" ]]; then
+            settled=$((settled + 1))
+            if (( settled >= 2 )); then
+                reached=yes
+                break
+            fi
+        else
+            settled=0
+        fi
+        last="$lsn"
+    fi
+    sleep 1
+done
+if [[ -z "$reached" ]]; then
+    tail -n 20 "$log" >&2
+    echo "pitr-restore: replay did not reach the target within ${PITR_REPLAY_SECONDS:-1800}s (PITR_REPLAY_SECONDS)" >&2
+    exit 1
+fi
+
+psql -X -tA -F ' ' -c "SELECT 'reached', pg_catalog.pg_last_wal_replay_lsn(),
+    coalesce(pg_catalog.to_char(pg_catalog.pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC',
+    'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'no transaction replayed')"
+psql -X -v ON_ERROR_STOP=1 -q -c CHECKPOINT
+pg_ctl -D "$data" -m fast -w stop >/dev/null
+server=""
+# The live server, started on this cluster after the switch, replays to the
+# same point and ends recovery there itself (archiving is on there).
+if [[ -f "$data/standby.signal" ]]; then
+    rm -- "$data/standby.signal"
+    touch "$data/recovery.signal"
+fi
+echo "recovery_target_action = 'promote'" >>"$data/postgresql.auto.conf"
+echo "pitr-restore: $dir is ready to switch in"

@@ -1,0 +1,165 @@
+"""Point-in-time recovery (prod): the pgBackRest repository, its recoverable window, and restore targets.
+
+The server archives its own WAL and the `pitr` service takes the backups
+(docker/postgres/pitr-loop.sh); this module reads what they made, for
+db.backups and for db.restore --to (whose plan is pitrrestore.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Set
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from invoke.exceptions import Exit
+
+from .database import PSQL, in_db
+from .run import output, say, shell
+from .stack import Stack
+
+TARGET_HELP = (
+    "Restore the whole cluster to a point instead of a dump (prod): 'latest' (the newest archived WAL), "
+    "a time with its UTC offset ('2026-12-05 14:03:27+00'), or before-deploy:TAG (the point prod.deploy "
+    "marks before migrating). (default: none: FILE names a dump)."
+)
+RESTORE_POINT = "before-deploy:"
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # latest | time | name (pgBackRest's recovery types)
+    value: str = ""
+
+    def __str__(self) -> str:
+        return self.value or self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """'latest', before-deploy:TAG, or a time with an offset; one line naming the forms otherwise."""
+        text = text.strip()
+        if text == "latest":
+            return cls("latest")
+        if text.startswith(RESTORE_POINT) and len(text) > len(RESTORE_POINT):
+            return cls("name", text)
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            why = "has no UTC offset" if moment else "is not a time"
+            raise Exit(
+                f"✗ --to {text!r} {why}; use latest, before-deploy:TAG, or a time such as "
+                "'2026-12-05 14:03:27+00' (ISO 8601 with its offset).",
+                code=2,
+            )
+        return cls("time", moment.astimezone(UTC).isoformat(sep=" "))
+
+    @property
+    def moment(self) -> datetime | None:
+        return datetime.fromisoformat(self.value) if self.kind == "time" else None
+
+
+def pgbackrest(s: Stack, up: Set[str], *args: str) -> str:
+    """pgBackRest, with the repository's key, in the running pitr service or a one-off pitr-restore container."""
+    where = ["exec", "-T", "pitr"] if "pitr" in up else ["run", "--rm", "--no-deps", "-T", "pitr-restore"]
+    return s.compose(*where, "pgbackrest-run.sh", *args)
+
+
+def stamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True)
+class Repository:
+    """What pgBackRest's `info` says of the stanza, plus the server's archiver when it runs."""
+
+    backups: list[dict]
+    archive: list[dict]
+    status: str
+    last_archived: datetime | None = None
+    last_failed: datetime | None = None
+    failed_wal: str = ""
+
+    @classmethod
+    def read(cls, s: Stack, up: Set[str]) -> Repository:
+        try:
+            info = json.loads(output(pgbackrest(s, up, "info", "--output=json"), step="read the pgBackRest repository"))
+        except (Exit, ValueError) as failed:
+            raise Exit(
+                f"✗ cannot read the point-in-time repository: {getattr(failed, 'message', failed)}", code=1
+            ) from None
+        stanza = info[0] if info else {}
+        archiver: dict = {}
+        if "db" in up:
+            archiver = archiver_state(s)
+        return cls(
+            stanza.get("backup", []),
+            stanza.get("archive", []),
+            stanza.get("status", {}).get("message", "missing"),
+            **archiver,
+        )
+
+    @property
+    def earliest(self) -> datetime | None:
+        """The oldest point a restore reaches: the end of the oldest backup."""
+        return stamp(min(b["timestamp"]["stop"] for b in self.backups)) if self.backups else None
+
+    def window(self) -> str:
+        if not self.backups:
+            return "empty: no backup yet (the pitr service takes the first when it starts)"
+        newest = f"{self.last_archived:%Y-%m-%d %H:%M:%S}+00" if self.last_archived else "the end of the archive"
+        return f"{self.earliest:%Y-%m-%d %H:%M:%S}+00 .. {newest}"
+
+    def check(self, target: Target) -> None:
+        """Refuse, in one line naming the window, a target the repository cannot reach."""
+        if not self.backups:
+            raise Exit("✗ the point-in-time repository holds no backup yet; nothing to restore from.", code=1)
+        moment = target.moment
+        if moment is None:
+            return
+        if moment < self.earliest:
+            raise Exit(f"✗ {target} is before the recoverable window ({self.window()}).", code=2)
+        if moment > datetime.now(UTC):
+            raise Exit(f"✗ {target} is in the future; the recoverable window is {self.window()}.", code=2)
+
+
+def archiver_state(s: Stack) -> dict:
+    row = output(
+        in_db(
+            s,
+            f"{PSQL} -tA -F ' ' -d postgres -c "  # noqa: S608 - a fixed query
+            + shell(
+                "SELECT coalesce(extract(epoch FROM last_archived_time), 0), "
+                "coalesce(extract(epoch FROM last_failed_time), 0), coalesce(last_failed_wal, '-') "
+                "FROM pg_catalog.pg_stat_archiver"
+            ),
+        ),
+        step="read the archiver's state",
+    ).split()
+    archived, failed = float(row[0]), float(row[1])
+    return {
+        "last_archived": stamp(archived) if archived else None,
+        "last_failed": stamp(failed) if failed else None,
+        "failed_wal": row[2] if failed else "",
+    }
+
+
+def show(repository: Repository) -> None:
+    """db.backups' point-in-time section."""
+    say(f"Point-in-time recovery (pgBackRest, {repository.status}): recoverable window {repository.window()}")
+    for b in repository.backups:
+        size, stored = b["info"]["size"], b["info"]["repository"]["delta"]
+        say(
+            f"  {b['type']:<5} {b['label']:<32} ended {stamp(b['timestamp']['stop']):%Y-%m-%d %H:%M:%S}+00 "
+            f"{size / 1e6:>9.1f}MB data {stored / 1e6:>8.1f}MB stored"
+        )
+    for a in repository.archive:
+        say(f"  WAL {a.get('min') or '-'} .. {a.get('max') or '-'}")
+    if repository.last_failed and (not repository.last_archived or repository.last_failed > repository.last_archived):
+        say(
+            f"  ✗ archiving FAILS: {repository.failed_wal} at {repository.last_failed:%Y-%m-%d %H:%M:%S}+00; "
+            "the repository may be full or unwritable (./inv prod.logs -s db)"
+        )
+    elif repository.last_archived:
+        say(f"  archiving works: last segment archived {repository.last_archived:%Y-%m-%d %H:%M:%S}+00")
