@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 REQUIRED = ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "EMAIL_URL"]
 SANE_PRODUCTION = {
     "SECRET_KEY": "k8Jz-3nV0q_Xw5mR7tY1uB9cE2dF4gH6iL8oP0sA3zQ5xW7vN9bM1",

@@ -15,7 +15,9 @@ import uuid
 
 import pytest
 
-from .conftest import INV, ROOT, dev_settings, make_stack, newest_migration, register_and_login, running
+from tests.helpers import INV
+
+from .conftest import ROOT, dev_settings, make_stack, newest_migration, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
