@@ -1,14 +1,19 @@
-"""What the tests of every folder share: the checkout, ./inv in a subprocess, free ports, fake commands."""
+"""What the tests of every folder share: the checkout, ./inv in a subprocess, free ports, fake commands, races."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from django.db import connection
+from rest_framework.test import APIClient
+
 ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "Str0ng-enough-pass!"
 
 # ./inv once its .venv exists: the same Program (tasks.main: the task list, "did you mean", unquoted
 # manage commands) in this interpreter, without the bootstrap. For a process a test starts itself.
@@ -63,3 +68,41 @@ def fake_commands(directory: Path, **scripts: str) -> Path:
         command.write_text(f"#!/bin/bash\n{body}\n")
         command.chmod(0o755)
     return directory
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def race(*calls) -> list[int]:
+    """Start every call at once, each in its own thread and database connection; their results, in call order.
+
+    Every call is accounted for: one that raised (a deadlock surfacing as an exception, not a
+    status) or did not finish fails the test, instead of leaving only a thread warning.
+    """
+    barrier = threading.Barrier(len(calls))
+    results: dict[int, int] = {}
+    errors: dict[int, BaseException] = {}
+
+    def run(index, call):
+        barrier.wait()
+        try:
+            results[index] = call()
+        except BaseException as exc:  # reported below, with the call it came from
+            errors[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n, call)) for n, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        index, first = next(iter(sorted(errors.items())))
+        raise AssertionError(f"{len(errors)} of {len(calls)} racing calls raised; call {index}: {first!r}") from first
+    unfinished = [n for n in range(len(calls)) if n not in results]
+    assert not unfinished, f"racing calls {unfinished} did not finish within 60 s"
+    return [results[n] for n in range(len(calls))]

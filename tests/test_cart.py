@@ -1,8 +1,7 @@
 import pytest
 
 from cart.models import CartItem
-
-from .conftest import client_for
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,7 @@ from django.core import mail
 from catalog.models import Product
 from orders import exports, tasks
 from orders.models import Order
-
-from .conftest import client_for, race
+from tests.helpers import client_for, race
 
 pytestmark = pytest.mark.django_db
 
