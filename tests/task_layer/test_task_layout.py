@@ -86,7 +86,7 @@ def test_dry_run_is_n_everywhere_and_n_means_nothing_else():
         (["prod.deploy", "-n", "--tag", "bad tag!"], "✗ --tag 'bad tag!' is not an image tag: Docker's rule is [A-Z"),
         (["swarm.deploy", "-n", "--tag", ".hidden"], "✗ --tag '.hidden' is not an image tag"),
         (["dev.manage", "showmigrations 'orders"], "cannot be split into words (No closing quotation)"),
-        (["db.restore"], "✗ db.restore needs FILE: Backup to restore: a path, a name in the backups directory"),
+        (["db.restore"], "db.restore needs FILE: Backup to restore: a path, a name in the backups directory"),
         (["db.restore", ""], "name the backup to restore: a file, or 'latest'"),
         (["db.restore", "/"], "is a directory; name a backup file in it"),
     ],
