@@ -299,7 +299,7 @@ def test_the_migration_state_is_one_query_and_empty_for_a_database_django_never_
     state = "migrated"
     assert database.migration_state(DEV) == {"catalog": "0002_x", "orders": "0001_initial"}
     assert len(calls) == 2  # one round trip each
-    # As the app's role, never the superuser: the app owns django_migrations (tests/test_backup_scripts.py
+    # As the app's role, never the superuser: the app owns django_migrations (tests/scripts/test_backup_scripts.py
     # reads a view over an escalating function with it).
     assert "psql -X -U desideliver_app " in calls[0]
     assert "POSTGRES_USER" not in calls[0]
@@ -354,7 +354,7 @@ def superuser_sql(monkeypatch) -> dict[str, str]:
     found["checks.check_app_role"] = ran[-1]
     scripts = ROOT / "docker" / "backup"
     found["ensure-app-role.sh"] = (scripts / "ensure-app-role.sh").read_text()
-    # backup-once.sh reads the migrations as the app's role (tests/test_backup_scripts.py): not its SQL.
+    # backup-once.sh reads the migrations as the app's role (tests/scripts/test_backup_scripts.py): not its SQL.
     once = (scripts / "backup-once.sh").read_text()
     found["backup-once.sh"] = re.sub(r"'SELECT app, max\(name\) FROM django_migrations[^']*'", "", once)
     return found
