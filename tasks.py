@@ -6,7 +6,7 @@ the module `tasks`. The collections live in the folder `tasks/`, which has
 package for that folder, so `from tasks import dev` finds `tasks/dev.py`, and
 Invoke, pytest and plain Python all import the very same modules. Adding a
 `tasks/__init__.py` would make plain Python (and so pytest) import that file
-as `tasks` instead of this one; tests/test_tasks.py fails if it appears.
+as `tasks` instead of this one; tests/task_layer/test_tasks.py fails if it appears.
 
 Two layers, and imports only go down:
 
@@ -16,7 +16,7 @@ Two layers, and imports only go down:
                  checks, rollout, scan: shared code that defines no task and
                  imports no collection (its own order: tasks/lib/__init__.py)
 
-tests/test_tasks.py fails when the layering breaks.
+tests/task_layer/test_task_layout.py fails when the layering breaks.
 """
 
 import signal

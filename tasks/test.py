@@ -48,7 +48,7 @@ def plan_test(
     default=True,
     help={
         "select": "Only tests matching this pytest -k expression (default: all).",
-        "path": "Only tests under this path, e.g. tests/test_orders.py (default: tests/).",
+        "path": "Only tests under this path, e.g. tests/api or tests/api/test_orders.py (default: tests/).",
         "coverage": "Measure coverage of src/ and print the report (default: off).",
         "failfast": "Stop at the first failure (default: off).",
         "docker": "Run inside the dev web container against the compose PostgreSQL and Redis (default: off).",

@@ -1,13 +1,10 @@
-import threading
-
 import pytest
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
 from catalog.models import Category, Product
-
-PASSWORD = "Str0ng-enough-pass!"
+from tests.helpers import PASSWORD, client_for
 
 
 @pytest.fixture(autouse=True)
@@ -41,12 +38,6 @@ def staff(make_user):
     return make_user("staff@example.com", is_staff=True)
 
 
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 @pytest.fixture
 def auth(user) -> APIClient:
     return client_for(user)
@@ -75,38 +66,6 @@ def make_product(category):
 @pytest.fixture
 def product(make_product) -> Product:
     return make_product()
-
-
-def race(*calls) -> list[int]:
-    """Start every call at once, each in its own thread and database connection; their results, in call order.
-
-    Every call is accounted for: one that raised (a deadlock surfacing as an exception, not a
-    status) or did not finish fails the test, instead of leaving only a thread warning.
-    """
-    barrier = threading.Barrier(len(calls))
-    results: dict[int, int] = {}
-    errors: dict[int, BaseException] = {}
-
-    def run(index, call):
-        barrier.wait()
-        try:
-            results[index] = call()
-        except BaseException as exc:  # reported below, with the call it came from
-            errors[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n, call)) for n, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        index, first = next(iter(sorted(errors.items())))
-        raise AssertionError(f"{len(errors)} of {len(calls)} racing calls raised; call {index}: {first!r}") from first
-    unfinished = [n for n in range(len(calls)) if n not in results]
-    assert not unfinished, f"racing calls {unfinished} did not finish within 60 s"
-    return [results[n] for n in range(len(calls))]
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -32,6 +32,6 @@ those above it):
     devbench  the Docker dev stack beside the native stack, each cost on its own
     program  ./inv itself: task list, "did you mean", unquoted manage commands
 
-tests/test_tasks.py fails when a collection imports another collection or a
-module here imports a collection.
+tests/task_layer/test_task_layout.py fails when a collection imports another collection
+or a module here imports a collection.
 """

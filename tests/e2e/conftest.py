@@ -12,10 +12,8 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -27,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, free_port, inv
+
 EXAMPLES = {"dev": ROOT / ".env.example", "prod": ROOT / ".env.prod.example"}
 DOCUMENTED = {
     line.lstrip("# ").split("=", 1)[0]
@@ -35,14 +34,6 @@ DOCUMENTED = {
     for line in example.read_text().splitlines()
     if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
 }
-# ./inv without its venv bootstrap: the same Program (task list, unquoted manage commands).
-INV = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); import tasks; tasks.main()", str(ROOT)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def docker_usable() -> bool:
@@ -113,19 +104,7 @@ class Stack:
         }
 
     def inv(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [*INV, *args],
-            env=self.environ,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"inv {' '.join(args)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-            )
-        return result
+        return inv(*args, env=self.environ, check=check, timeout=timeout)
 
     def compose_command(self, *args: str) -> list[str]:
         """`docker compose args` for this stack, run with `environ` (by compose(); by a test, in the background)."""

@@ -15,7 +15,9 @@ import uuid
 
 import pytest
 
-from .conftest import INV, ROOT, dev_settings, make_stack, newest_migration, register_and_login, running
+from tests.helpers import INV
+
+from .conftest import ROOT, dev_settings, make_stack, newest_migration, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -220,7 +222,7 @@ def test_a_restore_whose_migrations_fail_leaves_the_live_database_as_it_was(stac
 def test_a_restore_that_fails_after_the_swap_puts_the_previous_database_back(stack):
     # A dump whose metadata claims the live schema while its history lacks the newest orders migration:
     # the restore skips migrating it aside, swaps it in, and readiness then finds an unapplied migration.
-    # The swap-back's renames run against PostgreSQL here (tests/test_db_tasks.py checks their order only).
+    # The swap-back's renames run against PostgreSQL here (tests/task_layer/test_db_tasks.py checks their order only).
     stack.inv("db.backup")
     claimed = max(stack.backups.glob("desideliver-dev-*Z.dump"), key=lambda p: p.stat().st_mtime)
     data = dump_forgetting_migrations(stack, f"app = 'orders' AND name = '{newest_migration('orders')}'")

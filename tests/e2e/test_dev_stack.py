@@ -12,7 +12,9 @@ import uuid
 
 import pytest
 
-from .conftest import INV, ROOT, dev_settings, make_stack, register_and_login, running
+from tests.helpers import inv
+
+from .conftest import ROOT, dev_settings, make_stack, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -118,9 +120,7 @@ def test_manage_and_shell_run_commands(dev):
 
 def test_piped_input_reaches_psql_and_the_django_shell(dev):
     def piped(*args: str, text: str) -> str:
-        command = [*INV, *args]
-        result = subprocess.run(command, input=text, env=dev.environ, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stderr
+        result = inv(*args, env=dev.environ, stdin_text=text, timeout=120, check=True)
         return [line.strip() for line in result.stdout.splitlines()]
 
     assert "42" in piped("db.psql", text="SELECT 40 + 2;\n")

@@ -16,9 +16,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"
-# Every probe runs its checks (tests/test_health.py covers the per-process answer).
+# Every probe runs its checks (tests/api/test_health.py covers the per-process answer).
 READY_CACHE_SECONDS = 0
-# Every request reads the catalogue version (tests/test_catalog.py covers the per-process memo).
+# Every request reads the catalogue version (tests/api/test_catalog.py covers the per-process memo).
 CATALOG_VERSION_SECONDS = 0
 CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="desideliver-test")  # noqa: F405
 REST_FRAMEWORK = {

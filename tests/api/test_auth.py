@@ -6,8 +6,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.tokens import BlacklistMixin
 
 from accounts.tasks import send_account_exists_notice
-
-from .conftest import PASSWORD, race
+from tests.helpers import PASSWORD, race
 
 pytestmark = pytest.mark.django_db
 

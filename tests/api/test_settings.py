@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 REQUIRED = ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "EMAIL_URL"]
 SANE_PRODUCTION = {
     "SECRET_KEY": "k8Jz-3nV0q_Xw5mR7tY1uB9cE2dF4gH6iL8oP0sA3zQ5xW7vN9bM1",
@@ -34,6 +35,14 @@ def run_django(settings: str, code: str = "", args: tuple[str, ...] = (), **env:
     else:
         command = [sys.executable, str(ROOT / "src" / "manage.py"), *args]
     return subprocess.run(command, env=clean, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def settings_values(settings: str, *expressions: str, **env: str) -> list:
+    """What each expression over the settings (`s`) is under `settings`, with only `env` configured."""
+    code = f"from django.conf import settings as s; import json; print(json.dumps([{', '.join(expressions)}]))"
+    result = run_django(settings, code=code, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_production_refuses_to_start_listing_every_missing_variable():
@@ -74,16 +83,16 @@ def test_production_reads_secrets_from_files(tmp_path):
     secret.write_text(SANE_PRODUCTION["SECRET_KEY"] + "-from-file")
     (tmp_path / "db_password").write_text("p@ss/word")
     env = {k: v for k, v in SANE_PRODUCTION.items() if k != "SECRET_KEY"}
-    result = run_django(
+    key, password, debug, storage = settings_values(
         "config.settings.production",
-        code="from django.conf import settings as s; import json; print(json.dumps("
-        "[s.SECRET_KEY, s.DATABASES['default']['PASSWORD'], s.DEBUG, s.STORAGES['staticfiles']['BACKEND']]))",
+        "s.SECRET_KEY",
+        "s.DATABASES['default']['PASSWORD']",
+        "s.DEBUG",
+        "s.STORAGES['staticfiles']['BACKEND']",
         SECRET_KEY_FILE=str(secret),
         DATABASE_PASSWORD_FILE=str(tmp_path / "db_password"),
         **env,
     )
-    assert result.returncode == 0, result.stderr
-    key, password, debug, storage = json.loads(result.stdout)
     assert key.endswith("-from-file")
     assert password == "p@ss/word"
     assert debug is False
@@ -101,14 +110,15 @@ def test_redis_password_is_put_into_the_url():
 
 
 def test_local_defaults_to_the_embedded_stack():
-    result = run_django(
+    debug, engine, name, cache, eager, email = settings_values(
         "config.settings.local",
-        code="from django.conf import settings as s; import json; print(json.dumps([s.DEBUG, "
-        "s.DATABASES['default']['ENGINE'], str(s.DATABASES['default']['NAME']), s.CACHES['default']['BACKEND'], "
-        "s.CELERY_TASK_ALWAYS_EAGER, s.EMAIL_BACKEND]))",
+        "s.DEBUG",
+        "s.DATABASES['default']['ENGINE']",
+        "str(s.DATABASES['default']['NAME'])",
+        "s.CACHES['default']['BACKEND']",
+        "s.CELERY_TASK_ALWAYS_EAGER",
+        "s.EMAIL_BACKEND",
     )
-    assert result.returncode == 0, result.stderr
-    debug, engine, name, cache, eager, email = json.loads(result.stdout)
     assert debug is True
     assert engine == "django.db.backends.sqlite3"
     assert Path(name) == ROOT / "var" / "db.sqlite3"

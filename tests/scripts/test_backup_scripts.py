@@ -25,8 +25,9 @@ import pytest
 from tasks.lib import database as tasks_db
 from tasks.lib import restores
 from tasks.lib.stack import stack
+from tests.helpers import ROOT, fake_commands
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "docker" / "backup"
+SCRIPTS = ROOT / "docker" / "backup"
 URL = urlsplit(os.environ.get("DATABASE_URL", ""))
 needs_postgres = pytest.mark.skipif(
     URL.scheme not in ("postgres", "postgresql") or not os.path.exists("/usr/bin/pg_dump"),
@@ -67,10 +68,7 @@ def test_a_backup_is_verified_private_and_described(tmp_path):
 
 @needs_postgres
 def test_a_failed_checksum_write_leaves_no_backup_and_no_empty_sidecar(tmp_path):
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    (shim / "sha256sum").write_text("#!/bin/sh\nexit 1\n")
-    (shim / "sha256sum").chmod(0o755)
+    shim = fake_commands(tmp_path / "shim", sha256sum="exit 1")
     out = tmp_path / "out"
     out.mkdir()
     result = script("backup-once.sh", out, PATH=f"{shim}:{SCRIPTS}:{os.environ['PATH']}")
@@ -151,16 +149,13 @@ def test_retention_refuses_a_non_numeric_setting_and_keeps_everything(tmp_path):
 
 
 def slow_pg_dump(tmp_path: Path) -> str:
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    # Writes a little, then hangs like a dump of a large database.
-    (shim / "pg_dump").write_text(
-        '#!/bin/bash\n[[ $1 == --version ]] && exec echo "pg_dump (PostgreSQL) 17.0"\n'
-        'for a; do [[ $a == --file=* ]] && f="${a#--file=}"; done\necho PGDMP >"$f"\nexec sleep 60\n'
+    shim = fake_commands(
+        tmp_path / "shim",
+        # Writes a little, then hangs like a dump of a large database.
+        pg_dump='[[ $1 == --version ]] && exec echo "pg_dump (PostgreSQL) 17.0"\n'
+        'for a; do [[ $a == --file=* ]] && f="${a#--file=}"; done\necho PGDMP >"$f"\nexec sleep 60',
+        psql="echo 17.0",
     )
-    (shim / "pg_dump").chmod(0o755)
-    (shim / "psql").write_text("#!/bin/sh\necho 17.0\n")
-    (shim / "psql").chmod(0o755)
     return f"{shim}:{SCRIPTS}:{os.environ['PATH']}"
 
 
@@ -370,10 +365,7 @@ def test_db_roles_takes_the_database_back_and_runs_nothing_the_app_planted(tmp_p
     )
     # psql's arguments as `ps` shows them to everyone on the host.
     arguments = tmp_path / "psql-arguments"
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    (shim / "psql").write_text(f'#!/bin/sh\necho "$@" >>{arguments}\nexec {shutil.which("psql")} "$@"\n')
-    (shim / "psql").chmod(0o755)
+    shim = fake_commands(tmp_path / "shim", psql=f'echo "$@" >>{arguments}\nexec {shutil.which("psql")} "$@"')
 
     result = script(
         "ensure-app-role.sh",

@@ -2,8 +2,7 @@ import pytest
 from rest_framework.throttling import ScopedRateThrottle
 
 from support.models import TicketMessage
-
-from .conftest import client_for
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,7 @@ from django.core.exceptions import ValidationError
 
 from cart import services
 from cart.models import CartItem
-
-from .conftest import client_for
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,23 +7,14 @@ port, talks HTTP to it on loopback, and stops it (bounded: 90 s at most).
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import INV, free_port
 
 
 def call(base: str, method: str, path: str, body: dict | None = None, token: str = "") -> tuple[int, dict]:
@@ -48,7 +39,7 @@ def native_server(tmp_path):
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "dev.up", "--native", "--port", str(port)],
+        [*INV, "dev.up", "--native", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

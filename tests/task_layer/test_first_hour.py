@@ -4,7 +4,6 @@ import hashlib
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from invoke.exceptions import Exit
@@ -12,25 +11,11 @@ from invoke.exceptions import Exit
 from tasks import dev, prod
 from tasks.lib import checks, compose, run, stack
 from tasks.lib.program import join_command_words
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def dot_inv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """What ./inv runs once its venv exists (tasks.main), as a newcomer types it."""
-    program = "import sys; sys.path.insert(0, sys.argv.pop(1)); import tasks; tasks.main()"
-    return subprocess.run(
-        [sys.executable, "-c", program, str(ROOT), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "DESIDELIVER_ENV_FILE": "/nonexistent/.env", **(env or {})},
-    )
+from tests.helpers import NEWCOMER, ROOT, fake_commands, inv
 
 
 def test_bare_inv_lists_the_collections_on_one_screen_and_points_at_every_task():
-    result = dot_inv()
+    result = inv()
     assert result.returncode == 0, result.stderr
     assert "dev [10 tasks]" in result.stdout
     assert "prod [14 tasks]" in result.stdout
@@ -52,8 +37,7 @@ def test_the_bootstrap_starts_without_sha256sum_as_on_macos(tmp_path):
     if not runs_here:
         pytest.skip("the checkout's .venv was built for another machine (the host, seen from a container)")
     # macOS ships no sha256sum: a shell then answers 127, as this one does.
-    (tmp_path / "sha256sum").write_text("#!/bin/sh\nexit 127\n")
-    (tmp_path / "sha256sum").chmod(0o755)
+    fake_commands(tmp_path, sha256sum="exit 127")
     result = subprocess.run(
         [str(ROOT / "inv"), "--version"],
         capture_output=True,
@@ -69,18 +53,18 @@ def test_the_bootstrap_starts_without_sha256sum_as_on_macos(tmp_path):
 
 @pytest.mark.parametrize(("typo", "meant"), [("dev.upp", "dev.up"), ("prod.deplyo", "prod.deploy")])
 def test_a_typo_gets_a_did_you_mean(typo, meant):
-    result = dot_inv(typo)
+    result = inv(typo)
     assert result.returncode == 1
     assert f"Did you mean: {meant}" in result.stderr
 
 
 def test_a_mistyped_flag_gets_a_did_you_mean():
-    result = dot_inv("dev.up", "--dyr-run")
+    result = inv("dev.up", "--dyr-run")
     assert "Did you mean: --dry-run?" in result.stderr
 
 
 def test_a_flag_the_task_lacks_is_matched_against_that_tasks_own_flags_only():
-    result = dot_inv("db.transfer", "--env")
+    result = inv("db.transfer", "--env")
     assert result.returncode == 1
     assert "db.transfer has no flag --env." in result.stderr
     assert "--env" not in result.stderr.partition("Did you mean:")[2]  # db.backup's, not db.transfer's
@@ -96,20 +80,20 @@ def test_a_flag_the_task_lacks_is_matched_against_that_tasks_own_flags_only():
     ],
 )
 def test_invokes_parse_errors_are_one_line_naming_the_flag_and_what_it_takes(args, line):
-    result = dot_inv(*args)
+    result = inv(*args)
     assert result.returncode != 0
     assert result.stderr.startswith(line)
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_manage_takes_the_command_without_quotes():
-    result = dot_inv("dev.manage", "-n", "showmigrations", "orders", "--plan")
+    result = inv("dev.manage", "-n", "showmigrations", "orders", "--plan")
     assert result.returncode == 0, result.stderr
     assert "manage.py showmigrations orders --plan" in result.stdout  # in the container, or natively
 
 
 def test_manage_help_prints_help_and_runs_nothing():
-    result = dot_inv("dev.manage", "--help")
+    result = inv("dev.manage", "--help")
     assert result.returncode == 0, result.stderr
     assert "Usage: ./inv [--core-opts] dev.manage" in result.stdout
     assert "needs the dev stack" not in result.stdout + result.stderr
@@ -130,7 +114,7 @@ def test_words_after_a_manage_task_become_its_command(words, joined):
 
 
 def test_restore_without_a_file_says_what_to_pass():
-    result = dot_inv("db.restore")
+    result = inv("db.restore")
     assert result.returncode != 0
     assert "latest" in result.stderr
     assert "Traceback" not in result.stderr
@@ -138,16 +122,16 @@ def test_restore_without_a_file_says_what_to_pass():
 
 @pytest.mark.parametrize(("task", "starter"), [("dev.ps", "./inv dev.up"), ("prod.ps", "./inv prod.deploy")])
 def test_ps_before_the_first_start_says_not_started_yet_and_what_starts_it(task, starter):
-    result = dot_inv(task)  # its env file does not exist: the first start creates it
+    result = inv(task)  # its env file does not exist: the first start creates it
     assert result.returncode == 0, result.stderr
     assert f"stack is not started yet: {starter} starts it" in result.stdout
     assert "failed" not in result.stderr
 
 
 def test_tab_completion_offers_the_projects_tasks_and_a_tasks_own_flags():
-    tasks_offered = dot_inv("--complete", "--", "inv", "db.res").stdout.split()
+    tasks_offered = inv("--complete", "--", "inv", "db.res").stdout.split()
     assert {"db.restore", "dev.up", "prod.deploy"} <= set(tasks_offered)
-    flags = dot_inv("--complete", "--", "inv", "db.restore", "--").stdout.split()
+    flags = inv("--complete", "--", "inv", "db.restore", "--").stdout.split()
     assert {"--env", "--yes", "--dry-run"} <= set(flags)
     assert "--tag" not in flags  # prod.deploy's, not db.restore's
 
@@ -253,7 +237,7 @@ def test_a_breakpoint_in_dev_waits_for_dev_attach():
     web = yaml.safe_load((ROOT / "compose" / "dev" / "compose.yaml").read_text())["services"]["web"]
     assert web["stdin_open"] is True
     assert web["tty"] is True
-    result = dot_inv("dev.attach", "-n")
+    result = inv("dev.attach", "-n")
     assert result.returncode == 0, result.stderr
     assert "attach --sig-proxy=false web" in result.stdout
 
@@ -261,7 +245,7 @@ def test_a_breakpoint_in_dev_waits_for_dev_attach():
 def test_the_native_fallback_serves_on_web_port_like_the_docker_stack(tmp_path):
     env = tmp_path / ".env"
     env.write_text("WEB_PORT=8123\n")
-    result = dot_inv("dev.up", "--native", "-n", env={"DESIDELIVER_ENV_FILE": str(env)})
+    result = inv("dev.up", "--native", "-n", env={**NEWCOMER, "DESIDELIVER_ENV_FILE": str(env)})
     assert result.returncode == 0, result.stderr
     assert "runserver 127.0.0.1:8123" in result.stdout
 
@@ -287,6 +271,6 @@ def test_the_live_check_names_a_container_whose_inspect_shows_a_secret(monkeypat
 
 @pytest.mark.parametrize("task", ["db.restore", "swarm.restore", "prod.manage"])
 def test_help_of_a_task_with_a_positional_argument_is_its_help_not_that_argument(task):
-    result = dot_inv(task, "--help")
+    result = inv(task, "--help")
     assert result.returncode == 0, result.stderr
     assert f"Usage: ./inv [--core-opts] {task}" in result.stdout

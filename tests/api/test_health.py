@@ -10,8 +10,7 @@ from django.db.backends.signals import connection_created
 from django.db.utils import OperationalError
 
 from core import health
-
-from .conftest import race
+from tests.helpers import race
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from catalog.models import Product
 from orders import confirmations, exports, tasks
 from orders.models import Order
 from support.models import Ticket, TicketMessage
+from tests.helpers import client_for, race
 
-from .conftest import client_for, race
 from .test_orders import CREATE, fill_cart
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,7 @@ import pytest
 from django.db import connection
 
 from core.postgres import base as bounded
-
-from .conftest import client_for
+from tests.helpers import client_for
 
 pytestmark = [
     pytest.mark.postgres("stops a PostgreSQL backend process"),

@@ -12,8 +12,7 @@ from catalog.models import Product
 from orders import exports, tasks
 from orders.models import Order
 from orders.serializers import OrderSerializer
-
-from .conftest import client_for, race
+from tests.helpers import client_for, race
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from tasks.lib import checks, compose, run
 from tasks.lib import stack as _stack
 from tasks.lib.compose import one_off, plan_down
 from tasks.lib.run import Step, confirm, execute
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = {"dev", "db", "prod", "swarm", "test", "lint", "deps", "bench"}
 
 

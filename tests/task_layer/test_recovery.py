@@ -21,9 +21,9 @@ from invoke.exceptions import Exit
 from tasks import dev, prod
 from tasks.lib import journal, lock, restores, rollout
 from tasks.lib import stack as _stack
+from tests.helpers import ROOT
 
 DEV, PROD = _stack.stack("dev"), _stack.stack("prod")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -1,16 +1,15 @@
 """The task layer's structure: two layers, small modules, one flag letter per meaning, no tracebacks."""
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import tasks
-from tests.test_tasks import all_tasks
+from tests.helpers import ROOT, inv
 
-ROOT = Path(__file__).resolve().parent.parent
+from .test_tasks import all_tasks
+
 COLLECTIONS = sorted(p.stem for p in (ROOT / "tasks").glob("*.py"))
 LIB = sorted(p.stem for p in (ROOT / "tasks" / "lib").glob("*.py") if p.stem != "__init__")
 
@@ -72,17 +71,6 @@ def test_dry_run_is_n_everywhere_and_n_means_nothing_else():
                 assert "n" not in argument.names, f"{name} --{argument.name} takes -n"
 
 
-def inv(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "DESIDELIVER_ENV_FILE": "/nonexistent/.env"},
-    )
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -98,7 +86,7 @@ def inv(*args: str) -> subprocess.CompletedProcess:
         (["prod.deploy", "-n", "--tag", "bad tag!"], "✗ --tag 'bad tag!' is not an image tag: Docker's rule is [A-Z"),
         (["swarm.deploy", "-n", "--tag", ".hidden"], "✗ --tag '.hidden' is not an image tag"),
         (["dev.manage", "showmigrations 'orders"], "cannot be split into words (No closing quotation)"),
-        (["db.restore"], "'db.restore' did not receive required positional arguments: 'file'"),
+        (["db.restore"], "db.restore needs FILE: Dump to restore: a path, a name in the backups directory"),
         (["db.restore", ""], "name the backup to restore: a file or 'latest'"),
         (["db.restore", "/"], "is a directory; name a backup file in it"),
     ],

@@ -14,9 +14,9 @@ from invoke.exceptions import Exit
 
 from tasks.lib import backups, checks, database, lock, restores
 from tasks.lib import stack as _stack
+from tests.helpers import ROOT, fake_commands
 
 DEV = _stack.stack("dev")
-ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
 
 
@@ -299,7 +299,7 @@ def test_the_migration_state_is_one_query_and_empty_for_a_database_django_never_
     state = "migrated"
     assert database.migration_state(DEV) == {"catalog": "0002_x", "orders": "0001_initial"}
     assert len(calls) == 2  # one round trip each
-    # As the app's role, never the superuser: the app owns django_migrations (tests/test_backup_scripts.py
+    # As the app's role, never the superuser: the app owns django_migrations (tests/scripts/test_backup_scripts.py
     # reads a view over an escalating function with it).
     assert "psql -X -U desideliver_app " in calls[0]
     assert "POSTGRES_USER" not in calls[0]
@@ -354,7 +354,7 @@ def superuser_sql(monkeypatch) -> dict[str, str]:
     found["checks.check_app_role"] = ran[-1]
     scripts = ROOT / "docker" / "backup"
     found["ensure-app-role.sh"] = (scripts / "ensure-app-role.sh").read_text()
-    # backup-once.sh reads the migrations as the app's role (tests/test_backup_scripts.py): not its SQL.
+    # backup-once.sh reads the migrations as the app's role (tests/scripts/test_backup_scripts.py): not its SQL.
     once = (scripts / "backup-once.sh").read_text()
     found["backup-once.sh"] = re.sub(r"'SELECT app, max\(name\) FROM django_migrations[^']*'", "", once)
     return found
@@ -377,14 +377,9 @@ def test_superuser_sql_looks_names_up_in_pg_catalog_only_and_qualifies_every_fun
 
 def room_check(tmp_path, sizes: str, free: int, psql_fails: bool = False) -> subprocess.CompletedProcess:
     """restores.ROOM_SCRIPT under bash, as in the db container, with `psql` and `df` faked on PATH."""
-    fake = tmp_path / "bin"
-    fake.mkdir(exist_ok=True)
     psql = "echo 'FATAL: the database system is starting up' >&2; exit 2" if psql_fails else f"echo '{sizes}'"
-    (fake / "psql").write_text(f'#!/bin/sh\necho "$PGOPTIONS $*" > {tmp_path}/psql-args\n{psql}\n')
     df = f"echo 'Filesystem 1-blocks Used Available Capacity Mounted on'; echo \"/dev/x 9 9 {free} 50% $3\""
-    (fake / "df").write_text(f"#!/bin/sh\n{df}\n")
-    for tool in ("psql", "df"):
-        (fake / tool).chmod(0o755)
+    fake = fake_commands(tmp_path / "bin", psql=f'echo "$PGOPTIONS $*" > {tmp_path}/psql-args\n{psql}', df=df)
     environment = {
         "PATH": f"{fake}:{os.environ['PATH']}",
         "PGDATA": "/var/lib/postgresql/data",
