@@ -23,6 +23,7 @@ data="$volume/$dir"
 log=/tmp/scratch-postgres.log
 export PGHOST=/tmp PGPORT=5432 PGUSER="${POSTGRES_USER:?}" PGDATABASE=postgres
 server=""
+replay_seconds=1800
 
 cleanup() {
     local rc=$?
@@ -80,7 +81,7 @@ replayed_segment() {
         FROM pg_catalog.pg_control_checkpoint(), pg_catalog.pg_last_wal_replay_lsn() AS l"
 }
 settled=0 last="" reached=""
-for _ in $(seq "${PITR_REPLAY_SECONDS:-1800}"); do
+for _ in $(seq "$replay_seconds"); do
     if ! kill -0 "$(head -n 1 "$data/postmaster.pid" 2>/dev/null || echo 0)" 2>/dev/null; then
         cat "$log" >&2
         server=""
@@ -112,7 +113,7 @@ for _ in $(seq "${PITR_REPLAY_SECONDS:-1800}"); do
 done
 if [[ -z "$reached" ]]; then
     tail -n 20 "$log" >&2
-    echo "pitr-restore: replay did not reach the target within ${PITR_REPLAY_SECONDS:-1800}s (PITR_REPLAY_SECONDS)" >&2
+    echo "pitr-restore: replay did not reach the target within ${replay_seconds}s" >&2
     exit 1
 fi
 

@@ -73,7 +73,7 @@ def test_a_flag_the_task_lacks_is_matched_against_that_tasks_own_flags_only():
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (["db.restore", "--file"], "✗ db.restore --file needs a value: Backup to restore: a path, "),
+        (["db.restore", "--file"], "✗ db.restore --file needs a value: Dump to restore: a path, "),
         (["prod.deploy", "--wait-timeout"], "✗ prod.deploy --wait-timeout needs a value: Seconds to wait "),
         (["-D", "abc"], "✗ --list-depth takes a whole number 0 or more, not 'abc'."),
         (["--list-format=xml"], "✗ --list-format 'xml' is not one of: flat, nested, json."),

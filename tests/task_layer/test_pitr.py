@@ -1,0 +1,127 @@
+"""Point-in-time recovery's task side: what --to accepts, the window it refuses outside, what db.backups says.
+
+The restore itself runs on the real engine: tests/e2e/test_pitr.py.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from invoke.exceptions import Exit
+
+from tasks.lib import pitr, pitrrestore
+from tasks.lib import stack as _stack
+from tests.helpers import inv
+
+PROD = _stack.stack("prod")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("latest", "latest", ""),
+        ("before-deploy:v42", "name", "before-deploy:v42"),
+        ("2026-12-05 14:03:27+00", "time", "2026-12-05 14:03:27+00:00"),
+        # Any offset is taken, and given to PostgreSQL in UTC.
+        ("2026-12-05T16:03:27+02:00", "time", "2026-12-05 14:03:27+00:00"),
+    ],
+)
+def test_targets_are_parsed_into_pgbackrest_recovery_types(text, kind, value):
+    target = pitr.Target.parse(text)
+    assert (target.kind, target.value) == (kind, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("2026-12-05 14:03:27", "has no UTC offset"),
+        ("yesterday", "is not a time"),
+        ("before-deploy:", "is not a time"),
+    ],
+)
+def test_a_target_that_is_not_one_is_refused_naming_the_forms(text, why):
+    with pytest.raises(Exit) as refused:
+        pitr.Target.parse(text)
+    assert refused.value.code == 2
+    assert why in refused.value.message
+    assert "latest, before-deploy:TAG, or a time such as '2026-12-05 14:03:27+00'" in refused.value.message
+
+
+def backup(stop: datetime, kind: str = "full") -> dict:
+    return {
+        "label": f"{stop:%Y%m%d-%H%M%S}F",
+        "type": kind,
+        "timestamp": {"start": stop.timestamp() - 5, "stop": stop.timestamp()},
+        "info": {"size": 32_000_000, "repository": {"delta": 6_000_000}},
+    }
+
+
+def test_a_time_outside_the_recoverable_window_is_refused_naming_the_window():
+    oldest = datetime(2026, 12, 1, 3, 0, 0, tzinfo=UTC)
+    repository = pitr.Repository([backup(oldest), backup(oldest + timedelta(days=1), "diff")], [], "ok")
+    with pytest.raises(Exit) as before:
+        repository.check(pitr.Target.parse("2026-11-30 12:00:00+00"))
+    assert "is before the recoverable window (2026-12-01 03:00:00+00 .. the end of the archive)" in before.value.message
+    with pytest.raises(Exit) as future:
+        repository.check(pitr.Target.parse((datetime.now(UTC) + timedelta(hours=1)).isoformat()))
+    assert "is in the future" in future.value.message
+    repository.check(pitr.Target.parse("2026-12-02 12:00:00+00"))  # inside: no refusal
+    repository.check(pitr.Target("latest"))
+
+
+def test_an_empty_repository_refuses_every_target():
+    with pytest.raises(Exit, match="holds no backup yet"):
+        pitr.Repository([], [], "missing").check(pitr.Target("latest"))
+
+
+def test_db_backups_says_when_archiving_fails_and_when_it_works(capsys):
+    stop = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
+    failing = pitr.Repository(
+        [backup(stop)],
+        [{"min": "000000010000000000000001", "max": "000000010000000000000009"}],
+        "ok",
+        last_archived=stop + timedelta(minutes=1),
+        last_failed=stop + timedelta(minutes=2),
+        failed_wal="00000001000000000000000A",
+    )
+    pitr.show(failing)
+    shown = capsys.readouterr().out
+    assert "recoverable window 2026-12-05 12:00:00+00 .. 2026-12-05 12:01:00+00" in shown
+    assert "archiving FAILS: 00000001000000000000000A at 2026-12-05 12:02:00+00" in shown
+    pitr.show(pitr.Repository([backup(stop)], [], "ok", last_archived=stop + timedelta(minutes=3)))
+    assert "archiving works: last segment archived 2026-12-05 12:03:00+00" in capsys.readouterr().out
+
+
+def test_the_restore_switches_only_restored_clusters_and_puts_back_only_what_it_moved():
+    plan = pitrrestore.ClusterRestore(
+        PROD, pitr.Target("latest"), datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC), frozenset({"db", "web", "pitr"})
+    )
+    switch = " ".join(step.command for step in plan.switch())
+    assert "mv -T current previous-20261205120000; fi && mv -T restore-20261205120000 current" in switch
+    assert "stop db pitr" in switch
+    assert "pause web" in switch
+    back = " ".join(step.command for step in plan.switch_back())
+    # A failure before the switch renamed anything leaves current/ where it is.
+    assert "if [ -d previous-20261205120000 ]; then mv -T current failed-20261205120000" in back
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["db.restore", "--to", "yesterday", "--env", "prod"], "✗ --to 'yesterday' is not a time"),
+        (["db.restore", "--to", "latest"], "✗ --to restores prod's cluster to a point: give --env prod and no FILE."),
+        (["db.restore", "latest", "--to", "latest", "--env", "prod"], "give --env prod and no FILE"),
+    ],
+)
+def test_wrong_restore_targets_are_one_line_before_anything_runs(args, message):
+    result = inv(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_to_stands_in_for_the_dump_name_on_the_command_line():
+    # Invoke requires every positional argument; --to fills FILE, so this parses and reaches the dry run.
+    result = inv("db.restore", "--to", "latest", "--env", "prod", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "restore the cluster beside the live one and replay it to latest" in result.stdout
+    assert "On a failure after the switch these would run:" in result.stdout
