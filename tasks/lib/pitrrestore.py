@@ -100,7 +100,7 @@ class ClusterRestore:
     def switch(self) -> list[Step]:
         """Pause the app, stop the database, rename the clusters, start it (it ends recovery itself), resume."""
         s, running = self.s, self.running
-        data = [name for name in DATA_SERVICES if name in self.up]
+        stopped = [name for name in ("db", *DATA_SERVICES) if name in self.up]
         rename = f"if [ -d current ]; then mv -T current {self.previous}; fi && mv -T {self.scratch} current"
         pause = [
             journal.note_step(s, "db.restore --to", paused=running),
@@ -108,7 +108,7 @@ class ClusterRestore:
         ]
         return [
             *(pause if running else []),
-            Step("stop the database", s.compose("stop", "db", *data)),
+            *([Step("stop the database and what reads it", s.compose("stop", *stopped))] if stopped else []),
             self.in_volume(f"switch clusters: current -> {self.previous}, {self.scratch} -> current", rename),
             *self.start(),
             *self.resume(),
@@ -129,10 +129,11 @@ class ClusterRestore:
 
     def resume(self) -> list[Step]:
         s, running = self.s, self.running
-        data = [name for name in DATA_SERVICES if name in self.up]
+        # Started even when they were not running (a lost volume takes pitr's mount with it): archiving
+        # and backups resume on the restored cluster.
         return [
             Step("apply migrations (the restored schema may be older)", s.compose("run", "--rm", "-T", "migrate")),
-            *([Step("start the backup services", s.compose("up", "--detach", "--no-deps", *data))] if data else []),
+            Step("start the backup services", s.compose("up", "--detach", "--no-deps", *DATA_SERVICES)),
             *(
                 [Step("resume the app", s.compose("unpause", *running)), journal.forget_step(s, "paused")]
                 if running
@@ -180,7 +181,10 @@ def restore(plan: ClusterRestore) -> float:
     try:
         execute(plan.switch())
         unavailable = time.monotonic() - paused
-        execute([ready_step(plan.s)])
+        if "web" in plan.up:
+            execute([ready_step(plan.s)])
+        else:
+            say(f"  the app was not running: start it with ./inv {plan.s.env}.up")
     except Exit as failure:
         say(f"✗ the restored cluster did not come up ready ({failure.message}); putting the previous one back.")
         execute(plan.switch_back())

@@ -1,0 +1,194 @@
+"""Point-in-time recovery on the real engine: archiving, a failing archive, a restore to a time, a lost volume.
+
+One prod stack for the module; the tests run in order and share a ledger of the
+orders they placed (id and commit time), so the last one, which loses the
+database's volume under a checkout load, checks every order of the module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from .conftest import figure, make_stack, prod_settings, register_and_login, running
+
+pytestmark = pytest.mark.e2e
+
+RPO_SECONDS = 60  # PITR_ARCHIVE_TIMEOUT's default: what a lost volume may lose
+STOCK = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    settings = prod_settings(PITR_CHECK_SECONDS="5", MAX_OPEN_ORDERS="1000000", AUTH_THROTTLE_RATE="1000/minute")
+    stack = make_stack("prod", tmp_path_factory.mktemp("pitr"), settings)
+    with running(stack, "prod.deploy", "--tag", "e2e-pitr"):
+        stack.ledger = {}  # order id -> commit time (the 201's arrival), for every order placed here
+        stack.buyer = register_and_login(stack, f"pitr-{uuid.uuid4().hex[:6]}@example.com")
+        stack.product = stack.request("GET", "/api/v1/products/?in_stock=true").json()["results"][0]["id"]
+        psql(stack, f"UPDATE catalog_product SET stock = {STOCK} WHERE id = {int(stack.product)}")  # noqa: S608
+        yield stack
+
+
+def psql(stack, sql: str) -> str:
+    result = stack.compose(
+        "exec", "-T", "db", "psql", "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-U", "desideliver", "-d", "desideliver",
+        "-c", sql,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def order(stack, token: str = "") -> int:
+    placed = stack.request(
+        "POST",
+        "/api/v1/orders/create/",
+        {"items": [{"product_id": stack.product, "quantity": 1}]},
+        token or stack.buyer,
+    )
+    assert placed.status == 201, placed.body
+    stack.ledger[placed.json()["id"]] = time.time()
+    return placed.json()["id"]
+
+
+def order_ids(stack) -> list[int]:
+    return [int(i) for i in psql(stack, "SELECT id FROM orders_order ORDER BY id").split()]
+
+
+def units(stack) -> tuple[int, int]:
+    """Units of the test's product in orders, and in stock."""
+    product = int(stack.product)
+    ordered = psql(stack, f"SELECT coalesce(sum(quantity), 0) FROM orders_orderitem WHERE product_id = {product}")  # noqa: S608
+    return int(ordered), int(psql(stack, f"SELECT stock FROM catalog_product WHERE id = {product}"))  # noqa: S608
+
+
+def health(stack, service: str) -> str:
+    return stack.inspect(service)["State"].get("Health", {}).get("Status", "")
+
+
+def test_the_database_archives_and_db_backups_shows_the_window(prod):
+    prod.wait_for(lambda: health(prod, "pitr") == "healthy", "the pitr service to be healthy", timeout=120)
+    listing = prod.inv("db.backups", "--env", "prod").stdout
+    assert "Point-in-time recovery (pgBackRest, ok): recoverable window 20" in listing
+    assert " full " in listing
+    assert "archiving works: last segment archived" in listing
+    # Encrypted at rest (OpenSSL's salted format), and the key is in no container's environment.
+    newest = prod.compose(
+        "exec", "-T", "pitr", "sh", "-c", "find /var/lib/pgbackrest/archive -name '0000*.lz4' | sort | tail -n 1"
+    ).stdout.strip()  # fmt: skip
+    assert newest, "no WAL segment in the repository"
+    assert prod.compose("exec", "-T", "pitr", "head", "-c", "8", newest).stdout == "Salted__"
+    key = (Path(prod.values["SECRETS_DIR"]) / "backup_cipher_pass").read_text().strip()
+    for service in ("db", "pitr"):
+        assert key not in json.dumps(prod.inspect(service)["Config"]["Env"])
+
+
+def test_a_failing_archive_keeps_the_shop_serving_shows_within_a_minute_and_catches_up(prod):
+    archive = "/var/lib/pgbackrest/archive"
+    # The repository unwritable for the server's user (root in the db container may still change modes).
+    prod.compose("exec", "-T", "-u", "root", "db", "chmod", "-R", "a-w", archive)
+    try:
+        during = order(prod)
+        psql(prod, "SELECT pg_switch_wal()")
+        assert prod.request("GET", "/api/v1/health/ready/").status == 200
+        started = time.monotonic()
+        prod.wait_for(lambda: health(prod, "pitr") == "unhealthy", "pitr to turn unhealthy", timeout=60)
+        figure(f"PITR: a failing archive made pitr unhealthy after {time.monotonic() - started:.0f}s")
+        assert "archiving FAILS" in prod.inv("db.backups", "--env", "prod").stdout
+        order(prod)  # still taking orders
+    finally:
+        prod.compose("exec", "-T", "-u", "root", "db", "chmod", "-R", "u+w", archive)
+    psql(prod, "SELECT pg_switch_wal()")
+    prod.wait_for(lambda: health(prod, "pitr") == "healthy", "pitr healthy again once WAL flows", timeout=120)
+    assert "archiving works" in prod.inv("db.backups", "--env", "prod").stdout
+    assert during in order_ids(prod)
+
+
+def test_a_restore_to_a_time_brings_back_exactly_the_orders_before_it(prod):
+    before = order(prod)
+    time.sleep(1.5)
+    target = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    time.sleep(1.5)
+    after = order(prod)
+    started = time.monotonic()
+    result = prod.inv("db.restore", "--env", "prod", "--to", target, "--yes")
+    figure(f"PITR: restore to a time: {time.monotonic() - started:.1f}s; {result.stdout.splitlines()[-2].strip()}")
+    ids = order_ids(prod)
+    assert before in ids
+    assert after not in ids
+    del prod.ledger[after]  # gone by design: it was placed after the target
+    assert prod.request("GET", "/api/v1/health/ready/").status == 200
+    assert "(pgBackRest, ok)" in prod.inv("db.backups", "--env", "prod").stdout
+
+
+def test_a_target_past_the_archive_is_refused_and_changes_nothing(prod):
+    ids = order_ids(prod)
+    refused = prod.inv("db.restore", "--env", "prod", "--to", "2020-01-01 00:00:00+00", "--yes", check=False)
+    assert refused.returncode == 2
+    assert "is before the recoverable window (20" in refused.stderr
+    assert order_ids(prod) == ids
+
+
+class Checkout:
+    """Buyers, one thread each, placing one-unit orders as fast as the stack takes them (at most 5 minutes)."""
+
+    def __init__(self, stack, tokens: list[str]) -> None:
+        self.stack, self.stop = stack, threading.Event()
+        self.threads = [threading.Thread(target=self.buy, args=(token,), daemon=True) for token in tokens]
+
+    def buy(self, token: str) -> None:
+        deadline = time.monotonic() + 300
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                order(self.stack, token)
+            except (AssertionError, OSError):
+                time.sleep(0.2)  # the database is gone: the shop answers errors until it is restored
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+
+
+def test_losing_the_database_volume_under_checkout_load_loses_at_most_the_rpo(prod):
+    tokens = [register_and_login(prod, f"buyer-{n}-{uuid.uuid4().hex[:6]}@example.com") for n in range(3)]
+    ordered_before, stock_before = units(prod)
+    with Checkout(prod, tokens):
+        time.sleep(RPO_SECONDS + 15)  # more than one archive timeout: some of the load is archived, some not
+        lost_at = time.time()
+        # pitr mounts the volume too: it goes with it.
+        prod.compose("rm", "--stop", "--force", "db", "pitr")
+        removed = subprocess.run(["docker", "volume", "rm", f"{prod.project}_postgres_data"], capture_output=True)
+        assert removed.returncode == 0, removed.stderr
+    started = time.monotonic()
+    result = prod.inv("db.restore", "--env", "prod", "--to", "latest", "--yes", timeout=900)
+    took = time.monotonic() - started
+    restored = order_ids(prod)
+    assert len(restored) == len(set(restored))
+    assert set(restored) <= set(prod.ledger), "an order nobody placed"
+    lost = {i: t for i, t in prod.ledger.items() if i not in restored}
+    too_old = [i for i, t in lost.items() if t < lost_at - RPO_SECONDS - 2]
+    assert not too_old, f"orders committed more than {RPO_SECONDS}s before the loss are gone: {too_old}"
+    rpo = lost_at - min(lost.values()) if lost else 0.0
+    figure(
+        f"PITR: volume lost under checkout load: {len(prod.ledger)} orders placed, {len(lost)} lost, "
+        f"measured RPO {rpo:.1f}s (bound {RPO_SECONDS}s); restore --to latest took {took:.1f}s; "
+        f"{result.stdout.splitlines()[-2].strip()}"
+    )
+    # Stock balances: every restored unit ordered is a unit out of stock, no more, no less.
+    ordered, stock = units(prod)
+    assert stock + ordered == stock_before + ordered_before
+    prod.wait_for(lambda: health(prod, "pitr") == "healthy", "pitr healthy on the restored cluster", timeout=120)
+    assert prod.request("GET", "/api/v1/health/ready/").status == 200
+    assert order(prod) not in restored
