@@ -11,7 +11,6 @@ interval="${BACKUP_INTERVAL_SECONDS:-86400}"
 dir="${BACKUP_DIR:-/backups}"
 lock="$dir/.lock-${BACKUP_ENV:?BACKUP_ENV (dev or prod) is not set}"
 status=/tmp/backup-status
-child=""
 
 if [[ ! "$interval" =~ ^[1-9][0-9]*$ ]]; then
     echo "failed: BACKUP_INTERVAL_SECONDS must be a whole number of seconds" >"$status"
@@ -19,21 +18,9 @@ if [[ ! "$interval" =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 
-stop() {
-    echo "backup: stopping"
-    if [[ -n "$child" ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; fi
-    exit 0
-}
-trap stop TERM INT
-
-# Runs "$@" in the background so a signal is handled at once.
-background() {
-    "$@" & child=$!
-    local rc=0
-    wait "$child" || rc=$?
-    child=""
-    return "$rc"
-}
+loop=backup
+# shellcheck source=docker/backup/background.sh
+source "$(dirname "$0")/background.sh"
 
 seconds_since_newest() {
     local newest

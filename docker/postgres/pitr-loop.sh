@@ -15,7 +15,6 @@ full_days="${PITR_FULL_EVERY_DAYS:-7}"
 diff_hours="${PITR_DIFF_EVERY_HOURS:-24}"
 every="${PITR_CHECK_SECONDS:-30}"
 status=/tmp/backup-status
-child=""
 export PGHOST=/var/run/postgresql PGUSER="${POSTGRES_USER:?}" PGDATABASE=postgres
 for name in full_days diff_hours every; do
     if [[ ! "${!name}" =~ ^[1-9][0-9]*$ ]]; then
@@ -26,21 +25,9 @@ for name in full_days diff_hours every; do
     fi
 done
 
-stop() {
-    echo "pitr: stopping"
-    if [[ -n "$child" ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; fi
-    exit 0
-}
-trap stop TERM INT
-
-# Runs "$@" in the background so a signal is handled at once.
-background() {
-    "$@" & child=$!
-    local rc=0
-    wait "$child" || rc=$?
-    child=""
-    return "$rc"
-}
+loop=pitr
+# shellcheck source=docker/backup/background.sh
+source "$(dirname "$0")/background.sh"
 
 set_status() {
     [[ "$(cat "$status" 2>/dev/null)" == "$1" ]] || echo "pitr: $1"

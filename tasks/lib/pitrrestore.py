@@ -74,8 +74,16 @@ class ClusterRestore:
         restore = self.s.compose(
             "run", "--rm", "--no-deps", "-T", "pitr-restore", "pitr-restore.sh", self.scratch, kind
         )
+        # A volume the engine just made (the old one was lost) is root's, and the engine gives it the image's
+        # owner again at each mount while it is empty: it gets its owner and, at once, the scratch directory.
+        own = self.s.compose(
+            "run", "--rm", "--no-deps", "-T", "--entrypoint", "sh", "db", "-c",
+            f"chown postgres:postgres {VOLUME} && chmod 0700 {VOLUME} && "
+            f"install -d -o postgres -g postgres -m 0700 {VOLUME}/{self.scratch}",
+        )  # fmt: skip
         return [
             *([archive] if "db" in self.up else []),
+            Step("make the database's volume, and the scratch directory in it, the postgres user's", own),
             Step(
                 f"restore the cluster beside the live one and replay it to {self.target} ({self.scratch})",
                 f"{restore} {shell(value)}" if value else restore,

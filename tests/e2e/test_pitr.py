@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import figure, make_stack, prod_settings, register_and_login, running
+from .conftest import HTTPS, figure, make_stack, prod_settings, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +27,15 @@ STOCK = 1_000_000
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory):
-    settings = prod_settings(PITR_CHECK_SECONDS="5", MAX_OPEN_ORDERS="1000000", AUTH_THROTTLE_RATE="1000/minute")
+    limits = {"MAX_OPEN_ORDERS": "1000000", "AUTH_THROTTLE_RATE": "1000/minute", "LOGIN_RATE": "600r/m"}
+    settings = prod_settings(PITR_CHECK_SECONDS="5", **limits)
     stack = make_stack("prod", tmp_path_factory.mktemp("pitr"), settings)
     with running(stack, "prod.deploy", "--tag", "e2e-pitr"):
+        stack.compose("exec", "-T", "web", "python", "manage.py", "load_demo_data")  # products to shop for
         stack.ledger = {}  # order id -> commit time (the 201's arrival), for every order placed here
-        stack.buyer = register_and_login(stack, f"pitr-{uuid.uuid4().hex[:6]}@example.com")
-        stack.product = stack.request("GET", "/api/v1/products/?in_stock=true").json()["results"][0]["id"]
+        stack.buyer = register_and_login(stack, f"pitr-{uuid.uuid4().hex[:6]}@example.com", HTTPS)
+        products = stack.request("GET", "/api/v1/products/?in_stock=true", headers=HTTPS).json()["results"]
+        stack.product = products[0]["id"]
         psql(stack, f"UPDATE catalog_product SET stock = {STOCK} WHERE id = {int(stack.product)}")  # noqa: S608
         yield stack
 
@@ -46,12 +49,8 @@ def psql(stack, sql: str) -> str:
 
 
 def order(stack, token: str = "") -> int:
-    placed = stack.request(
-        "POST",
-        "/api/v1/orders/create/",
-        {"items": [{"product_id": stack.product, "quantity": 1}]},
-        token or stack.buyer,
-    )
+    line = {"product_id": stack.product, "quantity": 1}
+    placed = stack.request("POST", "/api/v1/orders/create/", {"items": [line]}, token or stack.buyer, HTTPS)
     assert placed.status == 201, placed.body
     stack.ledger[placed.json()["id"]] = time.time()
     return placed.json()["id"]
@@ -96,7 +95,7 @@ def test_a_failing_archive_keeps_the_shop_serving_shows_within_a_minute_and_catc
     try:
         during = order(prod)
         psql(prod, "SELECT pg_switch_wal()")
-        assert prod.request("GET", "/api/v1/health/ready/").status == 200
+        assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
         started = time.monotonic()
         prod.wait_for(lambda: health(prod, "pitr") == "unhealthy", "pitr to turn unhealthy", timeout=60)
         figure(f"PITR: a failing archive made pitr unhealthy after {time.monotonic() - started:.0f}s")
@@ -123,7 +122,7 @@ def test_a_restore_to_a_time_brings_back_exactly_the_orders_before_it(prod):
     assert before in ids
     assert after not in ids
     del prod.ledger[after]  # gone by design: it was placed after the target
-    assert prod.request("GET", "/api/v1/health/ready/").status == 200
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
     assert "(pgBackRest, ok)" in prod.inv("db.backups", "--env", "prod").stdout
 
 
@@ -162,12 +161,14 @@ class Checkout:
 
 
 def test_losing_the_database_volume_under_checkout_load_loses_at_most_the_rpo(prod):
-    tokens = [register_and_login(prod, f"buyer-{n}-{uuid.uuid4().hex[:6]}@example.com") for n in range(3)]
+    tokens = [register_and_login(prod, f"buyer-{n}-{uuid.uuid4().hex[:6]}@example.com", HTTPS) for n in range(3)]
     ordered_before, stock_before = units(prod)
     with Checkout(prod, tokens):
         time.sleep(RPO_SECONDS + 15)  # more than one archive timeout: some of the load is archived, some not
         lost_at = time.time()
-        # pitr mounts the volume too: it goes with it.
+        # Killed, not stopped: a clean shutdown archives the last segment, a lost disk does not. pitr mounts
+        # the volume too: it goes with it.
+        prod.compose("kill", "-s", "SIGKILL", "db")
         prod.compose("rm", "--stop", "--force", "db", "pitr")
         removed = subprocess.run(["docker", "volume", "rm", f"{prod.project}_postgres_data"], capture_output=True)
         assert removed.returncode == 0, removed.stderr
@@ -190,5 +191,5 @@ def test_losing_the_database_volume_under_checkout_load_loses_at_most_the_rpo(pr
     ordered, stock = units(prod)
     assert stock + ordered == stock_before + ordered_before
     prod.wait_for(lambda: health(prod, "pitr") == "healthy", "pitr healthy on the restored cluster", timeout=120)
-    assert prod.request("GET", "/api/v1/health/ready/").status == 200
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
     assert order(prod) not in restored
