@@ -72,14 +72,10 @@ PGBACKREST_PG1_PATH="$data" pg_ctl -D "$data" -l "$log" -w -t 600 start -o "-c l
 }
 server=started
 
-# The segment the archive ends with, and the one replay has reached.
+# The archive's newest segment (timeline first, so the newest timeline's), and the newest one replay
+# fetched from it (the server logs each).
 newest_archived() { jq -r '[.[0].archive[].max] | max // ""' <<<"$info"; }
-replayed_segment() {
-    psql -X -tA -c "SELECT pg_catalog.lpad(pg_catalog.to_hex(timeline_id), 8, '0')
-        || pg_catalog.lpad(pg_catalog.to_hex(((l - '0/0'::pg_lsn) / 4294967296)::bigint), 8, '0')
-        || pg_catalog.lpad(pg_catalog.to_hex(((((l - '0/0'::pg_lsn) % 4294967296) / 16777216))::bigint), 8, '0')
-        FROM pg_catalog.pg_control_checkpoint(), pg_catalog.pg_last_wal_replay_lsn() AS l"
-}
+newest_restored() { grep -o 'restored log file "[0-9A-F]\{24\}"' "$log" | tail -n 1 | tr -dc '0-9A-F'; }
 settled=0 last="" reached=""
 for _ in $(seq "$replay_seconds"); do
     if ! kill -0 "$(head -n 1 "$data/postmaster.pid" 2>/dev/null || echo 0)" 2>/dev/null; then
@@ -96,9 +92,9 @@ for _ in $(seq "$replay_seconds"); do
         fi
     else
         lsn="$(psql -X -tA -c 'SELECT pg_catalog.pg_last_wal_replay_lsn()' 2>/dev/null || true)"
-        segment="$(replayed_segment 2>/dev/null || true)"
-        # Settled: replay has stopped moving inside (or past) the archive's last segment.
-        if [[ -n "$lsn" && "$lsn" == "$last" && -n "$segment" && ! "${segment:8}" < "$(newest_archived | cut -c9-)" ]]; then
+        restored="$(newest_restored)"
+        # Settled: replay has fetched the archive's last segment (on its newest timeline) and stopped moving.
+        if [[ -n "$lsn" && "$lsn" == "$last" && -n "$restored" && ! "$restored" < "$(newest_archived)" ]]; then
             settled=$((settled + 1))
             if (( settled >= 2 )); then
                 reached=yes

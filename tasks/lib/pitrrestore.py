@@ -126,7 +126,9 @@ class ClusterRestore:
         s = self.s
         return [
             Step(
-                "start the database on the restored cluster", s.compose("up", "--detach", "--wait", "--no-deps", "db")
+                "start the database on the restored cluster",
+                s.compose("up", "--detach", "--wait", "--no-deps", "db"),
+                diagnose=lambda: database_log(s),
             ),
             Step(
                 "wait until it has replayed to the target and ended recovery (a new timeline, archived)",
@@ -158,7 +160,11 @@ class ClusterRestore:
             self.in_volume(
                 f"put the previous cluster back: current -> {self.failed}, {self.previous} -> current", back
             ),
-            Step("start the database", s.compose("up", "--detach", "--wait", "--no-deps", "db")),
+            Step(
+                "start the database",
+                s.compose("up", "--detach", "--wait", "--no-deps", "db"),
+                diagnose=lambda: database_log(s),
+            ),
             *self.resume(),
         ]
 
@@ -169,6 +175,13 @@ class ClusterRestore:
             "remove clusters earlier restores kept",
             f'for d in previous-* failed-*; do [ -d "$d" ] && [ "$d" != {keep} ] && rm -rf -- "$d"; done; true',
         )
+
+
+def database_log(s: Stack) -> str:
+    """The database's last log lines, for a start that failed (compose only says "unhealthy")."""
+    logs = run(s.compose("logs", "--no-color", "--tail", "25", "db"), step="read db's log", capture=True, check=False)
+    lines = [line for line in logs.stdout.splitlines() if "archive-get" not in line]
+    return "\n  the database's last lines:\n    " + "\n    ".join(lines[-15:])
 
 
 def wait_promoted(s: Stack, timeout: float = 600) -> None:
