@@ -12,11 +12,8 @@ from . import database, scan, tls
 from .run import Step, run, say, shell
 from .stack import ROOT, SECRET_NAMES, Stack, env_example, env_file, env_values, python, secret, stack, tool
 
-DOCKERFILES = ("docker/django/Dockerfile", "docker/nginx/Dockerfile", "docker/backup/Dockerfile")
-SCRIPTS = tuple(
-    f"docker/backup/{name}.sh"
-    for name in ("backup-once", "backup-prune", "backup-loop", "ensure-app-role", "read-secret")
-)
+DOCKERFILES = tuple(sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/*/Dockerfile")))
+SCRIPTS = tuple(sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/*/*.sh")))
 CHECK_DIR = ROOT / "var" / "check"
 SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "EMAIL_URL")
 IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup")
@@ -28,7 +25,7 @@ def plan_lint(fix: bool) -> list[Step]:
         Step("ruff check", f"{py} -m ruff check {'--fix ' if fix else ''}."),
         Step("ruff format", f"{py} -m ruff format {'' if fix else '--check '}."),
         hadolint_step(),
-        Step("bash -n every backup script", " && ".join(f"bash -n {s}" for s in SCRIPTS)),
+        Step("bash -n every image's script", " && ".join(f"bash -n {s}" for s in SCRIPTS)),
     ]
 
 

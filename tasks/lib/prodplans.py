@@ -28,7 +28,8 @@ PROD = stack("prod")
 REQUIRED = ("ALLOWED_HOSTS",)
 # What a secret file starts as when neither it nor .env.prod has a value.
 SECRET_DEFAULTS = {"EMAIL_URL": "consolemail://"}
-IMAGE_SERVICES = ("web", "backup", "proxy")
+# db: the database image (desideliver-postgres:17, a tag of its own) is rebuilt from cache on each deploy.
+IMAGE_SERVICES = ("web", "backup", "proxy", "db")
 LOG = LOG_DIR / "prod.deploy.log"
 
 

@@ -150,7 +150,10 @@ def test_test_plans_host_and_docker():
 
 def test_lint_and_deps_plans():
     names = [s.name for s in checks.plan_lint(fix=False)]
-    assert names == ["ruff check", "ruff format", "hadolint every Dockerfile", "bash -n every backup script"]
+    assert names == ["ruff check", "ruff format", "hadolint every Dockerfile", "bash -n every image's script"]
+    # Every image's Dockerfile and script, found, not listed: a new one is linted without a change here.
+    assert "docker/postgres/Dockerfile" in checks.hadolint_step().command
+    assert "bash -n docker/postgres/pitr-restore.sh" in checks.plan_lint(fix=False)[3].command
     assert "--check" in checks.plan_lint(fix=False)[1].command
     assert "--fix" in checks.plan_lint(fix=True)[0].command
     compiled = [s.command for s in deps.plan_compile(upgrade=True)]
