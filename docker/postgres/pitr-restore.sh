@@ -59,7 +59,9 @@ if (( free < need )); then
 fi
 
 echo "pitr-restore: restoring into $dir (${kind}${target:+ $target})"
-pgbackrest-run.sh restore --pg1-path="$data" "${recovery[@]}" \
+# The newest timeline: after an earlier restore the archive holds the old timeline past the point it
+# branched from, and replaying that would make a cluster the live history cannot continue.
+pgbackrest-run.sh restore --pg1-path="$data" "${recovery[@]}" --target-timeline=latest \
     --recovery-option="restore_command=pgbackrest-run.sh archive-get %f \"%p\""
 
 # pgBackRest checks pg1-path against the server's data directory: here the
