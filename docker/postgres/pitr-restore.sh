@@ -95,10 +95,11 @@ for _ in $(seq "$replay_seconds"); do
     else
         lsn="$(psql -X -tA -c 'SELECT pg_catalog.pg_last_wal_replay_lsn()' 2>/dev/null || true)"
         restored="$(newest_restored)"
-        # Settled: replay has fetched the archive's last segment (on its newest timeline) and stopped moving.
-        if [[ -n "$lsn" && "$lsn" == "$last" && -n "$restored" && ! "$restored" < "$(newest_archived)" ]]; then
+        # Settled: replay has fetched the archive's last segment (on its newest timeline) and stopped
+        # moving, or has not moved for 15 s (retrying every second: there is no more it can use).
+        if [[ -n "$lsn" && "$lsn" == "$last" ]]; then
             settled=$((settled + 1))
-            if (( settled >= 2 )); then
+            if [[ $settled -ge 15 || ( $settled -ge 2 && -n "$restored" && ! "$restored" < "$(newest_archived)" ) ]]; then
                 reached=yes
                 break
             fi

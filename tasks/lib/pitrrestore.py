@@ -17,7 +17,7 @@ from datetime import datetime
 from invoke.exceptions import Exit
 
 from . import journal
-from .database import PSQL, in_db, ready_step
+from .database import PSQL, in_db, query, ready_step
 from .pitr import Target, pgbackrest
 from .run import Step, execute, run, say, shell
 from .stack import APP_SERVICES, Stack
@@ -195,6 +195,21 @@ def wait_promoted(s: Stack, timeout: float = 600) -> None:
     raise Exit(f"✗ the restored cluster did not end recovery within {timeout:.0f}s; see ./inv prod.logs -s db", 1)
 
 
+def archive_branch(s: Stack, timeout: float = 60) -> None:
+    """Archive the new timeline's first segment now, not PITR_ARCHIVE_TIMEOUT later.
+
+    Until it is archived, a restore from the repository (the volume lost meanwhile) would read the old
+    timeline's copy of that segment, past the point the new one branched from, and stop there.
+    """
+    switched = query(s, "SELECT pg_catalog.pg_walfile_name(pg_catalog.pg_switch_wal())", "postgres")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if query(s, "SELECT last_archived_wal FROM pg_catalog.pg_stat_archiver", "postgres") >= switched:
+            return
+        time.sleep(0.5)
+    say(f"  ! {switched} is not archived yet: ./inv db.backups --env prod shows whether archiving works")
+
+
 def restore(plan: ClusterRestore) -> float:
     """Run the restore: aside, switched, checked; undone past the switch on failure. Returns the app's pause."""
     execute(plan.prepare())
@@ -214,5 +229,6 @@ def restore(plan: ClusterRestore) -> float:
             f"kept as {plan.failed} in the database's volume.",
             code=failure.code or 1,
         ) from None
-    execute([plan.drop_older()])
+    branch = Step("archive the new timeline's first segment", action=lambda: archive_branch(plan.s))
+    execute([branch, plan.drop_older()])
     return unavailable
