@@ -324,6 +324,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             terminalreporter.write_line(line)
 
 
+LOGGED_ON_FAILURE = ("web", "db", "pitr")  # what a CI log needs to tell why a request failed
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report carries the tail of its stacks' logs: CI keeps nothing else once they are removed."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for name, value in getattr(item, "funcargs", {}).items():
+        if not isinstance(value, Stack):
+            continue
+        for service in LOGGED_ON_FAILURE:
+            try:
+                tail = "\n".join(value.logs(service).splitlines()[-40:])
+            except (AssertionError, subprocess.SubprocessError, OSError) as error:
+                tail = f"(no log: {error})"
+            report.sections.append((f"{name}: {service} log, last 40 lines", tail))
+
+
 @contextmanager
 def failing_migration():
     """A catalog migration in the checkout that adds a column, doubles every price, then fails: all of it must undo."""
