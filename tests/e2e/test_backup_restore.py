@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import INV
 
-from .conftest import ROOT, dev_settings, make_stack, newest_migration, register_and_login, running
+from .conftest import ROOT, dev_settings, figure, make_stack, newest_migration, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -91,10 +91,15 @@ def test_round_trip_restores_every_table_exactly(stack):
     older = "desideliver_before_restore_20000101000000"  # what an earlier restore kept
     psql(stack, f"CREATE DATABASE {older}", database="postgres")
 
+    started = time.monotonic()
     out = restore(stack, "latest", check=True).stdout
+    took = time.monotonic() - started
     assert fingerprint(stack) == before
     unavailable = float(out.split("the app was unavailable for ")[1].split("s")[0])
-    assert unavailable < 5  # paused only while the databases were renamed
+    figure(f"dev restore: {took:.1f}s in all, the app unavailable for {unavailable:.1f}s")
+    # Paused only while the databases were renamed, not while the dump was restored beside them: a share of
+    # the run, not a time (this machine's speed varies; the budget is ./inv bench.load's).
+    assert unavailable < took / 2
     previous = [d for d in databases(stack) if d.startswith("desideliver_before_restore_")]
     assert len(previous) == 1  # the replaced database is kept for the operator, the older one is not
     assert f"dropped {older}, kept by an earlier restore (its pre-restore backup holds it)" in out
