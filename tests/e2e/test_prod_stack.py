@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from core.postgres import BACKOFF_SECONDS
+from core.postgres.base import BACKOFF_SECONDS
 
 from .conftest import (
     HOST,
@@ -486,7 +486,7 @@ def every_process_past_its_backoff(resumed: float) -> None:
     """Wait until each web process answers again after a database stall that ended at `resumed`.
 
     A process whose wait on the stalled server timed out refuses new connections for BACKOFF_SECONDS
-    after it (core/postgres.py), by design: the first 200 came from one process, the next request
+    after it (core/postgres/base.py), by design: the first 200 came from one process, the next request
     may reach another that saw its timeout just before the stall ended.
     """
     time.sleep(max(0.0, resumed + BACKOFF_SECONDS + 0.5 - time.monotonic()))
