@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,14 +11,13 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 from .lib import backups, database, lock, pitr, pitrrestore, restores
+from .lib import transfer as transfer_plan
 from .lib.cli import task
 from .lib.compose import manage_step, one_off
-from .lib.run import DRY_RUN_HELP, Step, confirm, execute, meanwhile, output, say, shell
-from .lib.stack import APP_SERVICES, ROOT, SETTINGS, Stack, backups_dir, docker_problem, manage, stack
+from .lib.run import DRY_RUN_HELP, Step, confirm, execute, meanwhile, say, shell
+from .lib.stack import APP_SERVICES, ROOT, Stack, backups_dir, docker_problem, stack
 
 ENV_HELP = "Which stack: dev or prod (default: dev)."
-# Rebuilt by migrate on every database: neither dumped nor compared.
-REBUILT = ("contenttypes.ContentType", "auth.Permission")
 
 
 @task(help={"env": ENV_HELP, "dry_run": DRY_RUN_HELP})
@@ -197,6 +195,20 @@ def restore_to(s: Stack, target: pitr.Target, yes: bool, dry_run: bool) -> None:
     say(f"✓ restored the cluster to {target}; the previous one is kept as {plan.previous} until the next restore.")
 
 
+@task(help={"env": "Only prod has point-in-time backups to drill (default: prod).", "dry_run": DRY_RUN_HELP})
+def drill(c: Context, env: str = "prod", dry_run: bool = False) -> None:
+    """Prove the newest point-in-time backup restores: verify, restore beside, pg_amcheck, compare counts (prod)."""
+    if env != "prod":
+        raise Exit(f"✗ {env} has no point-in-time backups to drill; the drill runs on prod: ./inv db.drill", code=2)
+    s = stack(env)
+    if not dry_run:
+        s.require_running("pitr", "db.drill")
+    with lock.held(s, "db.drill", dry_run):
+        execute([pitr.drill_step(s)], dry_run)
+    if not dry_run:
+        say(f"✓ {pitr.describe_drill(pitr.last_drill(s))}")
+
+
 @task(name="backups", help={"env": "Only this environment's backups: dev or prod (default: every environment's)."})
 def list_backups(c: Context, env: str = "") -> None:
     """List dumps of every environment (kind, size, age, checksum) and prod's point-in-time window and backups."""
@@ -219,50 +231,6 @@ def list_backups(c: Context, env: str = "") -> None:
         )
 
 
-def counts(command: str, what: str, env: dict[str, str] | None = None) -> dict[str, int]:
-    out = output(command, step=f"count rows per model in {what}", env=env)
-    return {k: v for k, v in json.loads(out.splitlines()[-1]).items() if k not in REBUILT}
-
-
-def compare_counts(source: dict[str, int], target: dict[str, int]) -> None:
-    """Print per-model counts side by side; fail naming every model that differs."""
-    say(f"  {'model':<28} {'SQLite':>8} {'PostgreSQL':>11}")
-    for label in sorted(source):
-        mark = "" if source[label] == target.get(label) else "   ✗ differs"
-        say(f"  {label:<28} {source[label]:>8} {target.get(label, 0):>11}{mark}")
-    differing = [label for label in source if source[label] != target.get(label)]
-    if differing:
-        raise Exit(f"✗ row counts differ for {', '.join(differing)}", code=1)
-    say(f"✓ {sum(source.values())} rows in {len(source)} models, identical counts on both sides")
-
-
-def plan_transfer(s: Stack, source: Path, snapshot: Path, replace: bool) -> list[Step]:
-    source_env = {"DJANGO_SETTINGS_MODULE": SETTINGS["dev"], "DATABASE_URL": f"sqlite:///{source}", "REDIS_URL": ""}
-    in_container = s.exec("web", "python", "manage.py", "model_counts")
-    counted: dict[str, int] = {}
-    excluded = [a for m in REBUILT for a in ("--exclude", m)]
-    dump = manage("dumpdata", "--natural-foreign", "--natural-primary", *excluded, "--output", str(snapshot))
-    load = ["load_snapshot", f"/app/{snapshot.relative_to(ROOT)}", *(["--replace"] * replace)]
-    return [
-        # umask: the snapshot holds password hashes; it is removed whatever happens (see transfer).
-        Step("dump the SQLite data (0600)", f"umask 077 && {dump}", env=source_env),
-        Step(
-            "count rows per model in SQLite",
-            manage("model_counts"),
-            env=source_env,
-            action=lambda: counted.update(counts(manage("model_counts"), "SQLite", source_env)),
-        ),
-        Step(
-            "load into PostgreSQL in one transaction, then reset sequences", s.exec("web", "python", "manage.py", *load)
-        ),
-        Step(
-            "compare per-model row counts",
-            in_container,
-            action=lambda: compare_counts(counted, counts(in_container, "PostgreSQL")),
-        ),
-    ]
-
-
 @task(
     help={
         "source": "SQLite database to move (default: var/db.sqlite3, the native stack's).",
@@ -279,10 +247,14 @@ def transfer(c: Context, source: str = "var/db.sqlite3", yes: bool = False, dry_
     snapshot = ROOT / "var" / f"transfer-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     if dry_run:
         say("Would check first that the dev stack's web runs and whether its database holds data (then ask).")
-        execute(plan_transfer(s, path, snapshot, replace=False), dry_run=True)
+        execute(transfer_plan.plan(s, path, snapshot, replace=False), dry_run=True)
         return
     s.require_running("web", "db.transfer")
-    holding = {k: v for k, v in counts(s.exec("web", "python", "manage.py", "model_counts"), "PostgreSQL").items() if v}
+    holding = {
+        k: v
+        for k, v in transfer_plan.counts(s.exec("web", "python", "manage.py", "model_counts"), "PostgreSQL").items()
+        if v
+    }
     if holding:
         confirm(
             f"The dev stack's PostgreSQL ({s.project}) already holds data "
@@ -293,6 +265,6 @@ def transfer(c: Context, source: str = "var/db.sqlite3", yes: bool = False, dry_
     snapshot.parent.mkdir(mode=0o700, exist_ok=True)
     with lock.held(s, "db.transfer"):
         try:
-            execute(plan_transfer(s, path, snapshot, replace=bool(holding)))
+            execute(transfer_plan.plan(s, path, snapshot, replace=bool(holding)))
         finally:
             snapshot.unlink(missing_ok=True)

@@ -11,7 +11,10 @@
 #   archive_timeout, also set, never switched a segment on this machine
 #   (measured on PostgreSQL 17.12), and the most a lost volume loses is this,
 # - watches archiving every PITR_CHECK_SECONDS: failing pushes make it
-#   unhealthy within a minute, and healthy again once WAL flows.
+#   unhealthy within a minute, and healthy again once WAL flows,
+# - runs a restore drill (pitr-drill.sh) once the last one, or the oldest
+#   backup when none ran, is PITR_DRILL_EVERY_DAYS old; unhealthy while the
+#   last drill failed.
 # The health check reads /tmp/backup-status ("ok ...", "starting", "failed: why").
 set -euo pipefail
 
@@ -19,13 +22,15 @@ full_days="${PITR_FULL_EVERY_DAYS:-7}"
 diff_hours="${PITR_DIFF_EVERY_HOURS:-24}"
 every="${PITR_CHECK_SECONDS:-30}"
 archive_every="${PITR_ARCHIVE_TIMEOUT:-60}"
+drill_every="${PITR_DRILL_EVERY_DAYS:-7}"
+last_drill=/var/lib/postgresql/drill/last.json
 status=/tmp/backup-status
 export PGHOST=/var/run/postgresql PGUSER="${POSTGRES_USER:?}" PGDATABASE=postgres
-for name in full_days diff_hours every archive_every; do
+for name in full_days diff_hours every archive_every drill_every; do
     if [[ ! "${!name}" =~ ^[1-9][0-9]*$ ]]; then
         echo "failed: a PITR_* setting is not a whole number" >"$status"
-        echo "pitr: FAILED: PITR_FULL_EVERY_DAYS, PITR_DIFF_EVERY_HOURS, PITR_CHECK_SECONDS and" \
-            "PITR_ARCHIVE_TIMEOUT are whole numbers (got ${!name} for $name)" >&2
+        echo "pitr: FAILED: PITR_FULL_EVERY_DAYS, PITR_DIFF_EVERY_HOURS, PITR_CHECK_SECONDS," \
+            "PITR_ARCHIVE_TIMEOUT and PITR_DRILL_EVERY_DAYS are whole numbers (got ${!name} for $name)" >&2
         exit 2
     fi
 done
@@ -46,6 +51,14 @@ backup_age() {
     stop="$(jq -r --arg type "$1" '[.[0].backup[] | select($type == "" or .type == $type) | .timestamp.stop]
         | max // 0' <<<"$info")"
     echo $(( $(date +%s) - stop ))
+}
+
+# Seconds since the last drill finished, or since the oldest backup ended when none has run.
+drill_age() {
+    local since
+    since="$(jq -r '.finished | fromdateiso8601' "$last_drill" 2>/dev/null)" \
+        || since="$(pgbackrest-run.sh info --output=json | jq -r '[.[0].backup[].timestamp.stop] | min // 0')"
+    echo $(( $(date +%s) - since ))
 }
 
 # "failed: ..." while the last push failed after the last success, else "".
@@ -79,7 +92,7 @@ switch_if_due() {
         >/dev/null 2>&1 || true
 }
 
-next_check=0
+next_check=0 drill_pid=""
 while :; do
     switch_if_due
     if (( $(date +%s) >= next_check )); then
@@ -94,13 +107,22 @@ while :; do
             if (( age_full >= full_days * 86400 )); then type=full
             elif (( age_any >= diff_hours * 3600 )); then type=diff
             fi
-            if [[ -z "$type" ]]; then
-                [[ "$(cat "$status")" == ok* ]] || set_status "ok archiving; newest backup ${age_any}s old"
-            elif background pgbackrest-run.sh backup --type="$type"; then
-                set_status "ok $type backup at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-            else
+            healthy="ok archiving; newest backup ${age_any}s old"
+            if [[ -n "$type" ]] && ! background pgbackrest-run.sh backup --type="$type"; then
                 set_status "failed: the $type backup failed; see this service's log (next try in 5 minutes)"
                 background sleep 300 || true
+                continue
+            fi
+            [[ -z "$type" ]] || healthy="ok $type backup at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+            # Beside the loop, not in it: switching WAL must go on during a long drill.
+            if ! kill -0 "${drill_pid:-0}" 2>/dev/null && (( $(drill_age) >= drill_every * 86400 )); then
+                pitr-drill.sh & drill_pid=$!
+            fi
+            drill="$(jq -r 'select(.result == "failed") | .reason' "$last_drill" 2>/dev/null || true)"
+            if [[ -n "$drill" ]]; then
+                set_status "failed: the last restore drill failed: $drill; once fixed, ./inv db.drill --env prod"
+            elif [[ -n "$type" || "$(cat "$status")" != ok* ]]; then
+                set_status "$healthy"
             fi
         fi
         next_check=$(( $(date +%s) + every ))

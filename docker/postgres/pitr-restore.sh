@@ -5,7 +5,8 @@
 #
 #   pitr-restore.sh DIR latest|time|name [TARGET]
 #
-# pgBackRest restores into $volume/DIR (never the live current/); a scratch
+# pgBackRest restores into DIR: relative, in the database's volume beside the
+# live current/ (a restore); absolute, anywhere (pitr-drill.sh's); a scratch
 # PostgreSQL (socket in /tmp, no network, archiving off) then replays the
 # archive and stops at the target without ending recovery: paused at a time or
 # named point, or as a standby at the end of the archive for `latest`. Ending
@@ -18,8 +19,9 @@
 set -euo pipefail
 
 dir="${1:?usage: pitr-restore.sh DIR latest|time|name [TARGET]}" kind="${2:?}" target="${3:-}"
-volume=/var/lib/postgresql/data
-data="$volume/$dir"
+data="$dir"
+[[ "$dir" == /* ]] || data="/var/lib/postgresql/data/$dir"
+volume="$(dirname "$data")"
 log=/tmp/scratch-postgres.log
 export PGHOST=/tmp PGPORT=5432 PGUSER="${POSTGRES_USER:?}" PGDATABASE=postgres
 server=""
@@ -53,7 +55,7 @@ info="$(pgbackrest-run.sh info --output=json)"
 need="$(jq '[.[0].backup[].info.size] | max // 0 | . * 12 / 10 | floor' <<<"$info")"
 free="$(df -P -B1 "$volume" | awk 'NR == 2 {print $4}')"
 if (( free < need )); then
-    echo "pitr-restore: not enough room: $((free / 1000000)) MB free on the database's volume; the restored" \
+    echo "pitr-restore: not enough room: $((free / 1000000)) MB free in $volume; the restored" \
         "cluster needs about $((need / 1000000)) MB (120% of the largest backup). Free space or grow the volume." >&2
     exit 4
 fi

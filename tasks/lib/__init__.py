@@ -15,8 +15,9 @@ those above it):
     lock     one lock per stack for backup, restore, transfer and deploy; recovery after a crash
     database queries, readiness and the backup step against a stack's PostgreSQL
     restores  a restore's plans: checks, the scratch database, the swap and the way back
-    pitr     point-in-time recovery: the pgBackRest repository, its window, restore targets
+    pitr     point-in-time recovery: the pgBackRest repository, its window, restore targets, drills
     pitrrestore  db.restore --to: the cluster restored beside the live one, then switched in
+    transfer  db.transfer: SQLite data into the dev stack's PostgreSQL, counts compared
     compose  plans shared by dev and prod: down, logs, one-off commands
     scan     the secret scan of built images
     checks   lint and check plans (lint.run and prod.check)

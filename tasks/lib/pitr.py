@@ -1,4 +1,4 @@
-"""Point-in-time recovery (prod): the pgBackRest repository, its recoverable window, and restore targets.
+"""Point-in-time recovery (prod): the pgBackRest repository, its window, restore targets and drills.
 
 The server archives its own WAL and the `pitr` service takes the backups
 (docker/postgres/pitr-loop.sh); this module reads what they made, for
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from invoke.exceptions import Exit
 
 from .database import PSQL, in_db
-from .run import output, say, shell
+from .run import Step, output, say, shell
 from .stack import Stack
 
 TARGET_HELP = (
@@ -24,6 +24,7 @@ TARGET_HELP = (
     "marks before migrating). (default: none: FILE names a dump)."
 )
 RESTORE_POINT = "before-deploy:"
+DRILL_RECORD = "/var/lib/postgresql/drill/last.json"  # pitr-drill.sh's, in the pitr service
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,35 @@ def pgbackrest(s: Stack, up: Set[str], *args: str) -> str:
     return s.compose(*where, "pgbackrest-run.sh", *args)
 
 
+def drill_step(s: Stack) -> Step:
+    return Step(
+        "restore drill: verify the repository, restore the newest backup and the archive into a throwaway "
+        "cluster, pg_amcheck it, compare readiness and row counts with the live database",
+        s.compose("exec", "-T", "pitr", "pitr-drill.sh"),
+    )
+
+
+def last_drill(s: Stack) -> dict | None:
+    """The last drill's record, from the running pitr service; None when no drill has run."""
+    text = output(
+        s.compose("exec", "-T", "pitr", "sh", "-c", f"cat {DRILL_RECORD} 2>/dev/null || true"),
+        step="read the last restore drill's result",
+    )
+    return json.loads(text) if text.strip() else None
+
+
+def describe_drill(drill: dict | None) -> str:
+    if drill is None:
+        return "no restore drill yet (the pitr service runs one weekly; ./inv db.drill runs one now)"
+    what = (
+        f"passed: {drill['backup']} replayed to {drill['replayed_to'] or '?'}, {drill['tables']} tables, "
+        f"{drill['rows']} rows checked"
+        if drill["result"] == "passed"
+        else f"FAILED: {drill['reason']}"
+    )
+    return f"last restore drill {drill['finished']} ({drill['seconds']} s) {what}"
+
+
 def stamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -80,6 +110,7 @@ class Repository:
     last_archived: datetime | None = None
     last_failed: datetime | None = None
     failed_wal: str = ""
+    drill: dict | None = None  # the last restore drill's record (pitr-drill.sh), when pitr runs and one ran
 
     @classmethod
     def read(cls, s: Stack, up: Set[str]) -> Repository:
@@ -98,6 +129,7 @@ class Repository:
             stanza.get("archive", []),
             stanza.get("status", {}).get("message", "missing"),
             **archiver,
+            drill=last_drill(s) if "pitr" in up else None,
         )
 
     @property
@@ -163,3 +195,5 @@ def show(repository: Repository) -> None:
         )
     elif repository.last_archived:
         say(f"  archiving works: last segment archived {repository.last_archived:%Y-%m-%d %H:%M:%S}+00")
+    mark = "✗" if repository.drill and repository.drill["result"] != "passed" else " "
+    say(f" {mark} {describe_drill(repository.drill)}")

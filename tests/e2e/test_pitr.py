@@ -1,13 +1,16 @@
-"""Point-in-time recovery on the real engine: archiving, a failing archive, a restore to a time, a lost volume.
+"""Point-in-time recovery on the real engine: archiving, a failing archive, a restore to a time, a lost volume,
+restore drills.
 
 One prod stack for the module; the tests run in order and share a ledger of the
-orders they placed (id and commit time), so the last one, which loses the
-database's volume under a checkout load, checks every order of the module.
+orders they placed (id and commit time), so the one that loses the database's
+volume under a checkout load checks every order of the module. The drill test
+comes last: it damages the repository.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -193,3 +196,27 @@ def test_losing_the_database_volume_under_checkout_load_loses_at_most_the_rpo(pr
     prod.wait_for(lambda: health(prod, "pitr") == "healthy", "pitr healthy on the restored cluster", timeout=120)
     assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
     assert order(prod) not in restored
+
+
+def test_a_drill_proves_the_newest_backup_and_names_a_corrupted_file(prod):
+    # Last in the module: it damages the repository.
+    order(prod)
+    ran = prod.inv("db.drill", "--env", "prod")
+    passed = ran.stdout + ran.stderr
+    assert "pitr-drill: passed" in passed
+    assert re.search(r"✓ last restore drill \S+ \(\d+ s\) passed: \S+ replayed to \S+, \d+ tables, \d+ rows", passed)
+    figure(f"PITR: {ran.stdout.strip().splitlines()[-1].lstrip('✓ ')}")
+    damaged = prod.compose(
+        "exec", "-T", "pitr", "sh", "-c",
+        "f=$(find /var/lib/pgbackrest/backup -path '*pg_data/base/*' -type f -size +8k | sort | tail -n 1)"
+        " && printf garbage | dd of=\"$f\" bs=1 seek=100 conv=notrunc 2>/dev/null && echo \"$f\"",
+    ).stdout.strip()  # fmt: skip
+    assert damaged
+    failed = prod.inv("db.drill", "--env", "prod", check=False)
+    assert failed.returncode != 0
+    name = damaged.split("/backup/desideliver/")[1]
+    assert f"the repository holds damaged files: invalid checksum '{name}'" in failed.stderr + failed.stdout
+    prod.wait_for(lambda: health(prod, "pitr") == "unhealthy", "pitr unhealthy after the failed drill", timeout=60)
+    listing = prod.inv("db.backups", "--env", "prod").stdout
+    assert f"FAILED: the repository holds damaged files: invalid checksum '{name}'" in listing
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200  # the shop serves on

@@ -248,8 +248,9 @@ def test_a_failed_transfer_leaves_no_snapshot_behind(tmp_path, monkeypatch):
     source.write_bytes(b"SQLite format 3\x00")
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
     monkeypatch.setattr(db, "ROOT", tmp_path)  # the snapshot goes to ROOT/var
+    monkeypatch.setattr(db.transfer_plan, "ROOT", tmp_path)  # and is named relative to it
     monkeypatch.setattr(_stack.Stack, "require_running", lambda self, service, task: None)
-    monkeypatch.setattr(db, "counts", lambda *a, **k: {})
+    monkeypatch.setattr(db.transfer_plan, "counts", lambda *a, **k: {})
     written = []
 
     def failing_execute(plan, dry_run=False):

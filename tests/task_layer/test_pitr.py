@@ -91,6 +91,24 @@ def test_db_backups_says_when_archiving_fails_and_when_it_works(capsys):
     assert "archiving works: last segment archived 2026-12-05 12:03:00+00" in capsys.readouterr().out
 
 
+def test_db_backups_shows_the_last_drill_and_marks_a_failed_one(capsys):
+    stop = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
+    record = {"finished": "2026-12-05T13:00:00Z", "seconds": 7, "backup": "20261205-120000F", "tables": 20}
+    passed = {**record, "result": "passed", "reason": "", "replayed_to": "2026-12-05T12:59:00Z", "rows": 116}
+    pitr.show(pitr.Repository([backup(stop)], [], "ok", drill=passed))
+    assert (
+        "   last restore drill 2026-12-05T13:00:00Z (7 s) passed: 20261205-120000F replayed to 2026-12-05T12:59:00Z, "
+        "20 tables, 116 rows checked"
+    ) in capsys.readouterr().out
+    failed = {**passed, "result": "failed", "reason": "the repository holds damaged files: invalid checksum 'x'"}
+    pitr.show(pitr.Repository([backup(stop)], [], "ok", drill=failed))
+    assert " ✗ last restore drill 2026-12-05T13:00:00Z (7 s) FAILED: the repository holds damaged" in (
+        capsys.readouterr().out
+    )
+    pitr.show(pitr.Repository([backup(stop)], [], "ok"))
+    assert "no restore drill yet" in capsys.readouterr().out
+
+
 def test_the_restore_switches_only_restored_clusters_and_puts_back_only_what_it_moved():
     plan = pitrrestore.ClusterRestore(
         PROD, pitr.Target("latest"), datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC), frozenset({"db", "web", "pitr"})
@@ -110,6 +128,7 @@ def test_the_restore_switches_only_restored_clusters_and_puts_back_only_what_it_
         (["db.restore", "--to", "yesterday", "--env", "prod"], "✗ --to 'yesterday' is not a time"),
         (["db.restore", "--to", "latest"], "✗ --to restores prod's cluster to a point: give --env prod and no FILE."),
         (["db.restore", "latest", "--to", "latest", "--env", "prod"], "give --env prod and no FILE"),
+        (["db.drill", "--env", "dev"], "✗ dev has no point-in-time backups to drill; the drill runs on prod"),
     ],
 )
 def test_wrong_restore_targets_are_one_line_before_anything_runs(args, message):
