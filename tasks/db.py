@@ -79,6 +79,8 @@ def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     help={
         "file": "Dump to restore: a path, a name in the backups directory, or 'latest' (or use --to).",
         "to": pitr.TARGET_HELP,
+        "backup": "With --to: the backup set to start from, a label db.backups lists (e.g. the earlier one a "
+        "restore names when the newest is damaged) (default: the newest that reaches the target).",
         "env": ENV_HELP,
         "yes": "Do not ask before replacing the database (default: off; required without a terminal).",
         "other_env": backups.OTHER_ENV_HELP,
@@ -89,6 +91,7 @@ def restore(
     c: Context,
     file: str | None = None,
     to: str = "",
+    backup: str = "",
     env: str = "dev",
     yes: bool = False,
     other_env: bool = False,
@@ -99,8 +102,10 @@ def restore(
     if to:
         if file or env != "prod":
             raise Exit("✗ --to restores prod's cluster to a point: give --env prod and no FILE.", code=2)
-        restore_to(s, pitr.Target.parse(to), yes, dry_run)
+        restore_to(s, pitr.Target.parse(to), backup, yes, dry_run)
         return
+    if backup:
+        raise Exit("✗ --backup names a point-in-time backup set: use it with --to (prod).", code=2)
     dump = backups.resolve(s.env, file or "", other_env)
     now = datetime.now(UTC)
     swap = restores.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
@@ -174,15 +179,15 @@ def restore_locked(plan: Restore, now: datetime) -> None:
     )
 
 
-def restore_to(s: Stack, target: pitr.Target, yes: bool, dry_run: bool) -> None:
-    plan = pitrrestore.ClusterRestore(s, target, datetime.now(UTC), frozenset(s.running_services()))
+def restore_to(s: Stack, target: pitr.Target, backup: str, yes: bool, dry_run: bool) -> None:
+    plan = pitrrestore.ClusterRestore(s, target, datetime.now(UTC), frozenset(s.running_services()), backup)
     if dry_run:
         execute([*plan.prepare(), *plan.switch(), database.ready_step(s), plan.drop_older()], dry_run=True)
         say("On a failure after the switch these would run:")
         execute(plan.switch_back(), dry_run=True)
         return
     repository = pitr.Repository.read(s, plan.up)
-    repository.check(target)
+    repository.check(target, backup)
     confirm(
         f"This replaces the whole database cluster of the prod stack ({s.project}) with its state at {target} "
         f"(recoverable: {repository.window()}); the current cluster is kept as {plan.previous} until the next "

@@ -75,14 +75,10 @@ if ! flock -n 9; then
 fi
 rm -rf -- "$cluster"
 echo "pitr-drill: 1/4 verify every file in the repository"
-# verify exits 0 whatever it finds: its report says "status: error", and its log names each bad file.
-verified="$(pgbackrest-run.sh verify --output=text --verbose 2>&1)" || fail "pgbackrest verify did not run: $verified"
-if grep -q "status: error" <<<"$verified"; then
-    echo "$verified" >&2
-    bad="$(grep -oE "(invalid [a-z]+|missing) '[^']+'" <<<"$verified" | sort -u | head -n 5 | paste -sd ',' - || true)"
-    usable="$(grep -oE "backup: [^,]+, status: valid" <<<"$verified" | cut -d' ' -f2 | tr -d , | paste -sd ' ' - || true)"
-    fail "the repository holds damaged files: ${bad:-see the verify report above}; backups still valid:" \
-        "${usable:-none}; take a new full backup (docs/operations.md: a corrupted backup)"
+if ! found="$(pgbackrest-verify.sh)"; then
+    [[ -n "$found" ]] || fail "pgbackrest verify did not run (above)"
+    fail "the repository holds damaged files: $(head -n 1 <<<"$found"); backups still valid:" \
+        "$(tail -n 1 <<<"$found"); take a new full backup (docs/operations.md: a corrupted backup)"
 fi
 backup="$(pgbackrest-run.sh info --output=json | jq -r '[.[0].backup[].label] | last // ""')"
 [[ -n "$backup" ]] || fail "the repository holds no backup yet"

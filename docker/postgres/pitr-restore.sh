@@ -4,6 +4,8 @@
 # `pitr-restore` container, which mounts the database's volume.
 #
 #   pitr-restore.sh DIR latest|time|name [TARGET]
+#   PITR_BACKUP=LABEL: from this backup set (default: pgBackRest's choice, the
+#   newest that reaches the target)
 #
 # pgBackRest restores into DIR: relative, in the database's volume beside the
 # live current/ (a restore); absolute, anywhere (pitr-drill.sh's); a scratch
@@ -14,7 +16,8 @@
 # which archives that timeline. Before stopping, the scratch server prints the
 # point it reached and takes a restartpoint, so the live restart replays next
 # to nothing.
-# Exit 3: the archive ends before the target. Exit 4: not enough room.
+# Exit 3: the archive ends before the target. Exit 4: not enough room. Exit 5:
+# the backup set read is damaged; the newest earlier one that verifies is named.
 # On any failure DIR is removed: nothing half-restored is left behind.
 set -euo pipefail
 
@@ -23,6 +26,7 @@ data="$dir"
 [[ "$dir" == /* ]] || data="/var/lib/postgresql/data/$dir"
 volume="$(dirname "$data")"
 log=/tmp/scratch-postgres.log
+restore_log=/tmp/pgbackrest-restore.log
 export PGHOST=/tmp PGPORT=5432 PGUSER="${POSTGRES_USER:?}" PGDATABASE=postgres
 server=""
 replay_seconds=1800
@@ -36,13 +40,48 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
+# Exit 1 when fetching WAL from the archive failed (a segment there that cannot be read, or written:
+# a full volume): replay stops as it does at the archive's end, and the cluster would silently miss
+# what came after. pgBackRest reports a segment that is not in the archive at INFO, not as an ERROR.
+fetch_failed() {
+    local failed
+    # The log's end: a fetch that failed once and then worked is no reason to stop.
+    failed="$(tail -n 40 "$log" | grep -A 1 "ERROR: \[[0-9]*\]: unable to get" | tail -n 2 | tr -s ' ' | paste -sd ' ' - || true)"
+    [[ -n "$failed" ]] || return 0
+    echo "pitr-restore: replay stopped${lsn:+ at $lsn}: fetching a WAL segment from the archive fails: $failed" >&2
+    exit 1
+}
+
 # Exit 3 when replay ran out of WAL before the target, naming the newest commit it found.
 not_archived() {
+    fetch_failed
     grep -q "recovery ended before configured recovery target was reached" "$log" || return 0
     local newest
     newest="$(sed -n 's/.*last completed transaction was at log time \(.*\)$/\1/p' "$log" | tail -n 1)"
     echo "pitr-restore: the archive ends before ${target}; its newest commit is at ${newest:-(none found)}." >&2
     exit 3
+}
+
+# Exit 5 when the restore failed on a backup set that verify finds damaged, naming the newest earlier
+# set that verifies (the restore's own reads of a damaged file end in a decompression or checksum
+# error that names neither the file nor a way out).
+damaged_backup() {
+    local set found label usable=""
+    set="$(sed -n 's/.*restore backup set \([^,]*\),.*/\1/p' "$restore_log" | tail -n 1)"
+    [[ -n "$set" ]] || return 0
+    found="$(pgbackrest-verify.sh --set="$set" 2>/dev/null)" && return 0
+    [[ -n "$found" ]] || return 0
+    for label in $(jq -r --arg set "$set" '.[0].backup | map(.label) | .[:index($set)] | reverse | .[]' <<<"$info"); do
+        if pgbackrest-verify.sh --set="$label" >/dev/null 2>&1; then usable="$label"; break; fi
+    done
+    echo "pitr-restore: backup $set is damaged: $(head -n 1 <<<"$found")." >&2
+    if [[ -n "$usable" ]]; then
+        echo "pitr-restore: the newest earlier backup that verifies is $usable: restore from it with" \
+            "--backup $usable (the archive is replayed from there, so it takes longer)." >&2
+    else
+        echo "pitr-restore: no earlier backup verifies either; docs/operations.md: a corrupted backup." >&2
+    fi
+    exit 5
 }
 
 case "$kind" in
@@ -60,29 +99,33 @@ if (( free < need )); then
     exit 4
 fi
 
-echo "pitr-restore: restoring into $dir (${kind}${target:+ $target})"
+echo "pitr-restore: restoring into $dir (${kind}${target:+ $target}${PITR_BACKUP:+, from backup $PITR_BACKUP})"
 # The newest timeline: after an earlier restore the archive holds the old timeline past the point it
 # branched from, and replaying that would make a cluster the live history cannot continue.
-pgbackrest-run.sh restore --pg1-path="$data" "${recovery[@]}" --target-timeline=latest \
-    --recovery-option="restore_command=pgbackrest-run.sh archive-get %f \"%p\""
+chosen=()
+[[ -z "${PITR_BACKUP:-}" ]] || chosen=(--set="$PITR_BACKUP")
+if ! pgbackrest-run.sh restore --pg1-path="$data" "${recovery[@]}" "${chosen[@]}" --target-timeline=latest \
+    --recovery-option="restore_command=pgbackrest-run.sh archive-get %f \"%p\"" 2>&1 | tee "$restore_log"; then
+    damaged_backup
+    exit 1
+fi
 
 # pgBackRest checks pg1-path against the server's data directory: here the
 # scratch one (the live server's own setting, current/, is the default).
-PGBACKREST_PG1_PATH="$data" pg_ctl -D "$data" -l "$log" -w -t 600 start -o "-c listen_addresses='' -c unix_socket_directories=/tmp \
-    -c archive_mode=off -c wal_retrieve_retry_interval=1s" >/dev/null || {
-    cat "$log" >&2
-    not_archived
-    exit 1
-}
+# Not waited for: a standby accepts no connection before it is consistent, which takes as long as
+# replaying the backup's own WAL, or forever when that cannot be fetched; the loop below watches.
+PGBACKREST_PG1_PATH="$data" pg_ctl -D "$data" -l "$log" -W start -o "-c listen_addresses='' -c unix_socket_directories=/tmp \
+    -c archive_mode=off -c wal_retrieve_retry_interval=1s" >/dev/null
 server=started
+sleep 1
 
 # The archive's newest segment (timeline first, so the newest timeline's), and the newest one replay
 # fetched from it (the server logs each).
 newest_archived() { jq -r '[.[0].archive[].max] | max // ""' <<<"$info"; }
-newest_restored() { grep -o 'restored log file "[0-9A-F]\{24\}"' "$log" | tail -n 1 | tr -dc '0-9A-F'; }
-settled=0 last="" reached=""
+newest_restored() { grep -o 'restored log file "[0-9A-F]\{24\}"' "$log" | tail -n 1 | tr -dc '0-9A-F' || true; }
+settled=0 last="" reached="" lsn=""
 for _ in $(seq "$replay_seconds"); do
-    if ! kill -0 "$(head -n 1 "$data/postmaster.pid" 2>/dev/null || echo 0)" 2>/dev/null; then
+    if ! pg_ctl -D "$data" status >/dev/null 2>&1; then
         cat "$log" >&2
         server=""
         not_archived
@@ -95,20 +138,25 @@ for _ in $(seq "$replay_seconds"); do
             break
         fi
     else
+        # Empty until the cluster is consistent (it refuses connections before that).
         lsn="$(psql -X -tA -c 'SELECT pg_catalog.pg_last_wal_replay_lsn()' 2>/dev/null || true)"
         restored="$(newest_restored)"
+        if [[ "$lsn" == "$last" ]]; then settled=$((settled + 1)); else settled=0; fi
+        last="$lsn"
         # Settled: replay has fetched the archive's last segment (on its newest timeline) and stopped
-        # moving, or has not moved for 15 s (retrying every second: there is no more it can use).
-        if [[ -n "$lsn" && "$lsn" == "$last" ]]; then
-            settled=$((settled + 1))
-            if [[ $settled -ge 15 || ( $settled -ge 2 && -n "$restored" && ! "$restored" < "$(newest_archived)" ) ]]; then
+        # moving, or has not moved for 15 s (retrying every second: there is no more it can use)
+        # and not because fetching fails.
+        if [[ -n "$lsn" && $settled -ge 2 && -n "$restored" && ! "$restored" < "$(newest_archived)" ]]; then
+            reached=yes
+            break
+        fi
+        if [[ $settled -ge 15 ]]; then
+            fetch_failed
+            if [[ -n "$lsn" ]]; then
                 reached=yes
                 break
             fi
-        else
-            settled=0
         fi
-        last="$lsn"
     fi
     sleep 1
 done

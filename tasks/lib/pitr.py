@@ -143,15 +143,26 @@ class Repository:
         newest = f"{self.last_archived:%Y-%m-%d %H:%M:%S}+00" if self.last_archived else "the end of the archive"
         return f"{self.earliest:%Y-%m-%d %H:%M:%S}+00 .. {newest}"
 
-    def check(self, target: Target) -> None:
-        """Refuse, in one line naming the window, a target the repository cannot reach."""
+    def check(self, target: Target, backup: str = "") -> None:
+        """Refuse, in one line naming the window, a target the repository (or that backup) cannot reach."""
         if not self.backups:
             raise Exit("✗ the point-in-time repository holds no backup yet; nothing to restore from.", code=1)
+        chosen = [b for b in self.backups if b["label"] == backup]
+        if backup and not chosen:
+            labels = ", ".join(b["label"] for b in self.backups)
+            raise Exit(f"✗ --backup {backup!r} is not in the repository; its backups: {labels}.", code=2)
         moment = target.moment
         if moment is None:
             return
         if moment < self.earliest:
             raise Exit(f"✗ {target} is before the recoverable window ({self.window()}).", code=2)
+        ended = stamp(chosen[0]["timestamp"]["stop"]) if chosen else None
+        if ended and moment < ended:
+            raise Exit(
+                f"✗ {target} is before backup {backup} ended ({ended:%Y-%m-%d %H:%M:%S}+00): restore to a later "
+                "point, or from an earlier backup.",
+                code=2,
+            )
         if moment > datetime.now(UTC):
             raise Exit(f"✗ {target} is in the future; the recoverable window is {self.window()}.", code=2)
 

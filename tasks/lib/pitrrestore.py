@@ -25,6 +25,7 @@ from .stack import APP_SERVICES, Stack
 VOLUME = "/var/lib/postgresql/data"
 NOT_ARCHIVED = 3  # pitr-restore.sh: the archive ends before the target
 NO_ROOM = 4  # pitr-restore.sh: the volume cannot hold the restored cluster
+DAMAGED = 5  # pitr-restore.sh: the backup set it read is damaged (it names an earlier one that verifies)
 # Stopped for the switch and started after it: what reads or writes the database besides the app.
 DATA_SERVICES = ("pitr", "backup")
 
@@ -37,6 +38,7 @@ class ClusterRestore:
     target: Target
     at: datetime
     up: frozenset[str]
+    backup: str = ""  # a backup set's label; empty: pgBackRest's choice, the newest that reaches the target
 
     @property
     def scratch(self) -> str:
@@ -71,9 +73,10 @@ class ClusterRestore:
             f"{commit} && {pgbackrest(self.s, self.up, 'check')}",
         )
         kind, value = self.target.kind, self.target.value
+        chosen = ["-e", f"PITR_BACKUP={self.backup}"] if self.backup else []
         restore = self.s.compose(
-            "run", "--rm", "--no-deps", "-T", "pitr-restore", "pitr-restore.sh", self.scratch, kind
-        )
+            "run", "--rm", "--no-deps", "-T", *chosen, "pitr-restore", "pitr-restore.sh", self.scratch, kind
+        )  # fmt: skip
         # A volume the engine just made (the old one was lost) is root's, and the engine gives it the image's
         # owner again at each mount while it is empty: it gets its owner and, at once, the scratch directory.
         own = self.s.compose(
@@ -85,7 +88,8 @@ class ClusterRestore:
             *([archive] if "db" in self.up else []),
             Step("make the database's volume, and the scratch directory in it, the postgres user's", own),
             Step(
-                f"restore the cluster beside the live one and replay it to {self.target} ({self.scratch})",
+                f"restore the cluster beside the live one{f' from backup {self.backup}' if self.backup else ''} "
+                f"and replay it to {self.target} ({self.scratch})",
                 f"{restore} {shell(value)}" if value else restore,
                 action=lambda: self.restore_aside(f"{restore} {shell(value)}" if value else restore),
             ),
@@ -100,6 +104,12 @@ class ClusterRestore:
                 else "no commit after that time (above: its newest); use an earlier time, or latest"
             )
             raise Exit(f"✗ the archive ends before {self.target}: it holds {what}. The live cluster is unchanged.", 1)
+        if result.returncode == DAMAGED:
+            raise Exit(
+                "✗ the backup set the restore read is damaged: above, its damaged files and the earlier backup to "
+                "restore from (add --backup LABEL). The live cluster is unchanged.",
+                1,
+            )
         if result.returncode == NO_ROOM:
             raise Exit("✗ not enough room on the database's volume (see above); the live cluster is unchanged.", 1)
         if result.returncode != 0:

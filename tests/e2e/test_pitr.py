@@ -4,7 +4,8 @@ restore drills.
 One prod stack for the module; the tests run in order and share a ledger of the
 orders they placed (id and commit time), so the one that loses the database's
 volume under a checkout load checks every order of the module. The drill test
-comes last: it damages the repository.
+comes last: it damages the repository, and restores from the backup before the
+damage.
 """
 
 from __future__ import annotations
@@ -198,25 +199,94 @@ def test_losing_the_database_volume_under_checkout_load_loses_at_most_the_rpo(pr
     assert order(prod) not in restored
 
 
+def backup_labels(stack) -> list[str]:
+    info = json.loads(stack.compose("exec", "-T", "pitr", "pgbackrest-run.sh", "info", "--output=json").stdout)
+    return [b["label"] for b in info[0]["backup"]]
+
+
+def test_a_restore_that_runs_out_of_room_while_replaying_stops_and_leaves_nothing(prod):
+    # A volume that holds the newest backup (and passes the restore's own check for room: 120% of the
+    # largest) but not one WAL segment (16 MiB) more: replay stalls as it does at the archive's end, and
+    # taking that for the end would switch in a cluster missing every commit since the backup.
+    info = json.loads(prod.compose("exec", "-T", "pitr", "pgbackrest-run.sh", "info", "--output=json").stdout)
+    largest = max(b["info"]["size"] for b in info[0]["backup"])
+    mebibytes = int(largest * 1.2 / 2**20) + 2
+    assert mebibytes - largest / 2**20 < 16, "the database outgrew this test's volume: one segment would fit"
+    volume = f"{prod.project}_tiny"
+    options = f"size={mebibytes}m,uid=999,gid=999,mode=0700"  # the postgres user of the image
+    subprocess.run(
+        ["docker", "volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs",
+         "--opt", f"o={options}", volume],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        started = time.monotonic()
+        result = prod.compose(
+            "run", "--rm", "--no-deps", "-T", "-v", f"{volume}:/scratch", "pitr-restore",
+            "pitr-restore.sh", "/scratch/cluster", "latest", check=False,
+        )  # fmt: skip
+        took = time.monotonic() - started
+        assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+        assert "is ready to switch in" not in result.stdout
+        assert "pitr-restore: replay stopped: fetching a WAL segment from the archive fails:" in result.stderr
+        assert "unable to write" in result.stderr
+        left = subprocess.run(
+            ["docker", "run", "--rm", "-v", f"{volume}:/scratch", "--entrypoint", "ls", "desideliver-postgres:17",
+             "-A", "/scratch"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert left == [], f"a half-restored cluster was left behind: {left}"
+        figure(f"PITR: a restore out of room while replaying refused in {took:.1f}s")
+    finally:
+        subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True)
+
+
 def test_a_drill_proves_the_newest_backup_and_names_a_corrupted_file(prod):
-    # Last in the module: it damages the repository.
-    order(prod)
+    # Last in the module: it damages the repository, then restores from the backup before the damaged one.
+    placed = order(prod)
     ran = prod.inv("db.drill", "--env", "prod")
     passed = ran.stdout + ran.stderr
     assert "pitr-drill: passed" in passed
     assert re.search(r"✓ last restore drill \S+ \(\d+ s\) passed: \S+ replayed to \S+, \d+ tables, \d+ rows", passed)
     figure(f"PITR: {ran.stdout.strip().splitlines()[-1].lstrip('✓ ')}")
+    earlier = backup_labels(prod)[-1]
+    prod.compose("exec", "-T", "pitr", "pgbackrest-run.sh", "backup", "--type=full")
+    newest = backup_labels(prod)[-1]
+    assert newest != earlier
     damaged = prod.compose(
         "exec", "-T", "pitr", "sh", "-c",
-        "f=$(find /var/lib/pgbackrest/backup -path '*pg_data/base/*' -type f -size +8k | sort | tail -n 1)"
-        " && printf garbage | dd of=\"$f\" bs=1 seek=100 conv=notrunc 2>/dev/null && echo \"$f\"",
+        f"f=$(find /var/lib/pgbackrest/backup/desideliver/{newest} -path '*pg_data/base/*' -type f -size +8k"
+        " | sort | tail -n 1) && printf garbage | dd of=\"$f\" bs=1 seek=100 conv=notrunc 2>/dev/null && echo \"$f\"",
     ).stdout.strip()  # fmt: skip
     assert damaged
     failed = prod.inv("db.drill", "--env", "prod", check=False)
     assert failed.returncode != 0
     name = damaged.split("/backup/desideliver/")[1]
-    assert f"the repository holds damaged files: invalid checksum '{name}'" in failed.stderr + failed.stdout
+    said = failed.stderr + failed.stdout
+    assert f"the repository holds damaged files: invalid checksum '{name}'; backups still valid:" in said
+    assert re.search(rf"backups still valid: [^;]*\b{earlier}\b", said), said[-2000:]
     prod.wait_for(lambda: health(prod, "pitr") == "unhealthy", "pitr unhealthy after the failed drill", timeout=60)
     listing = prod.inv("db.backups", "--env", "prod").stdout
     assert f"FAILED: the repository holds damaged files: invalid checksum '{name}'" in listing
     assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200  # the shop serves on
+
+    # A restore reads the damaged backup: refused, naming the file and the earlier backup that verifies.
+    ids = order_ids(prod)
+    refused = prod.inv("db.restore", "--env", "prod", "--to", "latest", "--yes", check=False)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 1, said[-2000:]
+    assert f"pitr-restore: backup {newest} is damaged: invalid checksum '{name}'." in said
+    assert f"the newest earlier backup that verifies is {earlier}: restore from it with --backup {earlier}" in said
+    assert "The live cluster is unchanged." in said
+    assert order_ids(prod) == ids
+    later = order(prod)
+
+    # From the earlier backup, the archive replayed past the damaged one: every order is there.
+    started = time.monotonic()
+    restored = prod.inv("db.restore", "--env", "prod", "--to", "latest", "--backup", earlier, "--yes")
+    figure(
+        f"PITR: restore from the backup before a damaged one: {time.monotonic() - started:.1f}s; "
+        f"{restored.stdout.splitlines()[-2].strip()}"
+    )
+    assert {placed, later} <= set(order_ids(prod))
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200

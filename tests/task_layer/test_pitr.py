@@ -68,6 +68,23 @@ def test_a_time_outside_the_recoverable_window_is_refused_naming_the_window():
     repository.check(pitr.Target("latest"))
 
 
+def test_a_chosen_backup_must_be_in_the_repository_and_end_before_the_target():
+    oldest = datetime(2026, 12, 1, 3, 0, 0, tzinfo=UTC)
+    repository = pitr.Repository([backup(oldest), backup(oldest + timedelta(days=1))], [], "ok")
+    with pytest.raises(Exit) as unknown:
+        repository.check(pitr.Target("latest"), "20261130-030000F")
+    assert unknown.value.code == 2
+    assert "--backup '20261130-030000F' is not in the repository; its backups: 20261201-030000F, 20261202-030000F" in (
+        unknown.value.message
+    )
+    with pytest.raises(Exit) as early:
+        repository.check(pitr.Target.parse("2026-12-01 12:00:00+00"), "20261202-030000F")
+    assert "is before backup 20261202-030000F ended (2026-12-02 03:00:00+00)" in early.value.message
+    # The earlier backup reaches that time, and the newest any later one.
+    repository.check(pitr.Target.parse("2026-12-01 12:00:00+00"), "20261201-030000F")
+    repository.check(pitr.Target.parse("2026-12-02 12:00:00+00"), "20261202-030000F")
+
+
 def test_an_empty_repository_refuses_every_target():
     with pytest.raises(Exit, match="holds no backup yet"):
         pitr.Repository([], [], "missing").check(pitr.Target("latest"))
@@ -129,6 +146,7 @@ def test_the_restore_switches_only_restored_clusters_and_puts_back_only_what_it_
         (["db.restore", "--to", "latest"], "✗ --to restores prod's cluster to a point: give --env prod and no FILE."),
         (["db.restore", "latest", "--to", "latest", "--env", "prod"], "give --env prod and no FILE"),
         (["db.drill", "--env", "dev"], "✗ dev has no point-in-time backups to drill; the drill runs on prod"),
+        (["db.restore", "latest", "--backup", "20261201-030000F"], "✗ --backup names a point-in-time backup set"),
     ],
 )
 def test_wrong_restore_targets_are_one_line_before_anything_runs(args, message):
@@ -144,3 +162,12 @@ def test_to_stands_in_for_the_dump_name_on_the_command_line():
     assert result.returncode == 0, result.stderr
     assert "restore the cluster beside the live one and replay it to latest" in result.stdout
     assert "On a failure after the switch these would run:" in result.stdout
+
+
+def test_a_chosen_backup_reaches_the_restore_script():
+    result = inv("db.restore", "--to", "latest", "--backup", "20261201-030000F", "--env", "prod", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "restore the cluster beside the live one from backup 20261201-030000F and replay it to latest" in (
+        result.stdout
+    )
+    assert "-e PITR_BACKUP=20261201-030000F pitr-restore pitr-restore.sh" in result.stdout
