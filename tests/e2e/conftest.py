@@ -100,6 +100,10 @@ class Stack:
             "COMPOSE_PROJECT_NAME": self.name,
             "DESIDELIVER_ENV_FILE": str(self.env_file),
             "BACKUP_DIR": str(self.backups),
+            # Where ./inv mounts secrets and certificates from (stack.compose_environment), so a test's own
+            # `compose run` of a service that mounts them works as the tasks' do.
+            **({"SECRETS_PATH": self.values["SECRETS_DIR"]} if "SECRETS_DIR" in self.values else {}),
+            **({"TLS_PATH": self.values["TLS_DIR"]} if "TLS_DIR" in self.values else {}),
             **self.extra_env,
         }
 
