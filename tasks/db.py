@@ -186,6 +186,7 @@ def restore_to(s: Stack, target: pitr.Target, backup: str, yes: bool, dry_run: b
         say("On a failure after the switch these would run:")
         execute(plan.switch_back(), dry_run=True)
         return
+    pitr.refuse_undoing_the_serving_deploy(s, target)
     repository = pitr.Repository.read(s, plan.up)
     repository.check(target, backup)
     confirm(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from invoke.exceptions import Exit
 
+from . import deploys
 from .database import PSQL, in_db
 from .run import Step, output, say, shell
 from .stack import Stack
@@ -59,6 +60,17 @@ class Target:
     @property
     def moment(self) -> datetime | None:
         return datetime.fromisoformat(self.value) if self.kind == "time" else None
+
+
+def refuse_undoing_the_serving_deploy(s: Stack, target: Target) -> None:
+    """before-deploy:TAG while :TAG serves: the restore's migrate step would apply TAG's migrations again."""
+    tag = target.value.removeprefix(RESTORE_POINT) if target.kind == "name" else ""
+    if tag and deploys.deployed(s.project).get("current") == tag:
+        raise Exit(
+            f"✗ :{tag} is still serving: the restore ends by applying the serving code's migrations, which would "
+            f"redo what {target} undoes. Roll back first (./inv prod.rollback), then run this again.",
+            code=2,
+        )
 
 
 def pgbackrest(s: Stack, up: Set[str], *args: str) -> str:

@@ -350,20 +350,28 @@ def pytest_runtest_makereport(item, call):
 
 
 @contextmanager
-def failing_migration():
-    """A catalog migration in the checkout that adds a column, doubles every price, then fails: all of it must undo."""
-    migration = ROOT / "src" / "catalog" / "migrations" / f"0002_e2e_broken_{uuid.uuid4().hex[:6]}.py"
+def extra_migration(app: str, name: str, after: str, *operations: str):
+    """A migration of `app` written into the checkout (a deploy builds it into the image), removed after."""
+    migration = ROOT / "src" / app / "migrations" / f"{name}_{uuid.uuid4().hex[:6]}.py"
     migration.write_text(
         "from django.db import migrations, models\n\n\n"
         "class Migration(migrations.Migration):\n"
-        "    dependencies = [('catalog', '0001_initial')]\n"
-        "    operations = [\n"
-        "        migrations.AddField('product', 'e2e_flag', models.BooleanField(default=False)),\n"
-        "        migrations.RunSQL('UPDATE catalog_product SET price = price * 2'),\n"
-        "        migrations.RunSQL('SELECT 1 / 0'),\n"
-        "    ]\n"
+        f"    dependencies = [({app!r}, {after!r})]\n"
+        "    operations = [\n" + "".join(f"        {operation},\n" for operation in operations) + "    ]\n"
     )
     try:
         yield migration
     finally:
         migration.unlink()
+
+
+def failing_migration():
+    """A catalog migration that adds a column, doubles every price, then fails: all of it must undo."""
+    return extra_migration(
+        "catalog",
+        "0002_e2e_broken",
+        "0001_initial",
+        "migrations.AddField('product', 'e2e_flag', models.BooleanField(default=False))",
+        "migrations.RunSQL('UPDATE catalog_product SET price = price * 2')",
+        "migrations.RunSQL('SELECT 1 / 0')",
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HTTPS, figure, make_stack, prod_settings, register_and_login, running
+from .conftest import HTTPS, extra_migration, figure, make_stack, prod_settings, register_and_login, running
 
 pytestmark = pytest.mark.e2e
 
@@ -197,6 +197,37 @@ def test_losing_the_database_volume_under_checkout_load_loses_at_most_the_rpo(pr
     prod.wait_for(lambda: health(prod, "pitr") == "healthy", "pitr healthy on the restored cluster", timeout=120)
     assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
     assert order(prod) not in restored
+
+
+def test_a_deploy_that_drops_a_column_is_undone_by_a_rollback_and_a_restore_to_before_it(prod):
+    psql(prod, "UPDATE orders_order SET delivery_address = 'Flat ' || id")  # data the column carries
+    addresses = "SELECT md5(string_agg(id || ':' || delivery_address, ',' ORDER BY id)) FROM orders_order"
+    before = psql(prod, addresses)
+    drop = "migrations.RemoveField('order', 'delivery_address')"  # the model still has it: the list still works
+    with extra_migration("orders", "0003_e2e_drop_address", "0002_unconfirmed_index", drop):
+        prod.inv("prod.deploy", "--tag", "e2e-pitr-drop")
+    column = (
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'orders_order' AND column_name = 'delivery_address'"
+    )
+    assert psql(prod, column) == "0"
+    refused = prod.inv("db.restore", "--env", "prod", "--to", "before-deploy:e2e-pitr-drop", "--yes", check=False)
+    assert refused.returncode == 2
+    assert ":e2e-pitr-drop is still serving" in refused.stderr
+    assert "Roll back first (./inv prod.rollback), then run this again." in refused.stderr
+    prod.inv("prod.rollback")
+    started = time.monotonic()
+    restored = prod.inv("db.restore", "--env", "prod", "--to", "before-deploy:e2e-pitr-drop", "--yes")
+    figure(
+        f"PITR: restore to before a deploy that dropped a column: {time.monotonic() - started:.1f}s; "
+        f"{restored.stdout.splitlines()[-2].strip()}"
+    )
+    assert psql(prod, column) == "1"
+    assert psql(prod, addresses) == before
+    assert "0003_e2e_drop_address" not in psql(prod, "SELECT string_agg(name, ',') FROM django_migrations")
+    assert prod.inspect("web")["Config"]["Image"] == "desideliver-django:e2e-pitr"
+    assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+    order(prod)  # the previous code writes orders again
 
 
 def backup_labels(stack) -> list[str]:

@@ -171,3 +171,16 @@ def test_a_chosen_backup_reaches_the_restore_script():
         result.stdout
     )
     assert "-e PITR_BACKUP=20261201-030000F pitr-restore pitr-restore.sh" in result.stdout
+
+
+def test_a_restore_to_before_the_serving_deploy_is_refused_until_it_is_rolled_back(monkeypatch):
+    monkeypatch.setattr(pitr.deploys, "deployed", lambda project: {"current": "v42", "previous": "v41"})
+    with pytest.raises(Exit) as refused:
+        pitr.refuse_undoing_the_serving_deploy(PROD, pitr.Target.parse("before-deploy:v42"))
+    assert refused.value.code == 2
+    assert ":v42 is still serving" in refused.value.message
+    assert "Roll back first (./inv prod.rollback), then run this again." in refused.value.message
+    pitr.refuse_undoing_the_serving_deploy(PROD, pitr.Target.parse("latest"))
+    # Rolled back: v41 serves, and the restore to before v42 goes ahead.
+    monkeypatch.setattr(pitr.deploys, "deployed", lambda project: {"current": "v41", "previous": "v42"})
+    pitr.refuse_undoing_the_serving_deploy(PROD, pitr.Target.parse("before-deploy:v42"))
