@@ -289,6 +289,61 @@ class BackgroundLoad:
         self.thread.join(timeout=30)
 
 
+class Load(BackgroundLoad):
+    """A bounded loop through the proxy, on loopback, until stopped (150 s at most): reads and writes in turn.
+
+    The writes add to a cart and remove from it: a POST that reaches a container
+    is never retried by nginx, so a switch that drops a connection shows up here
+    as a failed write.
+    """
+
+    interval = 0.02
+    # read, add (a POST), read, remove: the cart never outgrows the stock.
+    CYCLE = ("read", "add", "read", "remove")
+
+    def __init__(self, prod):
+        super().__init__()
+        self.n = 0
+        self.base, self.reads, self.writes, self.failed, self.errors = prod.base_url, 0, 0, 0, []
+        self.client = opener(prod.tls_context())
+        self.token = register_and_login(prod, f"load-{uuid.uuid4().hex[:8]}@example.com", headers=HTTPS)
+        self.item = 0
+        self.product = prod.request("GET", "/api/v1/products/?in_stock=true", headers=HTTPS).json()["results"][0]["id"]
+
+    def send(self, kind: str) -> None:
+        auth = {**HTTPS, "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        if kind == "add":
+            body = json.dumps({"product_id": self.product, "quantity": 1}).encode()
+            request = urllib.request.Request(self.base + "/api/v1/cart/add/", body, auth, method="POST")  # noqa: S310
+        elif kind == "remove":
+            url = f"{self.base}/api/v1/cart/remove/{self.item}/"
+            request = urllib.request.Request(url, headers=auth, method="DELETE")  # noqa: S310 - loopback
+        else:
+            request = urllib.request.Request(self.base + "/api/v1/products/", headers=HTTPS)  # noqa: S310 - loopback
+        try:
+            with self.client.open(request, timeout=10) as response:
+                ok, detail = response.status in (200, 201, 204), ""
+                if kind == "add":
+                    items = json.loads(response.read())["items"]
+                    self.item = next(i["id"] for i in items if i["product"]["id"] == self.product)
+        except urllib.error.HTTPError as exc:
+            ok, detail = False, f"{exc.code} {exc.read()[:200]!r}"
+        except (urllib.error.URLError, OSError) as exc:
+            ok, detail = False, str(exc)
+        if ok:
+            self.writes += kind != "read"
+            self.reads += kind == "read"
+        else:
+            self.failed += 1
+            self.errors.append(f"{kind}: {detail}")
+
+    def step(self) -> None:
+        kind = self.CYCLE[self.n % len(self.CYCLE)]
+        if kind != "remove" or self.item:
+            self.send(kind)
+        self.n += 1
+
+
 @contextmanager
 def running(stack: Stack, *inv_args: str):
     """Bring `stack` up with `inv inv_args`; always remove it, volumes included."""
