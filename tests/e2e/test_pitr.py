@@ -113,23 +113,30 @@ def test_a_failing_archive_keeps_the_shop_serving_shows_within_a_minute_and_catc
     assert during in order_ids(prod)
 
 
+class Reads(Load):
+    """The catalogue read through the proxy in a loop: writes after the target are undone by design."""
+
+    CYCLE = ("read",)
+
+
 def test_a_restore_to_a_time_brings_back_exactly_the_orders_before_it(prod):
+    reads = Reads(prod)  # its user is registered before the target, so the restore keeps it
     before = order(prod)
     time.sleep(1.5)
     target = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
     time.sleep(1.5)
     after = order(prod)
     started = time.monotonic()
-    # Reads and cart writes through the proxy all along: the app is paused for the switch, not stopped, so
-    # requests wait for it instead of failing.
-    with Load(prod) as load:
+    # Reads through the proxy all along: the app is paused for the switch, not stopped, so requests wait
+    # for it instead of failing.
+    with reads:
         result = prod.inv("db.restore", "--env", "prod", "--to", target, "--yes")
     figure(
         f"PITR: restore to a time: {time.monotonic() - started:.1f}s; {result.stdout.splitlines()[-2].strip()}; "
-        f"under load: {load.reads} reads and {load.writes} writes answered, {load.failed} failed"
+        f"under a read load: {reads.reads} requests answered, {reads.failed} failed"
     )
-    assert load.failed == 0, load.errors[:5]
-    assert load.reads > 20
+    assert reads.failed == 0, reads.errors[:5]
+    assert reads.reads > 20
     ids = order_ids(prod)
     assert before in ids
     assert after not in ids
