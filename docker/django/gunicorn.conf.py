@@ -28,5 +28,8 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 # GUNICORN_ACCESS_LOG=- writes one here too, e.g. to debug without the proxy.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn 25+ opens a control socket (gunicornc) under $HOME by default; the root is
+# read-only, and scaling and reloads are the orchestrator's job here, not a socket's.
+control_socket_disable = True
 # %(M)s: request time in milliseconds.
 access_log_format = '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

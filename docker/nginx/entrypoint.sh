@@ -53,8 +53,10 @@ admin="${ADMIN_ALLOW:-all}"
 if [ "$admin" = all ]; then
     printf '0.0.0.0/0 1;\n::/0 1;\n' >"$runtime/admin-allow.geo"
 else
+    # Assigned first: set -e does not see a failure inside a for loop's word list.
+    allowed="$(addresses ADMIN_ALLOW "$admin")"
     : >"$runtime/admin-allow.geo"
-    for address in $(addresses ADMIN_ALLOW "$admin"); do
+    for address in $allowed; do
         echo "$address 1;" >>"$runtime/admin-allow.geo"
     done
 fi

@@ -124,9 +124,9 @@ class Stack:
             *args,
         ]
 
-    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
         command = self.compose_command(*args)
-        result = subprocess.run(command, env=self.environ, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(command, env=self.environ, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
         return result
