@@ -12,9 +12,9 @@ Two layers, and imports only go down:
 
     tasks/dev.py db.py prod.py swarm.py test.py lint.py deps.py bench.py   collections (tasks)
           |   no collection imports another
-    tasks/lib/   run, cli, deploys, stack, backups, lock, database, compose,
-                 checks, rollout, scan: shared code that defines no task and
-                 imports no collection (its own order: tasks/lib/__init__.py)
+    tasks/lib/   run, cli, stack, lock, compose, checks, rollout... and the
+                 domains db/, pitr/, swarm/, bench/: shared code that defines
+                 no task and imports no collection (its order: tasks/lib/__init__.py)
 
 tests/task_layer/test_task_layout.py fails when the layering breaks.
 """

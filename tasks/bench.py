@@ -16,8 +16,8 @@ from pathlib import Path
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import devbench, loadbench, opsbench, throwaway
 from .lib import stack as _stack
+from .lib.bench import backup_restore, dev_stacks, scenarios, throwaway
 from .lib.cli import task
 from .lib.run import DRY_RUN_HELP, Step, execute, output, say
 from .lib.run import run as run_command
@@ -170,19 +170,19 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
         }
         port = int(_stack.env_values(env_file)["HTTPS_PORT"])
         # Pinning wrk away from the stack halves the stack's cores on a small host: only with cores to spare.
-        bench = loadbench.Bench(
+        bench = scenarios.Bench(
             _stack.stack("prod"), port, runs, seconds, workdir, cpus=str(cores - 1) if cores >= 4 else ""
         )
         try:
             say(f"Deploying the prod stack as {_stack.project_name('prod', name)} (port {port}) ...")
             inv("prod.deploy", "--tag", name, env=env)
             with targeting(env):
-                loadbench.measure_all(bench, products, users, buyers, cores)
+                scenarios.measure_all(bench, products, users, buyers, cores)
                 if rows:
-                    opsbench.operations(bench, rows, timed_inv(env))
+                    backup_restore.operations(bench, rows, timed_inv(env))
         finally:
             inv("prod.down", "--volumes", "--yes", env=env)
-    devbench.docker_vs_native(seconds, inv)
+    dev_stacks.docker_vs_native(seconds, inv)
 
 
 @task(

@@ -10,10 +10,12 @@ from pathlib import Path
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import backups, database, lock, pitr, pitrrestore, restores
-from .lib import transfer as transfer_plan
+from .lib import lock
 from .lib.cli import task
 from .lib.compose import manage_step, one_off
+from .lib.db import backups, database, restores
+from .lib.db import transfer as transfer_plan
+from .lib.pitr import cluster_restore, repository
 from .lib.run import DRY_RUN_HELP, Step, confirm, execute, meanwhile, say, shell
 from .lib.stack import APP_SERVICES, ROOT, Stack, backups_dir, docker_problem, stack
 
@@ -78,7 +80,7 @@ def backup(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     positional=["file"],
     help={
         "file": "Dump to restore: a path, a name in the backups directory, or 'latest' (or use --to).",
-        "to": pitr.TARGET_HELP,
+        "to": repository.TARGET_HELP,
         "backup": "With --to: the backup set to start from, a label db.backups lists (e.g. the earlier one a "
         "restore names when the newest is damaged) (default: the newest that reaches the target).",
         "env": ENV_HELP,
@@ -102,7 +104,7 @@ def restore(
     if to:
         if file or env != "prod":
             raise Exit("✗ --to restores prod's cluster to a point: give --env prod and no FILE.", code=2)
-        restore_to(s, pitr.Target.parse(to), backup, yes, dry_run)
+        restore_to(s, repository.Target.parse(to), backup, yes, dry_run)
         return
     if backup:
         raise Exit("✗ --backup names a point-in-time backup set: use it with --to (prod).", code=2)
@@ -179,24 +181,24 @@ def restore_locked(plan: Restore, now: datetime) -> None:
     )
 
 
-def restore_to(s: Stack, target: pitr.Target, backup: str, yes: bool, dry_run: bool) -> None:
-    plan = pitrrestore.ClusterRestore(s, target, datetime.now(UTC), frozenset(s.running_services()), backup)
+def restore_to(s: Stack, target: repository.Target, backup: str, yes: bool, dry_run: bool) -> None:
+    plan = cluster_restore.ClusterRestore(s, target, datetime.now(UTC), frozenset(s.running_services()), backup)
     if dry_run:
         execute([*plan.prepare(), *plan.switch(), database.ready_step(s), plan.drop_older()], dry_run=True)
         say("On a failure after the switch these would run:")
         execute(plan.switch_back(), dry_run=True)
         return
-    pitr.refuse_undoing_the_serving_deploy(s, target)
-    repository = pitr.Repository.read(s, plan.up)
-    repository.check(target, backup)
+    repository.refuse_undoing_the_serving_deploy(s, target)
+    repo = repository.Repository.read(s, plan.up)
+    repo.check(target, backup)
     confirm(
         f"This replaces the whole database cluster of the prod stack ({s.project}) with its state at {target} "
-        f"(recoverable: {repository.window()}); the current cluster is kept as {plan.previous} until the next "
+        f"(recoverable: {repo.window()}); the current cluster is kept as {plan.previous} until the next "
         "restore.",
         yes,
     )
     with lock.held(s, f"db.restore --to {target}"):
-        unavailable = pitrrestore.restore(plan)
+        unavailable = cluster_restore.restore(plan)
     say(f"  the app was paused for {unavailable:.1f}s (while the clusters were switched)")
     say(f"✓ restored the cluster to {target}; the previous one is kept as {plan.previous} until the next restore.")
 
@@ -210,9 +212,9 @@ def drill(c: Context, env: str = "prod", dry_run: bool = False) -> None:
     if not dry_run:
         s.require_running("pitr", "db.drill")
     with lock.held(s, "db.drill", dry_run):
-        execute([pitr.drill_step(s)], dry_run)
+        execute([repository.drill_step(s)], dry_run)
     if not dry_run:
-        say(f"✓ {pitr.describe_drill(pitr.last_drill(s))}")
+        say(f"✓ {repository.describe_drill(repository.last_drill(s))}")
 
 
 @task(name="backups", help={"env": "Only this environment's backups: dev or prod (default: every environment's)."})
@@ -222,7 +224,7 @@ def list_backups(c: Context, env: str = "") -> None:
         stack(env)  # validates the name
     if env in ("", "prod") and docker_problem() is None and stack("prod").volume_exists("pgbackrest_repo"):
         prod = stack("prod")
-        pitr.show(pitr.Repository.read(prod, frozenset(prod.running_services())))
+        repository.show(repository.Repository.read(prod, frozenset(prod.running_services())))
     found = backups.listing(env)
     if not found:
         say(f"No dumps in {backups_dir()}.")

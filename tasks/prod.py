@@ -7,8 +7,9 @@ from contextlib import nullcontext
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import backups, checks, compose, database, deploys, lock, rollout
+from .lib import checks, compose, deploys, lock, rollout
 from .lib.cli import task
+from .lib.db import backups, database
 from .lib.prodplans import (
     LOG,
     PREFLIGHT,

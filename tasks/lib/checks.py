@@ -8,7 +8,8 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from . import database, scan, tls
+from . import scan, tls
+from .db import database
 from .run import Step, run, say, shell
 from .stack import ROOT, SECRET_NAMES, Stack, env_example, env_file, env_values, python, secret, stack, tool
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from . import backups, journal
+from . import journal
+from .db import backups
 from .run import say
 from .stack import Stack
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from invoke.exceptions import Exit
 
-from . import backups, compose, database, pitr, rollout, tls
+from . import compose, rollout, tls
+from .db import backups, database
+from .pitr import repository
 from .run import LOG_DIR, Step, say
 from .stack import (
     SECRET_NAMES,
@@ -158,9 +160,9 @@ def restore_point_step(tag: str) -> Step:
 
     The segment is switched so the mark reaches the archive now, not up to PITR_ARCHIVE_TIMEOUT later.
     """
-    name = database.literal(f"{pitr.RESTORE_POINT}{tag}")
+    name = database.literal(f"{repository.RESTORE_POINT}{tag}")
     sql = f"SELECT pg_catalog.pg_create_restore_point({name}); SELECT pg_catalog.pg_switch_wal();"
-    return Step(f"mark the point before this deploy ({pitr.RESTORE_POINT}{tag})", database.on_postgres(PROD, sql))
+    return Step(f"mark the point before this deploy ({repository.RESTORE_POINT}{tag})", database.on_postgres(PROD, sql))
 
 
 def plan_deploy(tag: str, wait_timeout: int, running: bool, has_data: bool) -> tuple[list[Step], list[Step]]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from invoke.exceptions import Exit
 
 from . import journal
-from .database import wait_ready
+from .db.database import wait_ready
 from .journal import UPSTREAM
 from .run import output, run, say, shell
 from .stack import Stack, app_module

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tasks.lib import database as tasks_db
-from tasks.lib import restores
+from tasks.lib.db import database as tasks_db
+from tasks.lib.db import restores
 from tasks.lib.stack import stack
 from tests.helpers import ROOT, fake_commands
 

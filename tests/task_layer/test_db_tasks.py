@@ -12,8 +12,9 @@ import pytest
 from invoke import MockContext
 from invoke.exceptions import Exit
 
-from tasks.lib import backups, checks, database, lock, restores
+from tasks.lib import checks, lock
 from tasks.lib import stack as _stack
+from tasks.lib.db import backups, database, restores
 from tests.helpers import ROOT, fake_commands
 
 DEV = _stack.stack("dev")

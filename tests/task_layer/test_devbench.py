@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks.lib.devbench import at
+from tasks.lib.bench.dev_stacks import at
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,9 @@ import pytest
 from invoke import MockContext
 
 from tasks import db, dev, prod
-from tasks.lib import database, deploys, rollout, run
+from tasks.lib import deploys, rollout, run
 from tasks.lib import stack as _stack
+from tasks.lib.db import database
 from tasks.lib.run import Step, side_by_side
 
 from .test_db_tasks import write_backup

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tasks.lib.loadgen import Figures, checkout_in_one_request, combine, wrk
+from tasks.lib.bench.loadgen import Figures, checkout_in_one_request, combine, wrk
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (.ci/run installs it)")
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from invoke.exceptions import Exit
 
-from tasks.lib import pitr, pitrrestore
 from tasks.lib import stack as _stack
+from tasks.lib.pitr import cluster_restore, repository
 from tests.helpers import inv
 
 PROD = _stack.stack("prod")
@@ -26,7 +26,7 @@ PROD = _stack.stack("prod")
     ],
 )
 def test_targets_are_parsed_into_pgbackrest_recovery_types(text, kind, value):
-    target = pitr.Target.parse(text)
+    target = repository.Target.parse(text)
     assert (target.kind, target.value) == (kind, value)
 
 
@@ -40,7 +40,7 @@ def test_targets_are_parsed_into_pgbackrest_recovery_types(text, kind, value):
 )
 def test_a_target_that_is_not_one_is_refused_naming_the_forms(text, why):
     with pytest.raises(Exit) as refused:
-        pitr.Target.parse(text)
+        repository.Target.parse(text)
     assert refused.value.code == 2
     assert why in refused.value.message
     assert "latest, before-deploy:TAG, or a time such as '2026-12-05 14:03:27+00'" in refused.value.message
@@ -57,42 +57,42 @@ def backup(stop: datetime, kind: str = "full") -> dict:
 
 def test_a_time_outside_the_recoverable_window_is_refused_naming_the_window():
     oldest = datetime(2026, 12, 1, 3, 0, 0, tzinfo=UTC)
-    repository = pitr.Repository([backup(oldest), backup(oldest + timedelta(days=1), "diff")], [], "ok")
+    repo = repository.Repository([backup(oldest), backup(oldest + timedelta(days=1), "diff")], [], "ok")
     with pytest.raises(Exit) as before:
-        repository.check(pitr.Target.parse("2026-11-30 12:00:00+00"))
+        repo.check(repository.Target.parse("2026-11-30 12:00:00+00"))
     assert "is before the recoverable window (2026-12-01 03:00:00+00 .. the end of the archive)" in before.value.message
     with pytest.raises(Exit) as future:
-        repository.check(pitr.Target.parse((datetime.now(UTC) + timedelta(hours=1)).isoformat()))
+        repo.check(repository.Target.parse((datetime.now(UTC) + timedelta(hours=1)).isoformat()))
     assert "is in the future" in future.value.message
-    repository.check(pitr.Target.parse("2026-12-02 12:00:00+00"))  # inside: no refusal
-    repository.check(pitr.Target("latest"))
+    repo.check(repository.Target.parse("2026-12-02 12:00:00+00"))  # inside: no refusal
+    repo.check(repository.Target("latest"))
 
 
 def test_a_chosen_backup_must_be_in_the_repository_and_end_before_the_target():
     oldest = datetime(2026, 12, 1, 3, 0, 0, tzinfo=UTC)
-    repository = pitr.Repository([backup(oldest), backup(oldest + timedelta(days=1))], [], "ok")
+    repo = repository.Repository([backup(oldest), backup(oldest + timedelta(days=1))], [], "ok")
     with pytest.raises(Exit) as unknown:
-        repository.check(pitr.Target("latest"), "20261130-030000F")
+        repo.check(repository.Target("latest"), "20261130-030000F")
     assert unknown.value.code == 2
     assert "--backup '20261130-030000F' is not in the repository; its backups: 20261201-030000F, 20261202-030000F" in (
         unknown.value.message
     )
     with pytest.raises(Exit) as early:
-        repository.check(pitr.Target.parse("2026-12-01 12:00:00+00"), "20261202-030000F")
+        repo.check(repository.Target.parse("2026-12-01 12:00:00+00"), "20261202-030000F")
     assert "is before backup 20261202-030000F ended (2026-12-02 03:00:00+00)" in early.value.message
     # The earlier backup reaches that time, and the newest any later one.
-    repository.check(pitr.Target.parse("2026-12-01 12:00:00+00"), "20261201-030000F")
-    repository.check(pitr.Target.parse("2026-12-02 12:00:00+00"), "20261202-030000F")
+    repo.check(repository.Target.parse("2026-12-01 12:00:00+00"), "20261201-030000F")
+    repo.check(repository.Target.parse("2026-12-02 12:00:00+00"), "20261202-030000F")
 
 
 def test_an_empty_repository_refuses_every_target():
     with pytest.raises(Exit, match="holds no backup yet"):
-        pitr.Repository([], [], "missing").check(pitr.Target("latest"))
+        repository.Repository([], [], "missing").check(repository.Target("latest"))
 
 
 def test_db_backups_says_when_archiving_fails_and_when_it_works(capsys):
     stop = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
-    failing = pitr.Repository(
+    failing = repository.Repository(
         [backup(stop)],
         [{"min": "000000010000000000000001", "max": "000000010000000000000009"}],
         "ok",
@@ -100,11 +100,11 @@ def test_db_backups_says_when_archiving_fails_and_when_it_works(capsys):
         last_failed=stop + timedelta(minutes=2),
         failed_wal="00000001000000000000000A",
     )
-    pitr.show(failing)
+    repository.show(failing)
     shown = capsys.readouterr().out
     assert "recoverable window 2026-12-05 12:00:00+00 .. 2026-12-05 12:01:00+00" in shown
     assert "archiving FAILS: 00000001000000000000000A at 2026-12-05 12:02:00+00" in shown
-    pitr.show(pitr.Repository([backup(stop)], [], "ok", last_archived=stop + timedelta(minutes=3)))
+    repository.show(repository.Repository([backup(stop)], [], "ok", last_archived=stop + timedelta(minutes=3)))
     assert "archiving works: last segment archived 2026-12-05 12:03:00+00" in capsys.readouterr().out
 
 
@@ -112,23 +112,23 @@ def test_db_backups_shows_the_last_drill_and_marks_a_failed_one(capsys):
     stop = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
     record = {"finished": "2026-12-05T13:00:00Z", "seconds": 7, "backup": "20261205-120000F", "tables": 20}
     passed = {**record, "result": "passed", "reason": "", "replayed_to": "2026-12-05T12:59:00Z", "rows": 116}
-    pitr.show(pitr.Repository([backup(stop)], [], "ok", drill=passed))
+    repository.show(repository.Repository([backup(stop)], [], "ok", drill=passed))
     assert (
         "   last restore drill 2026-12-05T13:00:00Z (7 s) passed: 20261205-120000F replayed to 2026-12-05T12:59:00Z, "
         "20 tables, 116 rows checked"
     ) in capsys.readouterr().out
     failed = {**passed, "result": "failed", "reason": "the repository holds damaged files: invalid checksum 'x'"}
-    pitr.show(pitr.Repository([backup(stop)], [], "ok", drill=failed))
+    repository.show(repository.Repository([backup(stop)], [], "ok", drill=failed))
     assert " ✗ last restore drill 2026-12-05T13:00:00Z (7 s) FAILED: the repository holds damaged" in (
         capsys.readouterr().out
     )
-    pitr.show(pitr.Repository([backup(stop)], [], "ok"))
+    repository.show(repository.Repository([backup(stop)], [], "ok"))
     assert "no restore drill yet" in capsys.readouterr().out
 
 
 def test_the_restore_switches_only_restored_clusters_and_puts_back_only_what_it_moved():
-    plan = pitrrestore.ClusterRestore(
-        PROD, pitr.Target("latest"), datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC), frozenset({"db", "web", "pitr"})
+    plan = cluster_restore.ClusterRestore(
+        PROD, repository.Target("latest"), datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC), frozenset({"db", "web", "pitr"})
     )
     switch = " ".join(step.command for step in plan.switch())
     assert "mv -T current previous-20261205120000; fi && mv -T restore-20261205120000 current" in switch
@@ -174,13 +174,13 @@ def test_a_chosen_backup_reaches_the_restore_script():
 
 
 def test_a_restore_to_before_the_serving_deploy_is_refused_until_it_is_rolled_back(monkeypatch):
-    monkeypatch.setattr(pitr.deploys, "deployed", lambda project: {"current": "v42", "previous": "v41"})
+    monkeypatch.setattr(repository.deploys, "deployed", lambda project: {"current": "v42", "previous": "v41"})
     with pytest.raises(Exit) as refused:
-        pitr.refuse_undoing_the_serving_deploy(PROD, pitr.Target.parse("before-deploy:v42"))
+        repository.refuse_undoing_the_serving_deploy(PROD, repository.Target.parse("before-deploy:v42"))
     assert refused.value.code == 2
     assert ":v42 is still serving" in refused.value.message
     assert "Roll back first (./inv prod.rollback), then run this again." in refused.value.message
-    pitr.refuse_undoing_the_serving_deploy(PROD, pitr.Target.parse("latest"))
+    repository.refuse_undoing_the_serving_deploy(PROD, repository.Target.parse("latest"))
     # Rolled back: v41 serves, and the restore to before v42 goes ahead.
-    monkeypatch.setattr(pitr.deploys, "deployed", lambda project: {"current": "v41", "previous": "v42"})
-    pitr.refuse_undoing_the_serving_deploy(PROD, pitr.Target.parse("before-deploy:v42"))
+    monkeypatch.setattr(repository.deploys, "deployed", lambda project: {"current": "v41", "previous": "v42"})
+    repository.refuse_undoing_the_serving_deploy(PROD, repository.Target.parse("before-deploy:v42"))

@@ -19,8 +19,9 @@ from invoke import MockContext
 from invoke.exceptions import Exit
 
 from tasks import dev, prod
-from tasks.lib import journal, lock, restores, rollout
+from tasks.lib import journal, lock, rollout
 from tasks.lib import stack as _stack
+from tasks.lib.db import restores
 from tests.helpers import ROOT
 
 DEV, PROD = _stack.stack("dev"), _stack.stack("prod")

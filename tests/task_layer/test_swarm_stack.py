@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.lib import swarmstack
+from tasks.lib.swarm import stackfile
 
 
 def merged(tmp_path: Path) -> dict:
@@ -43,14 +43,14 @@ def merged(tmp_path: Path) -> dict:
 
 def test_what_a_stack_rejects_is_replaced_by_what_keeps_each_guarantee(tmp_path):
     digest = "registry:5000/desideliver-django@sha256:" + "a" * 64
-    generated = swarmstack.stack(merged(tmp_path), "shop", {"desideliver-django": digest}, tmp_path)
+    generated = stackfile.stack(merged(tmp_path), "shop", {"desideliver-django": digest}, tmp_path)
     services = generated["services"]
     assert set(services) == {"web", "worker", "db", "proxy", "db-roles", "migrate"}
-    for name in swarmstack.JOBS:  # run once per deploy, awaited; a failure stops it
+    for name in stackfile.JOBS:  # run once per deploy, awaited; a failure stops it
         assert services[name]["deploy"]["mode"] == "replicated-job"
         assert services[name]["deploy"]["restart_policy"] == {"condition": "none"}
     for service in (services[name] for name in ("web", "worker", "db", "proxy")):
-        assert not set(service) & set(swarmstack.DROPPED)
+        assert not set(service) & set(stackfile.DROPPED)
         assert service["deploy"]["endpoint_mode"] == "dnsrr"
         assert service["deploy"]["restart_policy"]["condition"] == "any"
     web = services["web"]
@@ -60,7 +60,7 @@ def test_what_a_stack_rejects_is_replaced_by_what_keeps_each_guarantee(tmp_path)
     assert web["deploy"]["update_config"]["failure_action"] == "rollback"
     assert web["deploy"]["resources"]["limits"] == {"cpus": "2", "memory": "512M"}
     assert web["deploy"]["resources"]["reservations"]["memory"] == "192M"
-    assert services["db"]["deploy"]["placement"]["constraints"] == [swarmstack.DATA_NODE]
+    assert services["db"]["deploy"]["placement"]["constraints"] == [stackfile.DATA_NODE]
     proxy = services["proxy"]
     assert proxy["ports"] == [{"target": 8443, "published": 443, "protocol": "tcp", "mode": "host"}]
     assert "volumes" not in proxy
@@ -75,7 +75,7 @@ def test_web_and_worker_keep_their_media_volume_and_stay_unpinned(tmp_path):
     for name in ("web", "worker"):
         model["services"][name] = {**model["services"][name], "volumes": [media]}
     model["volumes"]["media"] = {"name": "shop-prod_media"}
-    generated = swarmstack.stack(model, "shop", {}, tmp_path)
+    generated = stackfile.stack(model, "shop", {}, tmp_path)
     assert generated["volumes"]["media"] == {}
     for name in ("web", "worker"):
         assert media in generated["services"][name]["volumes"]
@@ -83,8 +83,8 @@ def test_web_and_worker_keep_their_media_volume_and_stay_unpinned(tmp_path):
 
 
 def test_a_deploy_step_names_only_its_services_and_keeps_every_network_and_secret(tmp_path):
-    generated = swarmstack.stack(merged(tmp_path), "shop", {}, tmp_path)
-    part = swarmstack.subset(generated, ("migrate",))
+    generated = stackfile.stack(merged(tmp_path), "shop", {}, tmp_path)
+    part = stackfile.subset(generated, ("migrate",))
     assert list(part["services"]) == ["migrate"]
     assert part["networks"] == generated["networks"]
     assert part["secrets"] == generated["secrets"]
@@ -93,15 +93,15 @@ def test_a_deploy_step_names_only_its_services_and_keeps_every_network_and_secre
 
 def test_a_changed_secret_gets_a_new_name_so_rotation_is_a_rolling_update(tmp_path):
     model = merged(tmp_path)
-    before = swarmstack.stack(model, "shop", {}, tmp_path)["secrets"]["secret_key"]["name"]
+    before = stackfile.stack(model, "shop", {}, tmp_path)["secrets"]["secret_key"]["name"]
     (tmp_path / "secret_key").write_text("two")
-    after = swarmstack.stack(model, "shop", {}, tmp_path)["secrets"]["secret_key"]["name"]
+    after = stackfile.stack(model, "shop", {}, tmp_path)["secrets"]["secret_key"]["name"]
     assert before != after
     assert before.startswith("shop_secret_key_")
 
 
 def test_converged_means_every_replica_runs_and_every_job_completed():
-    from tasks.lib.swarmops import converged
+    from tasks.lib.swarm.manager import converged
 
     assert converged("shop_web 2/2")
     assert not converged("shop_web 1/2")
@@ -113,15 +113,16 @@ def test_swarm_commands_aim_at_the_manager_and_deploy_needs_a_registry(tmp_path,
     import pytest
     from invoke.exceptions import Exit
 
-    from tasks.lib import stack, swarmops
+    from tasks.lib import stack
+    from tasks.lib.swarm import manager
 
     env = tmp_path / ".env.prod"
     env.write_text("SWARM_HOST=ssh://deploy@manager\nSWARM_STACK=shop\n")
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
     prod = stack.stack("prod")
-    assert swarmops.docker(prod, "stack", "ps", swarmops.name(prod)) == "docker -H ssh://deploy@manager stack ps shop"
+    assert manager.docker(prod, "stack", "ps", manager.name(prod)) == "docker -H ssh://deploy@manager stack ps shop"
     with pytest.raises(Exit, match=r"set SWARM_REGISTRY in \.env\.prod"):
-        swarmops.registry(prod)
+        manager.registry(prod)
 
 
 def swarm_env(tmp_path, monkeypatch, extra: str = "", host: str = "ssh://deploy@manager") -> None:
@@ -133,12 +134,13 @@ def swarm_env(tmp_path, monkeypatch, extra: str = "", host: str = "ssh://deploy@
 def test_an_engine_on_plain_tcp_is_refused_naming_the_setting_the_risk_and_what_to_use(tmp_path, monkeypatch):
     from invoke.exceptions import Exit
 
-    from tasks.lib import stack, swarmdata, swarmops
+    from tasks.lib import stack
+    from tasks.lib.swarm import data_node, manager
 
     for host in ("tcp://10.0.0.1:2375", "10.0.0.1:2375"):  # the docker CLI reads a bare address as tcp://
         swarm_env(tmp_path, monkeypatch, host=host)
         with pytest.raises(Exit) as refused:
-            swarmops.docker(stack.stack("prod"), "stack", "ps", "shop")
+            manager.docker(stack.stack("prod"), "stack", "ps", "shop")
         assert refused.value.code == 2
         assert refused.value.message == (
             f"✗ SWARM_HOST={host} in .env.prod is an engine on plain TCP: whoever reaches it is root on the node, "
@@ -147,9 +149,9 @@ def test_an_engine_on_plain_tcp_is_refused_naming_the_setting_the_risk_and_what_
         )
     # The manager's engine is fine (ssh), the data node's is not.
     swarm_env(tmp_path, monkeypatch, "SWARM_DATA_HOST=tcp://10.0.0.2:2375\n")
-    monkeypatch.setattr(swarmdata, "container", lambda s, service: "c0ffee")
+    monkeypatch.setattr(data_node, "container", lambda s, service: "c0ffee")
     with pytest.raises(Exit, match=r"SWARM_DATA_HOST=tcp://10\.0\.0\.2:2375 in \.env\.prod is an engine on plain TCP"):
-        swarmdata.DataNode("prod").exec("db", "psql")
+        data_node.DataNode("prod").exec("db", "psql")
 
 
 # deploy builds and pushes before reaching an engine, backup's only step is an
@@ -181,13 +183,14 @@ def test_a_plain_tcp_engine_is_refused_before_anything_runs_in_a_dry_run_too(
 
 
 def test_the_lab_opt_in_allows_plain_tcp_and_warns_once_per_run(tmp_path, monkeypatch, capsys):
-    from tasks.lib import stack, swarmops
+    from tasks.lib import stack
+    from tasks.lib.swarm import manager
 
-    swarmops.warn_plain_tcp.cache_clear()
+    manager.warn_plain_tcp.cache_clear()
     swarm_env(tmp_path, monkeypatch, "SWARM_ALLOW_PLAIN_TCP=yes\n", host="tcp://10.0.0.1:2375")
     prod = stack.stack("prod")
-    assert swarmops.docker(prod, "stack", "ps", "shop") == "docker -H tcp://10.0.0.1:2375 stack ps shop"
-    assert swarmops.docker(prod, "service", "ls") == "docker -H tcp://10.0.0.1:2375 service ls"
+    assert manager.docker(prod, "stack", "ps", "shop") == "docker -H tcp://10.0.0.1:2375 stack ps shop"
+    assert manager.docker(prod, "service", "ls") == "docker -H tcp://10.0.0.1:2375 service ls"
     warnings = [line for line in capsys.readouterr().out.splitlines() if "plain TCP" in line]
     assert warnings == [
         "  ! SWARM_HOST=tcp://10.0.0.1:2375 is plain TCP (SWARM_ALLOW_PLAIN_TCP=yes): whoever reaches it is root on "
@@ -196,7 +199,8 @@ def test_the_lab_opt_in_allows_plain_tcp_and_warns_once_per_run(tmp_path, monkey
 
 
 def test_ssh_a_local_socket_and_tcp_with_a_client_certificate_are_accepted(tmp_path, monkeypatch):
-    from tasks.lib import stack, swarmops
+    from tasks.lib import stack
+    from tasks.lib.swarm import manager
 
     certificates = tmp_path / "swarm-tls"
     certificates.mkdir()
@@ -215,14 +219,15 @@ def test_ssh_a_local_socket_and_tcp_with_a_client_certificate_are_accepted(tmp_p
     ]:
         swarm_env(tmp_path, monkeypatch, tls + "SWARM_DATA_HOST=tcp://10.0.0.2:2376\n", host=host)
         prod = stack.stack("prod")
-        assert swarmops.docker(prod, "stack", "ps", "shop") == f"docker {aimed}stack ps shop"
-        assert swarmops.docker(prod, "ps", node="SWARM_DATA_HOST") == f"docker {flags} -H tcp://10.0.0.2:2376 ps"
+        assert manager.docker(prod, "stack", "ps", "shop") == f"docker {aimed}stack ps shop"
+        assert manager.docker(prod, "ps", node="SWARM_DATA_HOST") == f"docker {flags} -H tcp://10.0.0.2:2376 ps"
 
 
 def test_a_client_certificate_directory_missing_a_file_is_refused_naming_it(tmp_path, monkeypatch):
     from invoke.exceptions import Exit
 
-    from tasks.lib import stack, swarmops
+    from tasks.lib import stack
+    from tasks.lib.swarm import manager
 
     certificates = tmp_path / "swarm-tls"
     certificates.mkdir()
@@ -230,19 +235,19 @@ def test_a_client_certificate_directory_missing_a_file_is_refused_naming_it(tmp_
         (certificates / file).write_text(file)
     swarm_env(tmp_path, monkeypatch, f"SWARM_TLS_DIR={certificates}\n", host="tcp://10.0.0.1:2376")
     with pytest.raises(Exit) as refused:
-        swarmops.docker(stack.stack("prod"), "stack", "ps", "shop")
+        manager.docker(stack.stack("prod"), "stack", "ps", "shop")
     assert refused.value.code == 2
     assert refused.value.message.startswith(f"✗ SWARM_TLS_DIR in .env.prod ({certificates}) lacks key.pem: it needs")
     swarm_env(tmp_path, monkeypatch, f"SWARM_TLS_DIR={tmp_path / 'none'}\n", host="tcp://10.0.0.1:2376")
     with pytest.raises(Exit, match=r"lacks ca\.pem, cert\.pem, key\.pem: it needs"):
-        swarmops.docker(stack.stack("prod"), "stack", "ps", "shop")
+        manager.docker(stack.stack("prod"), "stack", "ps", "shop")
 
 
 def test_data_commands_go_to_the_data_nodes_engine_and_name_it_when_nothing_runs_there(tmp_path, monkeypatch):
     import pytest
     from invoke.exceptions import Exit
 
-    from tasks.lib import swarmdata
+    from tasks.lib.swarm import data_node
 
     swarm_env(tmp_path, monkeypatch, "SWARM_DATA_HOST=ssh://deploy@data\n")
     asked = []
@@ -251,14 +256,14 @@ def test_data_commands_go_to_the_data_nodes_engine_and_name_it_when_nothing_runs
         asked.append(command)
         return "c0ffee" if "shop_db" in command else ""
 
-    monkeypatch.setattr(swarmdata, "output", docker_ps)
-    node = swarmdata.DataNode("prod")
+    monkeypatch.setattr(data_node, "output", docker_ps)
+    node = data_node.DataNode("prod")
     assert node.exec("db", "psql") == "docker -H ssh://deploy@data exec -i c0ffee psql"
     assert node.exec("db", "pg_restore") == "docker -H ssh://deploy@data exec -i c0ffee pg_restore"
     assert len(asked) == 1  # one lookup of the db task per restore, not one per command
     assert asked[0].startswith("docker -H ssh://deploy@data ps -q --filter label=com.docker.swarm.service.name=shop_db")
     with pytest.raises(Exit, match=r"no running shop_backup task on the data node's engine \(ssh://deploy@data\)"):
-        swarmdata.backup(node)
+        data_node.backup(node)
 
 
 def test_the_swap_is_retried_while_a_connection_slips_in_and_never_on_another_error(tmp_path, monkeypatch):
@@ -267,11 +272,11 @@ def test_the_swap_is_retried_while_a_connection_slips_in_and_never_on_another_er
     import pytest
     from invoke.exceptions import Exit
 
-    from tasks.lib import swarmdata
+    from tasks.lib.swarm import data_node
 
     swarm_env(tmp_path, monkeypatch)
-    monkeypatch.setattr(swarmdata, "container", lambda s, service: "c0ffee")
-    monkeypatch.setattr(swarmdata.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(data_node, "container", lambda s, service: "c0ffee")
+    monkeypatch.setattr(data_node.time, "sleep", lambda seconds: None)
     answers = iter(["database is being accessed by other users", "database is being accessed by other users", ""])
     calls = []
 
@@ -280,25 +285,26 @@ def test_the_swap_is_retried_while_a_connection_slips_in_and_never_on_another_er
         error = next(answers)
         return subprocess.CompletedProcess(command, 1 if error else 0, "", error)
 
-    monkeypatch.setattr(swarmdata, "run", run)
-    swarmdata.swap_in(swarmdata.DataNode("prod"), "ALTER DATABASE a RENAME TO b;")
+    monkeypatch.setattr(data_node, "run", run)
+    data_node.swap_in(data_node.DataNode("prod"), "ALTER DATABASE a RENAME TO b;")
     assert len(calls) == 3
     answers = iter(["permission denied to rename database"])
     with pytest.raises(Exit, match="the swap failed and changed nothing: permission denied"):
-        swarmdata.swap_in(swarmdata.DataNode("prod"), "ALTER DATABASE a RENAME TO b;")
+        data_node.swap_in(data_node.DataNode("prod"), "ALTER DATABASE a RENAME TO b;")
 
 
 def restore_with(tmp_path, monkeypatch, failing_step: str = "", swap_fails: bool = False):
-    """swarmdata.restore with the data node faked: which steps ran, which swaps, and the Exit it raised."""
+    """data_node.restore with the data node faked: which steps ran, which swaps, and the Exit it raised."""
     from datetime import datetime
 
     import pytest
     from invoke.exceptions import Exit
 
-    from tasks.lib import restores, swarmdata
+    from tasks.lib.db import restores
+    from tasks.lib.swarm import data_node
 
     swarm_env(tmp_path, monkeypatch)
-    monkeypatch.setattr(swarmdata, "container", lambda s, service: "c0ffee")
+    monkeypatch.setattr(data_node, "container", lambda s, service: "c0ffee")
     ran, swaps = [], []
 
     def execute(plan, dry_run=False):
@@ -312,11 +318,11 @@ def restore_with(tmp_path, monkeypatch, failing_step: str = "", swap_fails: bool
             raise Exit("✗ the swap failed and changed nothing", 1)
         swaps.append(sql)
 
-    monkeypatch.setattr(swarmdata, "execute", execute)
-    monkeypatch.setattr(swarmdata, "swap_in", swap_in)
+    monkeypatch.setattr(data_node, "execute", execute)
+    monkeypatch.setattr(data_node, "swap_in", swap_in)
     swap = restores.Swap.at("desideliver", datetime(2026, 1, 2, 3, 4, 5))
     with pytest.raises(Exit) as failure:
-        swarmdata.restore(swarmdata.DataNode("prod"), tmp_path / "x.dump", swap, migrate=True, dry_run=False)
+        data_node.restore(data_node.DataNode("prod"), tmp_path / "x.dump", swap, migrate=True, dry_run=False)
     return ran, swaps, failure.value.message
 
 
@@ -349,13 +355,13 @@ def test_swarm_config_writes_the_generated_stack_beside_the_deployed_one(tmp_pat
     from invoke import MockContext
 
     from tasks import swarm
-    from tasks.lib import swarmops
+    from tasks.lib.swarm import manager
 
     swarm_env(tmp_path, monkeypatch)
-    monkeypatch.setattr(swarmops, "STACK_FILE", tmp_path / "var" / "swarm" / "stack.json")
-    monkeypatch.setattr(swarmops, "ROOT", tmp_path)
-    monkeypatch.setattr(swarmops, "merged_config", lambda s, tag: merged(tmp_path))
-    monkeypatch.setattr(swarmops, "tls_dir", lambda: tmp_path)
+    monkeypatch.setattr(manager, "STACK_FILE", tmp_path / "var" / "swarm" / "stack.json")
+    monkeypatch.setattr(manager, "ROOT", tmp_path)
+    monkeypatch.setattr(manager, "merged_config", lambda s, tag: merged(tmp_path))
+    monkeypatch.setattr(manager, "tls_dir", lambda: tmp_path)
     plans = []
     monkeypatch.setattr(swarm, "execute", lambda plan, dry_run=False: plans.append(plan))
     swarm.config(MockContext())

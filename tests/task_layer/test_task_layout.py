@@ -11,27 +11,37 @@ from tests.helpers import ROOT, inv
 from .test_tasks import all_tasks
 
 COLLECTIONS = sorted(p.stem for p in (ROOT / "tasks").glob("*.py"))
-LIB = sorted(p.stem for p in (ROOT / "tasks" / "lib").glob("*.py") if p.stem != "__init__")
+LIB_DIR = ROOT / "tasks" / "lib"
+
+
+def lib_name(path: Path) -> str:
+    """tasks/lib/db/restores.py -> 'db.restores'."""
+    return ".".join(path.relative_to(LIB_DIR).with_suffix("").parts)
+
+
+LIB = sorted(lib_name(p) for p in LIB_DIR.rglob("*.py") if p.stem != "__init__")
 
 
 def imported_modules(path: Path) -> set[str]:
-    """The tasks modules `path` imports, as 'lib.x' or a collection name."""
+    """The tasks modules `path` imports: 'lib.db.restores' for shared code, the name of a collection."""
+    package = ["tasks", *path.parent.relative_to(ROOT / "tasks").parts]
     found = set()
-    in_lib = path.parent.name == "lib"
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package[: len(package) - node.level + 1]
+            module = ".".join([*base, *([node.module] if node.module else [])])
+        else:
             module = node.module or ""
-            if node.level == 1 and in_lib:
-                names = [module] if module else [a.name for a in node.names]
-                found |= {f"lib.{n}" for n in names}
-            elif node.level == 1:
-                found |= {module} if module else {a.name for a in node.names}
-                if module == "lib":
-                    found |= {f"lib.{a.name}" for a in node.names}
-            elif node.level == 2:
-                found.add(module or "..")
-            elif module.startswith("tasks"):
-                found.add(module.removeprefix("tasks.") or "tasks")
+        if not module.startswith("tasks"):
+            continue
+        # `from tasks.lib.db import backups` imports the module tasks.lib.db.backups.
+        names = [f"{module}.{a.name}" for a in node.names]
+        submodules = [n for n in names if (ROOT / n.replace(".", "/")).with_suffix(".py").exists()]
+        for full in submodules or [module]:
+            name = full.removeprefix("tasks.")
+            found.add(name if name.startswith("lib.") or name == "lib" else name.split(".")[0])
     return found
 
 
@@ -42,23 +52,32 @@ def test_no_collection_imports_another_collection():
 
 
 def test_lib_imports_no_collection_and_defines_no_task():
-    for name in LIB:
-        path = ROOT / "tasks" / "lib" / f"{name}.py"
+    for path in LIB_DIR.rglob("*.py"):
         imported = imported_modules(path)
-        assert all(m.startswith("lib.") for m in imported), f"tasks/lib/{name}.py imports {imported}"
-        assert "\n@task" not in path.read_text(), f"tasks/lib/{name}.py defines a task"
+        assert all(m.startswith("lib.") for m in imported), f"{path} imports {imported}"
+        assert "\n@task" not in path.read_text(), f"{path} defines a task"
 
 
 def test_lib_modules_import_only_modules_listed_before_them():
     order = [line.split()[0] for line in tasks.lib.__doc__.split("\n\n")[2].strip().splitlines()]
     assert sorted(order) == LIB, "tasks/lib/__init__.py must list every module of tasks/lib in import order"
     for position, name in enumerate(order):
-        for imported in imported_modules(ROOT / "tasks" / "lib" / f"{name}.py"):
+        for imported in imported_modules(LIB_DIR / f"{name.replace('.', '/')}.py"):
             assert order.index(imported.removeprefix("lib.")) < position, f"lib.{name} imports {imported}"
 
 
+def test_the_layout_check_sees_imports_across_folders():
+    """The checks above are only as good as imported_modules: it must resolve each form the code uses."""
+    assert imported_modules(LIB_DIR / "pitr" / "cluster_restore.py") >= {
+        "lib.journal",
+        "lib.db.database",
+        "lib.pitr.repository",
+    }
+    assert {"lib.db.backups", "lib.pitr.repository", "lib.lock"} <= imported_modules(ROOT / "tasks" / "db.py")
+
+
 def test_every_module_is_under_300_lines():
-    for path in [*(ROOT / "tasks").glob("*.py"), *(ROOT / "tasks" / "lib").glob("*.py")]:
+    for path in [*(ROOT / "tasks").glob("*.py"), *LIB_DIR.rglob("*.py")]:
         assert len(path.read_text().splitlines()) < 300, path
 
 

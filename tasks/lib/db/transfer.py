@@ -7,8 +7,8 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from .run import Step, output, say
-from .stack import ROOT, SETTINGS, Stack, manage
+from ..run import Step, output, say
+from ..stack import ROOT, SETTINGS, Stack, manage
 
 # Rebuilt by migrate on every database: neither dumped nor compared.
 REBUILT = ("contenttypes.ContentType", "auth.Permission")

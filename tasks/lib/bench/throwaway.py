@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from .stack import GENERATED, env_example, new_secret_key
+from ..stack import GENERATED, env_example, new_secret_key
 
 PORTS = ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT", "HTTP_PORT", "HTTPS_PORT")
 

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import database
-from .loadbench import Bench, settle, verdict
-from .run import output, say, shell
+from ..db import database
+from ..run import output, say, shell
+from .scenarios import Bench, settle, verdict
 
 
 def seconds_of(command: str, step: str, **options: object) -> float:

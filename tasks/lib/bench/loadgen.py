@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .run import output
-from .tls import client_context
+from ..run import output
+from ..tls import client_context
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 

@@ -1,6 +1,6 @@
 """A restore's plans: the checks, the scratch database restored aside, the swap, and the way back.
 
-db.restore (compose) and swarm.restore (swarmdata) build their restores from these.
+db.restore (compose) and swarm.restore (swarm/data_node.py) build their restores from these.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Protocol
 
 from invoke.exceptions import Exit
 
-from . import journal
+from .. import journal
+from ..run import Step, execute, output, run, say, shell, side_by_side
+from ..stack import APP_SERVICES, Stack
 from .database import (
     PSQL,
     backup_step,
@@ -26,8 +28,6 @@ from .database import (
     ready_step,
     versions_command,
 )
-from .run import Step, execute, output, run, say, shell, side_by_side
-from .stack import APP_SERVICES, Stack
 
 
 @dataclass

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
+from ..run import Step, output, run, shell
+from ..stack import Stack
 from . import backups
-from .run import Step, output, run, shell
-from .stack import Stack
 
 # The superuser's psql in the db container (the image's variables name the role and database). It looks
 # names up in pg_catalog only, whatever search_path the database or a role sets (PGOPTIONS outranks

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..run import output, say, shell
+from ..stack import Stack
+from ..tls import client_context
 from .loadgen import Checkout, Figures, checkout_in_one_request, checkout_through_cart, combine, wrk
-from .run import output, say, shell
-from .stack import Stack
-from .tls import client_context
 
 HOST = "localhost"
 HEADERS = {"Host": HOST}

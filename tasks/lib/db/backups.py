@@ -17,7 +17,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from .stack import backups_dir, host_ids
+from ..stack import backups_dir, host_ids
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from . import backups, database, restores, swarmops
-from .run import Step, execute, output, run, say
-from .stack import Stack
+from ..db import backups, database, restores
+from ..run import Step, execute, output, run, say
+from ..stack import Stack
+from . import manager
 
 DATA = "SWARM_DATA_HOST"
 SWAP_ATTEMPTS = 5
@@ -35,9 +36,9 @@ SWAP_ATTEMPTS = 5
 
 def container(s: Stack, service: str) -> str:
     """The running task container of `service` on the data node."""
-    full = swarmops.full_name(s, service)
+    full = manager.full_name(s, service)
     found = output(
-        swarmops.docker(s, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={full}", node=DATA),
+        manager.docker(s, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={full}", node=DATA),
         step=f"find {full} on the data node",
     ).split()
     if not found:
@@ -61,13 +62,13 @@ class DataNode(Stack):
     def exec(self, service: str, *command: str) -> str:
         if service not in self.tasks:
             self.tasks[service] = container(self, service)
-        return swarmops.docker(self, "exec", "-i", self.tasks[service], *command, node=DATA)
+        return manager.docker(self, "exec", "-i", self.tasks[service], *command, node=DATA)
 
 
 def backup(s: Stack, kind: str = "") -> Path:
     """One verified backup by the backup task (backup-once.sh), copied into this host's backups directory, checked."""
     source = container(s, "backup")
-    once = swarmops.docker(s, "exec", source, "backup-once.sh", *([kind] if kind else []), node=DATA)
+    once = manager.docker(s, "exec", source, "backup-once.sh", *([kind] if kind else []), node=DATA)
     written = re.search(r"backup: wrote (\S+)", output(once, step="backup-once.sh in the backup task", timeout=3600))
     if written is None:
         raise Exit("✗ the backup task wrote no backup; see ./inv swarm.logs -s backup", code=1)
@@ -77,7 +78,7 @@ def backup(s: Stack, kind: str = "") -> Path:
     incoming.mkdir(mode=0o700)
     try:
         for suffix in (".sha256", ".json", ""):
-            copy_out = swarmops.docker(s, "cp", f"{source}:/backups/{name}{suffix}", str(incoming), node=DATA)
+            copy_out = manager.docker(s, "cp", f"{source}:/backups/{name}{suffix}", str(incoming), node=DATA)
             run(copy_out, step=f"copy {name}{suffix} from the data node", capture=True, timeout=3600)
         if backups.checksum_state(incoming / name) != "ok":
             raise Exit(f"✗ the copy of {name} does not match its checksum and was not kept; run it again.", code=1)
@@ -91,18 +92,18 @@ def backup(s: Stack, kind: str = "") -> Path:
 
 def one_off(s: Stack, job: str, environment: dict[str, str], command: list[str] | None = None) -> None:
     """A job from the deployed migrate service's definition (image, secrets, networks), run once and removed."""
-    if not swarmops.STACK_FILE.exists():
-        raise Exit(f"✗ {swarmops.STACK_FILE} is missing: run ./inv swarm.deploy from this checkout first.", code=2)
-    generated = json.loads(swarmops.STACK_FILE.read_text())
+    if not manager.STACK_FILE.exists():
+        raise Exit(f"✗ {manager.STACK_FILE} is missing: run ./inv swarm.deploy from this checkout first.", code=2)
+    generated = json.loads(manager.STACK_FILE.read_text())
     spec = copy.deepcopy(generated["services"]["migrate"])
     spec["environment"] = {**spec.get("environment", {}), **environment}
     if command:
         spec["command"] = command
-    swarmops.deploy_part(s, {**generated, "services": {job: spec}}, job)
+    manager.deploy_part(s, {**generated, "services": {job: spec}}, job)
     try:
-        swarmops.wait_job(s, job)
+        manager.wait_job(s, job)
     finally:
-        run(swarmops.docker(s, "service", "rm", swarmops.full_name(s, job)), step="remove the job", capture=True)
+        run(manager.docker(s, "service", "rm", manager.full_name(s, job)), step="remove the job", capture=True)
 
 
 def swap_in(s: Stack, sql: str) -> None:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from . import swarmstack
-from .run import ROOT, output, run, say, shell
-from .stack import Stack, tls_dir
+from ..run import ROOT, output, run, say, shell
+from ..stack import Stack, tls_dir
+from . import stackfile
 
 # What the swarm runs (written when a deploy converged), and what a deploy in progress applies.
 STACK_FILE = ROOT / "var" / "swarm" / "stack.json"
@@ -144,14 +144,14 @@ def write(generated: dict, path: Path) -> None:
 
 
 def generate(s: Stack, merged: dict, images: dict[str, str]) -> dict:
-    return swarmstack.stack(merged, name(s), images, tls_dir())
+    return stackfile.stack(merged, name(s), images, tls_dir())
 
 
 def deploy_services(s: Stack, services: tuple[str, ...] = ()) -> None:
     """`docker stack deploy` of these services of the deploy's stack file (default: every one but the jobs)."""
     generated = json.loads(NEXT_FILE.read_text())
-    names = services or tuple(n for n in generated["services"] if n not in swarmstack.JOBS)
-    deploy_part(s, swarmstack.subset(generated, names), "-".join(services) or "services")
+    names = services or tuple(n for n in generated["services"] if n not in stackfile.JOBS)
+    deploy_part(s, stackfile.subset(generated, names), "-".join(services) or "services")
 
 
 def deploy_part(s: Stack, part: dict, label: str) -> None:

@@ -2,7 +2,7 @@
 
 The server archives its own WAL and the `pitr` service takes the backups
 (docker/postgres/pitr-loop.sh); this module reads what they made, for
-db.backups and for db.restore --to (whose plan is pitrrestore.py).
+db.backups and for db.restore --to (whose plan is cluster_restore.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 from invoke.exceptions import Exit
 
-from . import deploys
-from .database import PSQL, in_db
-from .run import Step, output, say, shell
-from .stack import Stack
+from .. import deploys
+from ..db.database import PSQL, in_db
+from ..run import Step, output, say, shell
+from ..stack import Stack
 
 TARGET_HELP = (
     "Restore the whole cluster to a point instead of a dump (prod): 'latest' (the newest archived WAL), "

@@ -16,11 +16,11 @@ from datetime import datetime
 
 from invoke.exceptions import Exit
 
-from . import journal
-from .database import PSQL, in_db, query, ready_step
-from .pitr import Target, pgbackrest
-from .run import Step, execute, run, say, shell
-from .stack import APP_SERVICES, Stack
+from .. import journal
+from ..db.database import PSQL, in_db, query, ready_step
+from ..run import Step, execute, run, say, shell
+from ..stack import APP_SERVICES, Stack
+from .repository import Target, pgbackrest
 
 VOLUME = "/var/lib/postgresql/data"
 NOT_ARCHIVED = 3  # pitr-restore.sh: the archive ends before the target

@@ -32,12 +32,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import stack as _stack
+from .. import stack as _stack
+from ..compose import NATIVE_ENV
+from ..run import output, say, shell
 from . import throwaway
-from .compose import NATIVE_ENV
-from .loadbench import verdict
 from .loadgen import combine, wrk
-from .run import output, say, shell
+from .scenarios import verdict
 
 PATHS = ("/api/v1/health/", "/api/v1/products/", "/api/v1/products/1/")
 HEADERS = {"Host": "localhost"}  # one both stacks allow
