@@ -5,7 +5,9 @@
 # - takes a full backup when the newest is PITR_FULL_EVERY_DAYS old (or none
 #   exists), and a differential one when the newest backup of any kind is
 #   PITR_DIFF_EVERY_HOURS old; pgBackRest then expires what the retention
-#   window (PGBACKREST_REPO1_RETENTION_FULL days) no longer needs,
+#   window (PGBACKREST_REPO1_RETENTION_FULL days) no longer needs; the same
+#   for the off-host repository (repo2) when PITR_OFFSITE is set, on its own
+#   (a backup there copies the cluster again, over SFTP),
 # - closes the WAL segment being written once the last archived one is
 #   PITR_ARCHIVE_TIMEOUT seconds old (checked every 5 s): PostgreSQL's own
 #   archive_timeout, also set, never switched a segment on this machine
@@ -44,11 +46,17 @@ set_status() {
     echo "$1" >"$status"
 }
 
-# Seconds since the newest backup of a type (full, or any: ""), or a large number when there is none.
+repos=(1)
+[[ -z "${PITR_OFFSITE:-}" ]] || repos+=(2)
+declare -A repo_name=([1]="local repository" [2]="off-host repository (PITR_OFFSITE)")
+
+# Seconds since the newest backup of a type (full, or any: "") in a repository, or a large number when
+# there is none.
 backup_age() {
     local info stop
     info="$(pgbackrest-run.sh info --output=json)"
-    stop="$(jq -r --arg type "$1" '[.[0].backup[] | select($type == "" or .type == $type) | .timestamp.stop]
+    stop="$(jq -r --arg type "$1" --argjson repo "$2" '[.[0].backup[]
+        | select(($type == "" or .type == $type) and .database."repo-key" == $repo) | .timestamp.stop]
         | max // 0' <<<"$info")"
     echo $(( $(date +%s) - stop ))
 }
@@ -70,7 +78,8 @@ archive_problem() {
         read -r count wal failing when || true
         if [[ "$failing" == t ]]; then
             echo "failed: WAL archiving fails ($count failures; $wal at $when UTC): is the repository full" \
-                "or unwritable? See ./inv db.backups and the db service's log"
+                "or unwritable${PITR_OFFSITE:+, or the off-host one unreachable}? See ./inv db.backups and the" \
+                "db service's log"
         fi
     }
 }
@@ -78,7 +87,9 @@ archive_problem() {
 set_status starting
 echo "pitr: full backup every ${full_days}d, differential every ${diff_hours}h, archive checked every ${every}s"
 until pg_isready -q; do background sleep 2 || true; done
-until background pgbackrest-run.sh stanza-create; do
+# The local repository's stanza must not wait for the off-host one: created alone when both fail
+# (the off-host one is created before each of its backups).
+until background pgbackrest-run.sh stanza-create || PITR_OFFSITE="" background pgbackrest-run.sh stanza-create; do
     set_status "failed: stanza-create failed (see this service's log); retrying in 60s"
     background sleep 60 || true
 done
@@ -92,6 +103,32 @@ switch_if_due() {
         >/dev/null 2>&1 || true
 }
 
+# Takes each repository's backup that is due; sets `healthy` and `type` (what ran, if anything).
+# Returns 1, with the status set, when one failed or a repository cannot be read.
+backups_due() {
+    local repo age_full age_any due
+    healthy="ok archiving" type=""
+    for repo in "${repos[@]}"; do
+        if ! age_full="$(backup_age full "$repo")" || ! age_any="$(backup_age "" "$repo")"; then
+            set_status "failed: cannot read the ${repo_name[$repo]} (pgbackrest info); see this service's log"
+            return 1
+        fi
+        due=""
+        if (( age_full >= full_days * 86400 )); then due=full
+        elif (( age_any >= diff_hours * 3600 )); then due=diff
+        fi
+        healthy+="; repo$repo's newest backup ${age_any}s old"
+        [[ -n "$due" ]] || continue
+        if (( repo > 1 )); then background pgbackrest-run.sh stanza-create || true; fi
+        if ! background pgbackrest-run.sh backup --repo="$repo" --type="$due"; then
+            set_status "failed: the $due backup to the ${repo_name[$repo]} failed; see this service's log" \
+                "(next try in 5 minutes)"
+            return 1
+        fi
+        type="$due" healthy+=" ($due backup taken at $(date -u +%Y-%m-%dT%H:%M:%SZ))"
+    done
+}
+
 next_check=0 drill_pid=""
 while :; do
     switch_if_due
@@ -100,20 +137,10 @@ while :; do
             set_status "failed: the database runs without WAL archiving (started before point-in-time recovery was set up?); restart it once: ./inv prod.up"
         elif problem="$(archive_problem)" && [[ -n "$problem" ]]; then
             set_status "$problem"
-        elif ! age_full="$(backup_age full)" || ! age_any="$(backup_age "")"; then
-            set_status "failed: cannot read the repository (pgbackrest info); see this service's log"
+        elif ! backups_due; then
+            background sleep 300 || true
+            continue
         else
-            type=""
-            if (( age_full >= full_days * 86400 )); then type=full
-            elif (( age_any >= diff_hours * 3600 )); then type=diff
-            fi
-            healthy="ok archiving; newest backup ${age_any}s old"
-            if [[ -n "$type" ]] && ! background pgbackrest-run.sh backup --type="$type"; then
-                set_status "failed: the $type backup failed; see this service's log (next try in 5 minutes)"
-                background sleep 300 || true
-                continue
-            fi
-            [[ -z "$type" ]] || healthy="ok $type backup at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
             # Beside the loop, not in it: switching WAL must go on during a long drill.
             if ! kill -0 "${drill_pid:-0}" 2>/dev/null && (( $(drill_age) >= drill_every * 86400 )); then
                 pitr-drill.sh & drill_pid=$!

@@ -13,8 +13,10 @@ from .db import database
 from .run import Step, run, say, shell
 from .stack import ROOT, SECRET_NAMES, Stack, env_example, env_file, env_values, python, secret, stack, tool
 
-DOCKERFILES = tuple(sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/*/Dockerfile")))
-SCRIPTS = tuple(sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/*/*.sh")))
+# The images', and the end-to-end tests' own (tests/e2e/offsite: the off-host SFTP server).
+IMAGE_DIRS = (*ROOT.glob("docker/*/"), *ROOT.glob("tests/e2e/*/"))
+DOCKERFILES = tuple(sorted(str(p.relative_to(ROOT)) for d in IMAGE_DIRS for p in d.glob("Dockerfile")))
+SCRIPTS = tuple(sorted(str(p.relative_to(ROOT)) for d in IMAGE_DIRS for p in d.glob("*.sh")))
 CHECK_DIR = ROOT / "var" / "check"
 SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "EMAIL_URL")
 IMAGES = ("desideliver-django", "desideliver-proxy", "desideliver-backup")

@@ -6,6 +6,8 @@ live) then `switch` (rolled back on any failure).
 
 from __future__ import annotations
 
+import re
+
 from invoke.exceptions import Exit
 
 from . import compose, rollout, tls
@@ -30,6 +32,10 @@ PROD = stack("prod")
 REQUIRED = ("ALLOWED_HOSTS",)
 # What a secret file starts as when neither it nor .env.prod has a value.
 SECRET_DEFAULTS = {"EMAIL_URL": "consolemail://"}
+# The off-host repository's SSH key: the operator's to put there (compose mounts the file either way).
+OFFSITE_KEY = "offsite_ssh_key"
+OFFSITE_KEY_PLACEHOLDER = "# the private key pgBackRest logs in to PITR_OFFSITE with (docs/operations.md)\n"
+OFFSITE_URL = re.compile(r"sftp://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:[0-9]+)?/\S+")
 # db: the database image (desideliver-postgres:17, a tag of its own) is rebuilt from cache on each deploy.
 IMAGE_SERVICES = ("web", "backup", "proxy", "db")
 LOG = LOG_DIR / "prod.deploy.log"
@@ -67,6 +73,20 @@ def unsafe_settings() -> list[str]:
     return found
 
 
+def offsite_problem() -> str:
+    """What keeps PITR_OFFSITE from working, found before anything starts ("" when unset or fit)."""
+    url = PROD.setting("PITR_OFFSITE")
+    if not url:
+        return ""
+    if not OFFSITE_URL.fullmatch(url):
+        return f"PITR_OFFSITE={url!r} is not sftp://USER@HOST[:PORT]/ABSOLUTE/PATH"
+    if not re.fullmatch(r"[0-9a-f]{64}", PROD.setting("PITR_OFFSITE_FINGERPRINT")):
+        return "PITR_OFFSITE_FINGERPRINT must be the SHA-256 of the SFTP server's host key (64 hex digits)"
+    if "PRIVATE KEY-----" not in secret(OFFSITE_KEY):
+        return f"{secrets_dir() / OFFSITE_KEY} holds no private key; put the one the SFTP server authorizes there"
+    return ""
+
+
 def ensure_secrets() -> None:
     """Each prod secret in its own file in SECRETS_DIR; .env.prod keeps none.
 
@@ -86,6 +106,9 @@ def ensure_secrets() -> None:
             path.write_text((values.get(name) or SECRET_DEFAULTS.get(name) or new_secret_key()) + "\n")
             (moved if values.get(name) else made).append(name)
         path.chmod(0o644)
+    if not (key := directory / OFFSITE_KEY).exists():
+        key.write_text(OFFSITE_KEY_PLACEHOLDER)
+        key.chmod(0o644)
     if moved:
         kept = [line for line in PROD.env_file.read_text().splitlines() if line.partition("=")[0] not in SECRET_NAMES]
         PROD.env_file.write_text("\n".join(kept) + "\n")
@@ -104,6 +127,8 @@ def preflight() -> None:
         raise Exit(
             f"✗ {PROD.env_file.name} lacks {', '.join(missing)}; set them (see .env.prod.example) and retry.", code=2
         )
+    if problem := offsite_problem():
+        raise Exit(f"✗ the off-host repository: {problem} (docs/operations.md: the off-host repository).", code=2)
     if unsafe := unsafe_settings():
         raise Exit(f"✗ {PROD.env_file.name} is not fit for production:\n  " + "\n  ".join(unsafe), code=2)
     if problem := docker_problem():

@@ -170,9 +170,10 @@ def referenced_variables() -> set[str]:
             names |= set(re.findall(r'environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
             build_args |= set(re.findall(r"^ARG ([A-Z][A-Z0-9_]+)", text, re.MULTILINE))
     # Build arguments, what ./inv computes (the image tag), what compose sets
-    # for the backup scripts (BACKUP_ENV; PGHOST is libpq's) and what ./inv
-    # passes one command (PITR_BACKUP: db.restore --backup) are not settings.
-    return names - build_args - {"DJANGO_SETTINGS_MODULE", "IMAGE_TAG", "BACKUP_ENV", "PGHOST", "PITR_BACKUP"}
+    # for the backup scripts (BACKUP_ENV, OFFSITE_SSH_KEY_FILE; PGHOST is libpq's)
+    # and what ./inv passes one command (PITR_BACKUP: db.restore --backup) are not settings.
+    computed = {"DJANGO_SETTINGS_MODULE", "IMAGE_TAG", "BACKUP_ENV", "OFFSITE_SSH_KEY_FILE", "PGHOST", "PITR_BACKUP"}
+    return names - build_args - computed
 
 
 def test_env_example_documents_every_variable_with_a_comment():

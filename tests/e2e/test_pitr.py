@@ -1,11 +1,12 @@
 """Point-in-time recovery on the real engine: archiving, a failing archive, a restore to a time, a lost volume,
-restore drills.
+restore drills, the off-host repository.
 
 One prod stack for the module; the tests run in order and share a ledger of the
 orders they placed (id and commit time), so the one that loses the database's
 volume under a checkout load checks every order of the module. The drill test
-comes last: it damages the repository, and restores from the backup before the
-damage.
+damages the local repository, and restores from the backup before the damage;
+the off-host test comes last: it deletes the local repository with the host's
+other disk.
 """
 
 from __future__ import annotations
@@ -288,7 +289,7 @@ def test_a_restore_that_runs_out_of_room_while_replaying_stops_and_leaves_nothin
 
 
 def test_a_drill_proves_the_newest_backup_and_names_a_corrupted_file(prod):
-    # Last in the module: it damages the repository, then restores from the backup before the damaged one.
+    # It damages the repository, then restores from the backup before the damaged one.
     placed = order(prod)
     ran = prod.inv("db.drill", "--env", "prod")
     passed = ran.stdout + ran.stderr
@@ -336,3 +337,95 @@ def test_a_drill_proves_the_newest_backup_and_names_a_corrupted_file(prod):
     )
     assert {placed, later} <= set(order_ids(prod))
     assert prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200
+
+
+@pytest.fixture
+def offsite(prod):
+    """An SFTP server standing in for another machine, on the stack's `offsite` network; its pinned host key."""
+    subprocess.run(
+        ["docker", "build", "-q", "-t", "desideliver-e2e-offsite", str(Path(__file__).parent / "offsite")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    keys = Path(prod.values["SECRETS_DIR"]).parent / "offsite-keys"
+    keys.mkdir(exist_ok=True)
+    subprocess.run(
+        ["docker", "run", "--rm", "-v", f"{keys}:/keys", "--entrypoint", "sh", "desideliver-e2e-offsite", "-c",
+         "ssh-keygen -q -t ed25519 -N '' -C desideliver -f /keys/id && chmod 0644 /keys/id"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    name = f"{prod.project}-offsite"
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--network", f"{prod.project}_offsite", "--network-alias", "offsite",
+         "-e", f"AUTHORIZED_KEY={(keys / 'id.pub').read_text().strip()}", "desideliver-e2e-offsite"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        fingerprint = prod.wait_for(
+            lambda: subprocess.run(
+                ["docker", "exec", name, "sh", "-c",
+                 "awk '{print $2}' /etc/ssh/ssh_host_ed25519_key.pub | base64 -d | sha256sum | cut -d' ' -f1"],
+                capture_output=True, text=True,
+            ).stdout.strip(),
+            "the SFTP server's host key",
+        )  # fmt: skip
+        yield keys / "id", fingerprint
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+
+
+def test_the_off_host_repository_alone_restores_the_cluster_when_the_host_loses_its_disks(prod, offsite):
+    # Last: it deletes the local repository (with the damaged backup the drill test left in it).
+    key, fingerprint = offsite
+    (Path(prod.values["SECRETS_DIR"]) / "offsite_ssh_key").write_text(key.read_text())
+    settings = {
+        "PITR_OFFSITE": "sftp://pgbackrest@offsite/home/pgbackrest/repository",
+        "PITR_OFFSITE_FINGERPRINT": fingerprint,
+        # The stand-in server is on the offsite network itself: no route out needed (a real host: unset).
+        "PITR_OFFSITE_INTERNAL": "true",
+    }
+    text = prod.env_file.read_text()
+    for name, value in settings.items():
+        text = re.sub(rf"^#? ?{name}=.*$", f"{name}={value}", text, flags=re.M)
+    prod.env_file.write_text(text)
+    prod.inv("prod.up")  # db and pitr take the off-host repository; pitr backs up to it at once
+    prod.wait_for(
+        lambda: " off-host full " in prod.inv("db.backups", "--env", "prod").stdout,
+        "a full backup in the off-host repository",
+        timeout=300,
+        interval=5,
+    )
+    listing = prod.inv("db.backups", "--env", "prod").stdout
+    assert re.search(r"off-host WAL 0\S+ \.\. 0\S+", listing), listing
+    placed = [order(prod) for _ in range(3)]
+    # pgBackRest's check: a WAL switch archived in every repository before it returns.
+    prod.compose("exec", "-T", "pitr", "pgbackrest-run.sh", "check")
+    # The other machine holds only ciphertext.
+    sftp = f"{prod.project}-offsite"
+    newest = subprocess.run(
+        ["docker", "exec", sftp, "sh", "-c",
+         "find /home/pgbackrest/repository/archive -name '0000*.lz4' | sort | tail -n 1 | xargs head -c 8"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert newest == "Salted__", "the off-host repository holds WAL that is not encrypted"
+
+    # The host loses its disks: the database's volume and the local repository both go.
+    ids = order_ids(prod)
+    prod.compose("kill", "-s", "SIGKILL", "db")
+    prod.compose("rm", "--stop", "--force", "db", "pitr")
+    for volume in ("postgres_data", "pgbackrest_repo"):
+        removed = subprocess.run(["docker", "volume", "rm", f"{prod.project}_{volume}"], capture_output=True)
+        assert removed.returncode == 0, removed.stderr
+    started = time.monotonic()
+    result = prod.inv("db.restore", "--env", "prod", "--to", "latest", "--yes", timeout=900)
+    took = time.monotonic() - started
+    figure(
+        f"PITR: host's disks lost (database volume and local repository): restored from the off-host repository "
+        f"alone in {took:.1f}s; {result.stdout.splitlines()[-2].strip()}"
+    )
+    assert order_ids(prod) == ids
+    assert set(placed) <= set(ids)
+    # Archiving and backups resume: pitr recreates the local repository and backs up into it.
+    prod.wait_for(lambda: health(prod, "pitr") == "healthy", "pitr healthy with both repositories", timeout=300)
+    listing = prod.inv("db.backups", "--env", "prod").stdout
+    assert " local    full " in listing, listing
+    assert order(prod) not in ids

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from invoke.exceptions import Exit
 
+from tasks.lib import prodplans
 from tasks.lib import stack as _stack
 from tasks.lib.pitr import cluster_restore, repository
 from tests.helpers import inv
@@ -184,3 +185,50 @@ def test_a_restore_to_before_the_serving_deploy_is_refused_until_it_is_rolled_ba
     # Rolled back: v41 serves, and the restore to before v42 goes ahead.
     monkeypatch.setattr(repository.deploys, "deployed", lambda project: {"current": "v41", "previous": "v42"})
     repository.refuse_undoing_the_serving_deploy(PROD, repository.Target.parse("before-deploy:v42"))
+
+
+@pytest.mark.parametrize(
+    ("settings", "key", "problem"),
+    [
+        ({}, "", ""),  # no off-host repository: nothing to check
+        ({"PITR_OFFSITE": "backup.example.com:/srv"}, "", "is not sftp://USER@HOST[:PORT]/ABSOLUTE/PATH"),
+        ({"PITR_OFFSITE": "sftp://pgbackrest@backup.example.com/srv/repo", "PITR_OFFSITE_FINGERPRINT": "SHA256:x"},
+         "", "PITR_OFFSITE_FINGERPRINT must be the SHA-256 of the SFTP server's host key (64 hex digits)"),
+        ({"PITR_OFFSITE": "sftp://pgbackrest@backup.example.com:2222/srv/repo", "PITR_OFFSITE_FINGERPRINT": "ab" * 32},
+         "", "offsite_ssh_key holds no private key; put the one the SFTP server authorizes there"),
+        ({"PITR_OFFSITE": "sftp://pgbackrest@backup.example.com:2222/srv/repo", "PITR_OFFSITE_FINGERPRINT": "ab" * 32},
+         "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn...\n-----END OPENSSH PRIVATE KEY-----\n", ""),
+    ],
+)  # fmt: skip
+def test_an_off_host_repository_that_cannot_work_is_refused_before_anything_starts(
+    monkeypatch, tmp_path, settings, key, problem
+):
+    env = tmp_path / ".env.prod"
+    env.write_text(f"SECRETS_DIR={tmp_path}\n" + "".join(f"{k}={v}\n" for k, v in settings.items()))
+    monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    for name in ("PITR_OFFSITE", "PITR_OFFSITE_FINGERPRINT", "PITR_OFFSITE_INTERNAL"):
+        monkeypatch.delenv(name, raising=False)
+    prodplans.ensure_secrets()  # the key's file exists either way (compose mounts it), holding no key
+    if key:
+        (tmp_path / "offsite_ssh_key").write_text(key)
+    assert (problem in prodplans.offsite_problem()) if problem else prodplans.offsite_problem() == ""
+    # The offsite network has a route out exactly when the repository is set.
+    assert repository.offsite_network() == {"PITR_OFFSITE_INTERNAL": "false" if settings else "true"}
+
+
+def test_db_backups_says_which_repository_each_backup_is_in_and_which_one_it_cannot_read(capsys):
+    stop = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
+    local, off_host = backup(stop), {**backup(stop + timedelta(hours=1)), "database": {"repo-key": 2}}
+    repository.show(
+        repository.Repository(
+            [local, off_host],
+            [{"min": "000000010000000000000001", "max": "000000010000000000000009", "database": {"repo-key": 2}}],
+            "ok",
+            unreadable=("the local repository: [055]: unable to load info file",),
+        )
+    )
+    shown = capsys.readouterr().out
+    assert "  local    full  20261205-120000F" in shown
+    assert "  off-host full  20261205-130000F" in shown
+    assert "  off-host WAL 000000010000000000000001 .. 000000010000000000000009" in shown
+    assert "  ✗ the local repository: [055]: unable to load info file" in shown

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 from invoke.exceptions import Exit
 
-from .. import deploys
+from .. import deploys, run
 from ..db.database import PSQL, in_db
 from ..run import Step, output, say, shell
-from ..stack import Stack
+from ..stack import Stack, setting
 
 TARGET_HELP = (
     "Restore the whole cluster to a point instead of a dump (prod): 'latest' (the newest archived WAL), "
@@ -26,6 +26,16 @@ TARGET_HELP = (
 )
 RESTORE_POINT = "before-deploy:"
 DRILL_RECORD = "/var/lib/postgresql/drill/last.json"  # pitr-drill.sh's, in the pitr service
+
+
+def offsite_network() -> dict[str, str]:
+    """compose/prod's `offsite` network has a route out only while an off-host repository is set."""
+    explicit = setting("prod", "PITR_OFFSITE_INTERNAL")
+    return {"PITR_OFFSITE_INTERNAL": explicit or str(not setting("prod", "PITR_OFFSITE")).lower()}
+
+
+# Every command gets it (as stack.compose_environment's variables), so no compose call sees another value.
+run.BASE_ENV.append(offsite_network)
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class Repository:
     last_failed: datetime | None = None
     failed_wal: str = ""
     drill: dict | None = None  # the last restore drill's record (pitr-drill.sh), when pitr runs and one ran
+    unreadable: tuple[str, ...] = ()  # a repository pgBackRest could not read, and why (info's status per repo)
 
     @classmethod
     def read(cls, s: Stack, up: Set[str]) -> Repository:
@@ -142,6 +153,11 @@ class Repository:
             stanza.get("status", {}).get("message", "missing"),
             **archiver,
             drill=last_drill(s) if "pitr" in up else None,
+            unreadable=tuple(
+                f"the {REPOSITORIES.get(r['key'], 'repo?').strip()} repository: {r['message']}"
+                for r in stanza.get("status", {}).get("repo", [])
+                if r.get("code")
+            ),
         )
 
     @property
@@ -200,17 +216,27 @@ def archiver_state(s: Stack) -> dict:
     }
 
 
+REPOSITORIES = {1: "local   ", 2: "off-host"}
+
+
+def where(entry: dict) -> str:
+    """Which repository a backup or archive entry of pgBackRest's info is in."""
+    return REPOSITORIES.get(entry.get("database", {}).get("repo-key", 1), "repo?")
+
+
 def show(repository: Repository) -> None:
     """db.backups' point-in-time section."""
     say(f"Point-in-time recovery (pgBackRest, {repository.status}): recoverable window {repository.window()}")
     for b in repository.backups:
         size, stored = b["info"]["size"], b["info"]["repository"]["delta"]
         say(
-            f"  {b['type']:<5} {b['label']:<32} ended {stamp(b['timestamp']['stop']):%Y-%m-%d %H:%M:%S}+00 "
+            f"  {where(b)} {b['type']:<5} {b['label']:<32} ended {stamp(b['timestamp']['stop']):%Y-%m-%d %H:%M:%S}+00 "
             f"{size / 1e6:>9.1f}MB data {stored / 1e6:>8.1f}MB stored"
         )
     for a in repository.archive:
-        say(f"  WAL {a.get('min') or '-'} .. {a.get('max') or '-'}")
+        say(f"  {where(a)} WAL {a.get('min') or '-'} .. {a.get('max') or '-'}")
+    for problem in repository.unreadable:
+        say(f"  ✗ {problem}")
     if repository.last_failed and (not repository.last_archived or repository.last_failed > repository.last_archived):
         say(
             f"  ✗ archiving FAILS: {repository.failed_wal} at {repository.last_failed:%Y-%m-%d %H:%M:%S}+00; "
