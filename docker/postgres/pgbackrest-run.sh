@@ -12,27 +12,29 @@ export PGBACKREST_REPO1_CIPHER_PASS PGBACKREST_STANZA=desideliver PGBACKREST_PG1
 
 # sftp://USER@HOST[:PORT]/ABSOLUTE/PATH: pgBackRest's own SFTP repository, encrypted with the same key,
 # its host pinned by the SHA-256 of its host key (no trust on first use), with a retention of its own.
-offsite="${PITR_OFFSITE:-}"
-if [[ -n "$offsite" ]]; then
+offsite_repository() {
+    local offsite="$PITR_OFFSITE" user host port path
     if [[ ! "$offsite" =~ ^sftp://([A-Za-z0-9._-]+)@([A-Za-z0-9.-]+)(:([0-9]+))?(/[^[:space:]]+)$ ]]; then
         echo "pgbackrest-run: PITR_OFFSITE='$offsite' is not sftp://USER@HOST[:PORT]/ABSOLUTE/PATH" >&2
-        exit 2
+        return 1
     fi
+    # Taken now: the next =~ below replaces BASH_REMATCH.
+    user="${BASH_REMATCH[1]}" host="${BASH_REMATCH[2]}" port="${BASH_REMATCH[4]:-22}" path="${BASH_REMATCH[5]}"
     if [[ ! "${PITR_OFFSITE_FINGERPRINT:-}" =~ ^[0-9a-f]{64}$ ]]; then
         echo "pgbackrest-run: PITR_OFFSITE_FINGERPRINT must be the SHA-256 of the SFTP server's host key," \
             "64 hex digits (docs/operations.md: the off-host repository)" >&2
-        exit 2
+        return 1
     fi
     if ! grep -qs "PRIVATE KEY-----" "${OFFSITE_SSH_KEY_FILE:-}"; then
-        echo "pgbackrest-run: PITR_OFFSITE is set but the offsite_ssh_key secret holds no private key; put the" \
-            "private key the SFTP server authorizes in SECRETS_DIR/offsite_ssh_key" >&2
-        exit 2
+        echo "pgbackrest-run: PITR_OFFSITE is set but the offsite_ssh_key secret holds no private key (or" \
+            "this user cannot read it); put the private key the SFTP server authorizes in SECRETS_DIR/offsite_ssh_key" >&2
+        return 1
     fi
     export PGBACKREST_REPO2_TYPE=sftp \
-        PGBACKREST_REPO2_SFTP_HOST_USER="${BASH_REMATCH[1]}" \
-        PGBACKREST_REPO2_SFTP_HOST="${BASH_REMATCH[2]}" \
-        PGBACKREST_REPO2_SFTP_HOST_PORT="${BASH_REMATCH[4]:-22}" \
-        PGBACKREST_REPO2_PATH="${BASH_REMATCH[5]}" \
+        PGBACKREST_REPO2_SFTP_HOST_USER="$user" \
+        PGBACKREST_REPO2_SFTP_HOST="$host" \
+        PGBACKREST_REPO2_SFTP_HOST_PORT="$port" \
+        PGBACKREST_REPO2_PATH="$path" \
         PGBACKREST_REPO2_SFTP_PRIVATE_KEY_FILE="$OFFSITE_SSH_KEY_FILE" \
         PGBACKREST_REPO2_SFTP_HOST_KEY_CHECK_TYPE=fingerprint \
         PGBACKREST_REPO2_SFTP_HOST_KEY_HASH_TYPE=sha256 \
@@ -41,5 +43,11 @@ if [[ -n "$offsite" ]]; then
         PGBACKREST_REPO2_CIPHER_PASS="$PGBACKREST_REPO1_CIPHER_PASS" \
         PGBACKREST_REPO2_RETENTION_FULL_TYPE=time \
         PGBACKREST_REPO2_RETENTION_FULL="${PITR_OFFSITE_RETENTION_DAYS:-14}"
+}
+
+# A broken off-host setting fails every command but archive-push: that one goes on into the local
+# repository alone, so WAL keeps flowing under pgBackRest's queue bound (pitr reports the setting).
+if [[ -n "${PITR_OFFSITE:-}" ]] && ! offsite_repository && [[ "${1:-}" != archive-push ]]; then
+    exit 2
 fi
 exec pgbackrest "$@"

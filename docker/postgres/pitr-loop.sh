@@ -88,7 +88,7 @@ set_status starting
 echo "pitr: full backup every ${full_days}d, differential every ${diff_hours}h, archive checked every ${every}s"
 until pg_isready -q; do background sleep 2 || true; done
 # The local repository's stanza must not wait for the off-host one: created alone when both fail
-# (the off-host one is created before each of its backups).
+# (offsite_stanza_missing retries the off-host one).
 until background pgbackrest-run.sh stanza-create || PITR_OFFSITE="" background pgbackrest-run.sh stanza-create; do
     set_status "failed: stanza-create failed (see this service's log); retrying in 60s"
     background sleep 60 || true
@@ -101,6 +101,25 @@ switch_if_due() {
         WHERE coalesce(extract(epoch FROM pg_catalog.now() - last_archived_time), $archive_every) >= $archive_every
         AND coalesce(last_failed_time < last_archived_time, last_failed_time IS NULL)" \
         >/dev/null 2>&1 || true
+}
+
+# Runs a command as the loop's child while closing WAL segments on time: a long backup (a full one
+# over SFTP) must not stretch what a lost volume loses.
+while_switching() {
+    "$@" & child=$!
+    while kill -0 "$child" 2>/dev/null; do switch_if_due; sleep 1; done
+    local rc=0
+    wait "$child" || rc=$?
+    child=""
+    return "$rc"
+}
+
+# Until it worked once: the off-host repository's stanza. Archiving into it fails without one, and
+# the local stanza was made without waiting for it.
+offsite_stanza=""
+offsite_stanza_missing() {
+    [[ -n "${PITR_OFFSITE:-}" && -z "$offsite_stanza" ]] || return 1
+    if background pgbackrest-run.sh stanza-create; then offsite_stanza=made; return 1; fi
 }
 
 # Takes each repository's backup that is due; sets `healthy` and `type` (what ran, if anything).
@@ -119,8 +138,7 @@ backups_due() {
         fi
         healthy+="; repo$repo's newest backup ${age_any}s old"
         [[ -n "$due" ]] || continue
-        if (( repo > 1 )); then background pgbackrest-run.sh stanza-create || true; fi
-        if ! background pgbackrest-run.sh backup --repo="$repo" --type="$due"; then
+        if ! while_switching pgbackrest-run.sh backup --repo="$repo" --type="$due"; then
             set_status "failed: the $due backup to the ${repo_name[$repo]} failed; see this service's log" \
                 "(next try in 5 minutes)"
             return 1
@@ -135,10 +153,13 @@ while :; do
     if (( $(date +%s) >= next_check )); then
         if [[ "$(psql -X -tA -c 'SHOW archive_mode' 2>/dev/null)" == off ]]; then
             set_status "failed: the database runs without WAL archiving (started before point-in-time recovery was set up?); restart it once: ./inv prod.up"
+        elif offsite_stanza_missing; then
+            set_status "failed: cannot create the stanza in the off-host repository (PITR_OFFSITE): see this" \
+                "service's log (retried every ${every}s)"
         elif problem="$(archive_problem)" && [[ -n "$problem" ]]; then
             set_status "$problem"
         elif ! backups_due; then
-            background sleep 300 || true
+            next_check=$(( $(date +%s) + 300 ))  # WAL switches go on meanwhile
             continue
         else
             # Beside the loop, not in it: switching WAL must go on during a long drill.

@@ -108,7 +108,7 @@ def ensure_secrets() -> None:
         path.chmod(0o644)
     if not (key := directory / OFFSITE_KEY).exists():
         key.write_text(OFFSITE_KEY_PLACEHOLDER)
-        key.chmod(0o644)
+    key.chmod(0o644)  # as the others: the database's user must read its mounted copy, whoever made it
     if moved:
         kept = [line for line in PROD.env_file.read_text().splitlines() if line.partition("=")[0] not in SECRET_NAMES]
         PROD.env_file.write_text("\n".join(kept) + "\n")

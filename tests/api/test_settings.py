@@ -170,9 +170,10 @@ def referenced_variables() -> set[str]:
             names |= set(re.findall(r'environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
             build_args |= set(re.findall(r"^ARG ([A-Z][A-Z0-9_]+)", text, re.MULTILINE))
     # Build arguments, what ./inv computes (the image tag), what compose sets
-    # for the backup scripts (BACKUP_ENV, OFFSITE_SSH_KEY_FILE; PGHOST is libpq's)
+    # for the backup scripts (BACKUP_ENV, OFFSITE_SSH_KEY_FILE; PGHOST is libpq's, BASH_REMATCH bash's)
     # and what ./inv passes one command (PITR_BACKUP: db.restore --backup) are not settings.
     computed = {"DJANGO_SETTINGS_MODULE", "IMAGE_TAG", "BACKUP_ENV", "OFFSITE_SSH_KEY_FILE", "PGHOST", "PITR_BACKUP"}
+    computed |= {"BASH_REMATCH"}
     return names - build_args - computed
 
 

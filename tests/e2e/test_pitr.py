@@ -363,7 +363,8 @@ def offsite(prod):
         fingerprint = prod.wait_for(
             lambda: subprocess.run(
                 ["docker", "exec", name, "sh", "-c",
-                 "awk '{print $2}' /etc/ssh/ssh_host_ed25519_key.pub | base64 -d | sha256sum | cut -d' ' -f1"],
+                 "f=/etc/ssh/ssh_host_ed25519_key.pub; test -s $f && awk '{print $2}' $f | base64 -d | sha256sum"
+                 " | cut -d' ' -f1"],
                 capture_output=True, text=True,
             ).stdout.strip(),
             "the SFTP server's host key",

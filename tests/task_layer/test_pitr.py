@@ -232,3 +232,24 @@ def test_db_backups_says_which_repository_each_backup_is_in_and_which_one_it_can
     assert "  off-host full  20261205-130000F" in shown
     assert "  off-host WAL 000000010000000000000001 .. 000000010000000000000009" in shown
     assert "  ✗ the local repository: [055]: unable to load info file" in shown
+
+
+def test_a_restore_refuses_repositories_that_hold_different_clusters():
+    """A new host's first deploy backs up its own empty database locally: restoring that would "succeed" empty."""
+    stanza = {
+        "db": [
+            {"id": 1, "repo-key": 1, "system-id": 7401, "version": "17"},
+            {"id": 1, "repo-key": 2, "system-id": 7399, "version": "17"},
+        ]
+    }
+    assert repository.clusters_of(stanza) == ((1, 7401), (2, 7399))
+    stop = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
+    mixed = repository.Repository([backup(stop)], [], "ok", clusters=repository.clusters_of(stanza))
+    with pytest.raises(Exit) as refused:
+        mixed.check(repository.Target("latest"))
+    assert refused.value.code == 2
+    assert "hold different clusters (system ids local 7401, off-host 7399)" in refused.value.message
+    stanza["db"][0]["system-id"] = 7399
+    repository.Repository([backup(stop)], [], "ok", clusters=repository.clusters_of(stanza)).check(
+        repository.Target("latest")
+    )

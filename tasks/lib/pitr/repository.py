@@ -134,6 +134,7 @@ class Repository:
     failed_wal: str = ""
     drill: dict | None = None  # the last restore drill's record (pitr-drill.sh), when pitr runs and one ran
     unreadable: tuple[str, ...] = ()  # a repository pgBackRest could not read, and why (info's status per repo)
+    clusters: tuple[tuple[int, int], ...] = ()  # (repository, system id of the cluster it holds now)
 
     @classmethod
     def read(cls, s: Stack, up: Set[str]) -> Repository:
@@ -153,6 +154,7 @@ class Repository:
             stanza.get("status", {}).get("message", "missing"),
             **archiver,
             drill=last_drill(s) if "pitr" in up else None,
+            clusters=clusters_of(stanza),
             unreadable=tuple(
                 f"the {REPOSITORIES.get(r['key'], 'repo?').strip()} repository: {r['message']}"
                 for r in stanza.get("status", {}).get("repo", [])
@@ -175,6 +177,14 @@ class Repository:
         """Refuse, in one line naming the window, a target the repository (or that backup) cannot reach."""
         if not self.backups:
             raise Exit("✗ the point-in-time repository holds no backup yet; nothing to restore from.", code=1)
+        if len({system for _, system in self.clusters}) > 1:
+            raise Exit(
+                "✗ the local and off-host repositories hold different clusters (system ids "
+                f"{', '.join(f'{REPOSITORIES[r].strip()} {system}' for r, system in self.clusters)}): a new host's "
+                "first deploy backed up its own empty database. Restore the off-host one into a stack without "
+                "that: docs/operations.md, the host with its disks.",
+                code=2,
+            )
         chosen = [b for b in self.backups if b["label"] == backup]
         if backup and not chosen:
             labels = ", ".join(b["label"] for b in self.backups)
@@ -217,6 +227,14 @@ def archiver_state(s: Stack) -> dict:
 
 
 REPOSITORIES = {1: "local   ", 2: "off-host"}
+
+
+def clusters_of(stanza: dict) -> tuple[tuple[int, int], ...]:
+    """Each repository's current cluster (the newest of its history), as (repository, system id)."""
+    newest = {}
+    for db in sorted(stanza.get("db", []), key=lambda d: d["id"]):
+        newest[db.get("repo-key", 1)] = db["system-id"]
+    return tuple(sorted(newest.items()))
 
 
 def where(entry: dict) -> str:
