@@ -395,7 +395,10 @@ def test_the_off_host_repository_alone_restores_the_cluster_when_the_host_loses_
     for name, value in settings.items():
         text = re.sub(rf"^#? ?{name}=.*$", f"{name}={value}", text, flags=re.M)
     prod.env_file.write_text(text)
-    health_before = {service: health(prod, service) for service in ("web", "pitr", "db")}
+    # prod.up waits for every service: the earlier tests' restores must have settled (one run found web unhealthy).
+    settled = ("web", "pitr", "db")
+    prod.wait_for(lambda: all(health(prod, s) == "healthy" for s in settled), "web, pitr and db healthy", timeout=90)
+    health_before = {service: health(prod, service) for service in settled}
     up = prod.inv("prod.up", check=False)  # db and pitr take the off-host repository; pitr backs up to it at once
     assert up.returncode == 0, f"health before: {health_before}\n{up.stdout[-3000:]}{up.stderr[-3000:]}"
     prod.wait_for(
