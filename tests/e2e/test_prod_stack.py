@@ -447,16 +447,15 @@ def test_web_has_no_route_out_and_bodies_are_capped(prod):
     assert prod.request("POST", "/api/v1/auth/login/", huge, headers=HTTPS).status == 413
 
 
-def test_db_and_redis_sit_on_an_internal_network_only(prod):
-    for service in ("db", "redis", "cache"):
+def test_db_and_redis_sit_on_internal_networks_only(prod):
+    # db is also on `offsite`, the way to an off-host backup repository: closed while none is set.
+    expected = {"db": ["internal", "offsite"], "redis": ["internal"], "cache": ["internal"]}
+    for service, names in expected.items():
         networks = prod.inspect(service)["NetworkSettings"]["Networks"]
-        assert list(networks) == [f"{prod.project}_internal"]
-    network = json.loads(
-        subprocess.run(
-            ["docker", "network", "inspect", f"{prod.project}_internal"], capture_output=True, text=True, check=True
-        ).stdout
-    )[0]
-    assert network["Internal"] is True
+        assert sorted(networks) == [f"{prod.project}_{name}" for name in names]
+        for name in networks:
+            inspected = subprocess.run(["docker", "network", "inspect", name], capture_output=True, text=True)
+            assert json.loads(inspected.stdout)[0]["Internal"] is True, f"{service}'s network {name} has a route out"
 
 
 def test_redis_refuses_unauthenticated_clients(prod):
