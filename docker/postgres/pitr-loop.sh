@@ -41,9 +41,11 @@ loop=pitr
 # shellcheck source=docker/backup/background.sh
 source "$(dirname "$0")/background.sh"
 
+# The words given, as one line (long messages are written in parts).
 set_status() {
-    [[ "$(cat "$status" 2>/dev/null)" == "$1" ]] || echo "pitr: $1"
-    echo "$1" >"$status"
+    local line="$*"
+    [[ "$(cat "$status" 2>/dev/null)" == "$line" ]] || echo "pitr: $line"
+    echo "$line" >"$status"
 }
 
 repos=(1)
