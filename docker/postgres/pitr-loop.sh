@@ -52,14 +52,13 @@ repos=(1)
 [[ -z "${PITR_OFFSITE:-}" ]] || repos+=(2)
 declare -A repo_name=([1]="local repository" [2]="off-host repository (PITR_OFFSITE)")
 
-# Seconds since the newest backup of a type (full, or any: "") in a repository, or a large number when
-# there is none.
+# Seconds since the newest backup of a type (full, or any: "") in a repository, read from pgBackRest's
+# info (JSON, given), or a large number when there is none.
 backup_age() {
-    local info stop
-    info="$(pgbackrest-run.sh info --output=json)"
-    stop="$(jq -r --arg type "$1" --argjson repo "$2" '[.[0].backup[]
+    local stop
+    stop="$(jq -r --arg type "$2" --argjson repo "$3" '[.[0].backup[]
         | select(($type == "" or .type == $type) and .database."repo-key" == $repo) | .timestamp.stop]
-        | max // 0' <<<"$info")"
+        | max // 0' <<<"$1")"
     echo $(( $(date +%s) - stop ))
 }
 
@@ -127,13 +126,15 @@ offsite_stanza_missing() {
 # Takes each repository's backup that is due; sets `healthy` and `type` (what ran, if anything).
 # Returns 1, with the status set, when one failed or a repository cannot be read.
 backups_due() {
-    local repo age_full age_any due
+    local info repo age_full age_any due
     healthy="ok archiving" type=""
+    # Read once: with an off-host repository every info call is a round trip to it.
+    if ! info="$(pgbackrest-run.sh info --output=json)"; then
+        set_status "failed: cannot read the repositories (pgbackrest info); see this service's log"
+        return 1
+    fi
     for repo in "${repos[@]}"; do
-        if ! age_full="$(backup_age full "$repo")" || ! age_any="$(backup_age "" "$repo")"; then
-            set_status "failed: cannot read the ${repo_name[$repo]} (pgbackrest info); see this service's log"
-            return 1
-        fi
+        age_full="$(backup_age "$info" full "$repo")" age_any="$(backup_age "$info" "" "$repo")"
         due=""
         if (( age_full >= full_days * 86400 )); then due=full
         elif (( age_any >= diff_hours * 3600 )); then due=diff

@@ -393,7 +393,7 @@ def test_the_off_host_repository_alone_restores_the_cluster_when_the_host_loses_
     }
     text = prod.env_file.read_text()
     for name, value in settings.items():
-        text = re.sub(rf"^#? ?{name}=.*$", f"{name}={value}", text, flags=re.M)
+        text = re.sub(rf"^{name}=.*$", f"{name}={value}", text, flags=re.M)
     prod.env_file.write_text(text)
     # prod.up waits for every service: the earlier tests' restores must have settled (one run found web unhealthy).
     settled = ("web", "pitr", "db")

@@ -156,7 +156,7 @@ class Repository:
             drill=last_drill(s) if "pitr" in up else None,
             clusters=clusters_of(stanza),
             unreadable=tuple(
-                f"the {REPOSITORIES.get(r['key'], 'repo?').strip()} repository: {r['message']}"
+                f"the {REPOSITORIES.get(r['key'], 'repo?')} repository: {r['message']}"
                 for r in stanza.get("status", {}).get("repo", [])
                 if r.get("code")
             ),
@@ -180,7 +180,7 @@ class Repository:
         if len({system for _, system in self.clusters}) > 1:
             raise Exit(
                 "✗ the local and off-host repositories hold different clusters (system ids "
-                f"{', '.join(f'{REPOSITORIES[r].strip()} {system}' for r, system in self.clusters)}): a new host's "
+                f"{', '.join(f'{REPOSITORIES[r]} {system}' for r, system in self.clusters)}): a new host's "
                 "first deploy backed up its own empty database. Restore the off-host one into a stack without "
                 "that: docs/operations.md, the host with its disks.",
                 code=2,
@@ -226,7 +226,7 @@ def archiver_state(s: Stack) -> dict:
     }
 
 
-REPOSITORIES = {1: "local   ", 2: "off-host"}
+REPOSITORIES = {1: "local", 2: "off-host"}
 
 
 def clusters_of(stanza: dict) -> tuple[tuple[int, int], ...]:
@@ -248,11 +248,12 @@ def show(repository: Repository) -> None:
     for b in repository.backups:
         size, stored = b["info"]["size"], b["info"]["repository"]["delta"]
         say(
-            f"  {where(b)} {b['type']:<5} {b['label']:<32} ended {stamp(b['timestamp']['stop']):%Y-%m-%d %H:%M:%S}+00 "
+            f"  {where(b):<8} {b['type']:<5} {b['label']:<32} "
+            f"ended {stamp(b['timestamp']['stop']):%Y-%m-%d %H:%M:%S}+00 "
             f"{size / 1e6:>9.1f}MB data {stored / 1e6:>8.1f}MB stored"
         )
     for a in repository.archive:
-        say(f"  {where(a)} WAL {a.get('min') or '-'} .. {a.get('max') or '-'}")
+        say(f"  {where(a):<8} WAL {a.get('min') or '-'} .. {a.get('max') or '-'}")
     for problem in repository.unreadable:
         say(f"  ✗ {problem}")
     if repository.last_failed and (not repository.last_archived or repository.last_failed > repository.last_archived):
