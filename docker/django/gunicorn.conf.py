@@ -1,6 +1,13 @@
 """Gunicorn settings for the prod image (every value overridable by env)."""
 
 import os
+import shutil
+from pathlib import Path
+
+# Prometheus (core/metrics.py): each worker writes its samples to files here and a scrape,
+# answered by any one worker, sums them. Set before the workers import prometheus_client,
+# which chooses file-backed values at import; a tmpfs, emptied at each start.
+METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus"))  # noqa: S108 - the tmpfs
 
 bind = "0.0.0.0:8000"
 # Processes x threads: threads overlap the waits on PostgreSQL and Redis, and
@@ -33,3 +40,16 @@ errorlog = "-"
 control_socket_disable = True
 # %(M)s: request time in milliseconds.
 access_log_format = '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def on_starting(server: object) -> None:
+    # Samples of a previous run's workers would be summed in as if alive.
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    METRICS_DIR.mkdir(parents=True)
+
+
+def child_exit(server: object, worker: object) -> None:
+    # A dead worker's gauges leave the sums; its counters stay (they only ever add up).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

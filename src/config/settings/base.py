@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",
     "accounts",
     "catalog",
     "cart",
@@ -69,6 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # GET /metrics from inside the stack (core/metrics.py), then the request metrics' clock starts.
+    "core.metrics.MetricsEndpointMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # WhiteNoise must come straight after SecurityMiddleware.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -82,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.AdminContentSecurityPolicyMiddleware",
+    # Last: it sees the view that answered, and the status.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # Request bodies: JSON only, at most 1 MB (nginx's client_max_body_size agrees).

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import psycopg
-from django.db.backends.postgresql import base
+from django_prometheus.db.backends.postgresql import base as metered
 
 HEALTH_CHECK_SECONDS = 0.5
 BACKOFF_SECONDS = 1.0
@@ -65,7 +65,8 @@ class _Backoff:
 backoff = _Backoff()
 
 
-class DatabaseWrapper(base.DatabaseWrapper):
+# django-prometheus's wrapper of Django's own: queries, their time and errors, and connections, counted.
+class DatabaseWrapper(metered.DatabaseWrapper):
     Database = _Psycopg()
 
     def wait_timeout(self) -> float | None:
