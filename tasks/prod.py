@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import checks, compose, deploys, lock, rollout
+from .lib import checks, compose, deploys, lock, monitoring, rollout
 from .lib.cli import task
 from .lib.db import backups, database
 from .lib.prodplans import (
@@ -172,6 +172,23 @@ def ps(c: Context, dry_run: bool = False) -> None:
     """List the prod stack's containers with their health."""
     lock.recover(PROD, "prod.ps", dry_run)
     execute(compose.plan_ps(PROD), dry_run)
+
+
+@task
+def monitor(c: Context) -> None:
+    """Where the monitoring UIs are (Prometheus, Alertmanager): loopback URLs, and the SSH tunnel to them."""
+    if not monitoring.enabled():
+        raise Exit(
+            f"✗ monitoring is off: set {monitoring.SWITCH}=on in {PROD.env_file.name}, then ./inv prod.up "
+            "(docs/operations.md: monitoring).",
+            code=2,
+        )
+    if not PROD.is_running("prometheus"):
+        raise Exit("✗ monitoring is on, but Prometheus is not running: ./inv prod.up starts it.", code=1)
+    for name, url in monitoring.ui_urls().items():
+        say(f"  {name}: {url}")
+    say(f"  Published on the Docker host's loopback only. From your machine: {monitoring.tunnel_command()}")
+    say("  then open the same URLs there.")
 
 
 @task(help={"dry_run": DRY_RUN_HELP})

@@ -6,6 +6,10 @@
 # and every table in it (tables an earlier version created as the superuser
 # are handed over), so migrations run as it.
 #
+# The monitoring role MONITOR_DB_USER (postgres-exporter, compose profile
+# monitoring) gets the same treatment: it logs in with MONITOR_DB_PASSWORD,
+# holds pg_monitor (statistics, never table contents) and nothing else.
+#
 # The database itself belongs to the superuser (POSTGRES_USER), never to the
 # app: a database's owner sets the search_path, and other settings, of every
 # session in it, the superuser's included (docs/security.md, the role model).
@@ -20,6 +24,7 @@ set -euo pipefail
 source "$(dirname "$0")/read-secret.sh"
 
 app="${APP_DB_USER:?APP_DB_USER is not set}"
+monitor="${MONITOR_DB_USER:?MONITOR_DB_USER is not set}"
 database="${1:-${POSTGRES_DB:?}}"
 PGPASSWORD="$(read_secret POSTGRES_PASSWORD)"
 # A superuser's session: names resolve in pg_catalog only, whatever search_path
@@ -31,12 +36,20 @@ export PGOPTIONS="-c search_path=pg_catalog"
 # To psql through its environment, not its command line: `ps` shows every
 # process's arguments to anyone on the host.
 APP_ROLE_PASSWORD="$(read_secret APP_DB_PASSWORD)"
-export APP_ROLE_PASSWORD
+MONITOR_ROLE_PASSWORD="$(read_secret MONITOR_DB_PASSWORD)"
+export APP_ROLE_PASSWORD MONITOR_ROLE_PASSWORD
 
-psql -X -q -v ON_ERROR_STOP=1 -v app="$app" <<'SQL'
+psql -X -q -v ON_ERROR_STOP=1 -v app="$app" -v monitor="$monitor" <<'SQL'
 \getenv password APP_ROLE_PASSWORD
+\getenv monitor_password MONITOR_ROLE_PASSWORD
 SELECT pg_catalog.format('CREATE ROLE %I LOGIN', :'app')
  WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = :'app') \gexec
+SELECT pg_catalog.format('CREATE ROLE %I LOGIN', :'monitor')
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = :'monitor') \gexec
+SELECT pg_catalog.format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS '
+              'CONNECTION LIMIT 3 PASSWORD %L', :'monitor', :'monitor_password') \gexec
+SELECT pg_catalog.format('ALTER ROLE %I RESET ALL', :'monitor') \gexec
+SELECT pg_catalog.format('GRANT pg_monitor TO %I', :'monitor') \gexec
 SELECT pg_catalog.format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
               :'app', :'password') \gexec
 SELECT pg_catalog.format('ALTER ROLE %I RESET ALL', :'app') \gexec
@@ -51,4 +64,5 @@ SELECT pg_catalog.format('ALTER %s public.%I OWNER TO %I',
  WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
    AND pg_catalog.pg_get_userbyid(c.relowner) <> :'app' \gexec
 SQL
-echo "db-roles: $app owns the public schema of $database and its tables, and is no superuser; $PGUSER owns the database"
+echo "db-roles: $app owns the public schema of $database and its tables, and is no superuser; $PGUSER owns the database;" \
+    "$monitor reads statistics only"

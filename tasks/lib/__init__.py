@@ -10,6 +10,7 @@ docstring of its own). Modules import only those listed above them:
     cli      the @task decorator: one short flag per meaning, checked arguments
     deploys  git revision and the record of deployed tags
     stack    paths, env file, compose stacks, the Docker engine, settings
+    monitoring  the MONITORING switch: compose profile, its images and secrets, its UIs
     db.backups  backup files: listing, checks (the backup image writes them)
     tls      the prod proxy's certificate: self-signed for a first try, what it serves
     journal  what to undo when ./inv dies mid-operation: the app paused, the proxy pinned

@@ -10,7 +10,7 @@ import re
 
 from invoke.exceptions import Exit
 
-from . import compose, rollout, tls
+from . import compose, monitoring, rollout, tls
 from .db import backups, database
 from .pitr import repository
 from .run import LOG_DIR, Step, say
@@ -31,7 +31,7 @@ PROD = stack("prod")
 # Variables prod cannot start without (compose stops on them too, less readably).
 REQUIRED = ("ALLOWED_HOSTS",)
 # What a secret file starts as when neither it nor .env.prod has a value.
-SECRET_DEFAULTS = {"EMAIL_URL": "consolemail://"}
+SECRET_DEFAULTS = {"EMAIL_URL": "consolemail://", "ALERT_WEBHOOK_URL": monitoring.WEBHOOK_PLACEHOLDER}
 # The off-host repository's SSH key: the operator's to put there (compose mounts the file either way).
 OFFSITE_KEY = "offsite_ssh_key"
 OFFSITE_KEY_PLACEHOLDER = "# the private key pgBackRest logs in to PITR_OFFSITE with (docs/operations.md)\n"
@@ -109,6 +109,7 @@ def ensure_secrets() -> None:
     if not (key := directory / OFFSITE_KEY).exists():
         key.write_text(OFFSITE_KEY_PLACEHOLDER)
     key.chmod(0o644)  # as the others: the database's user must read its mounted copy, whoever made it
+    monitoring.write_exporter_secret(directory, secret("REDIS_PASSWORD"))
     if moved:
         kept = [line for line in PROD.env_file.read_text().splitlines() if line.partition("=")[0] not in SECRET_NAMES]
         PROD.env_file.write_text("\n".join(kept) + "\n")
@@ -129,6 +130,10 @@ def preflight() -> None:
         )
     if problem := offsite_problem():
         raise Exit(f"✗ the off-host repository: {problem} (docs/operations.md: the off-host repository).", code=2)
+    if problem := monitoring.problem():
+        raise Exit(f"✗ {PROD.env_file.name}: {problem} (docs/operations.md: monitoring).", code=2)
+    if monitoring.enabled() and secret("ALERT_WEBHOOK_URL") == monitoring.WEBHOOK_PLACEHOLDER:
+        say(f"  ! Alerts go nowhere yet: put your webhook's URL in {secrets_dir() / monitoring.WEBHOOK_FILE}.")
     if unsafe := unsafe_settings():
         raise Exit(f"✗ {PROD.env_file.name} is not fit for production:\n  " + "\n  ".join(unsafe), code=2)
     if problem := docker_problem():
@@ -155,7 +160,8 @@ SMOKE = Step(
 
 def plan_build(tag: str) -> list[Step]:
     # One service per image: compose builds an image once per service that names it.
-    return [compose_step(f"build the prod images as :{tag}", tag, "build", *IMAGE_SERVICES, quiet=True)]
+    services = (*IMAGE_SERVICES, *monitoring.image_services())
+    return [compose_step(f"build the prod images as :{tag}", tag, "build", *services, quiet=True)]
 
 
 def django_check_step(tag: str) -> Step:

@@ -35,9 +35,9 @@ APP_SERVICES = ("web", "worker", "beat")
 # Values an env file gets freshly generated when it is created from its example.
 GENERATED = {"dev": ("SECRET_KEY",), "prod": ()}
 # Prod keeps these out of .env.prod: one file each in SECRETS_DIR, passed to
-# containers as compose secrets (prodplans.ensure_secrets makes them); the last is pgBackRest's repository key.
+# containers as compose secrets (prodplans.ensure_secrets makes them); then pgBackRest's key and monitoring's.
 SECRET_NAMES = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
-SECRET_NAMES += ("BACKUP_CIPHER_PASS",)
+SECRET_NAMES += ("BACKUP_CIPHER_PASS", "MONITOR_DB_PASSWORD", "ALERT_WEBHOOK_URL")
 
 
 def env_file(env: str) -> Path:

@@ -35,6 +35,9 @@ needs_postgres = pytest.mark.skipif(
 )
 
 
+MONITOR = "desideliver_monitor_test"
+
+
 def environment(directory: Path, **extra: str) -> dict[str, str]:
     return {
         "PATH": f"{SCRIPTS}:{os.environ['PATH']}",
@@ -45,6 +48,9 @@ def environment(directory: Path, **extra: str) -> dict[str, str]:
         "POSTGRES_USER": URL.username or "postgres",
         "POSTGRES_PASSWORD": URL.password or "unused-with-trust-auth",
         "POSTGRES_DB": "postgres",
+        # ensure-app-role.sh's monitoring role (roles are the server's, not a database's).
+        "MONITOR_DB_USER": MONITOR,
+        "MONITOR_DB_PASSWORD": "monitor-secret-0123",
         **extra,
     }
 
@@ -252,9 +258,16 @@ def test_the_app_role_is_made_no_superuser_and_given_the_schema_and_every_table(
     for _ in range(2):  # idempotent: every start runs it
         result = script("ensure-app-role.sh", tmp_path, database, APP_DB_USER=role, APP_DB_PASSWORD_FILE=str(secret))
         assert result.returncode == 0, result.stderr
-    flags = psql(f"SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{role}'")  # noqa: S608
-    assert flags == "f|f|f|t"
+    flags = "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{}'"
+    assert psql(flags.format(role)) == "f|f|f|t"
     assert owners(database, "made_by_the_superuser") == f"{SUPERUSER}|{role}|{role}"
+    # The monitoring role: statistics only.
+    assert psql(flags.format(MONITOR)) == "f|f|f|t"
+    assert psql(f"SELECT pg_has_role('{MONITOR}', 'pg_monitor', 'MEMBER')") == "t"
+    assert (
+        psql(f"SELECT has_table_privilege('{MONITOR}', '{database}.public.made_by_the_superuser', 'SELECT')", database)
+        == "f"
+    )
 
 
 # What a compromised app can do as the owner of its schema, and what each superuser session must not run.

@@ -1,0 +1,145 @@
+"""Monitoring (MONITORING=on), end to end: every layer scraped, alerts delivered to a webhook, nothing public."""
+
+import json
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from tests.helpers import free_port
+
+from .conftest import HTTPS, figure, make_stack, prod_settings, running
+
+pytestmark = pytest.mark.e2e
+
+# Every job of docker/prometheus/prometheus.yml, with its number of targets.
+JOBS = {"django": 1, "nginx": 1, "postgres": 1, "redis": 2, "node": 1, "alertmanager": 1, "prometheus": 1}
+# The webhook receiver, a container on the stack's `edge` network (Alertmanager's route out).
+SINK = """
+import http.server, sys
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        sys.stdout.write(self.rfile.read(int(self.headers["Content-Length"])).decode() + "\\n")
+        sys.stdout.flush()
+        self.send_response(200)
+        self.end_headers()
+http.server.HTTPServer(("", 8080), Sink).serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    settings = prod_settings(
+        MONITORING="on",
+        PROMETHEUS_PORT=str(free_port()),
+        ALERTMANAGER_PORT=str(free_port()),
+        # Moved into SECRETS_DIR/alert_webhook_url at the first start, as an operator's would be.
+        ALERT_WEBHOOK_URL="http://alert-sink:8080/",
+    )
+    # The tests' own compose commands see the monitoring services as ./inv's do.
+    stack = make_stack("prod", tmp_path_factory.mktemp("monitoring"), settings, {"COMPOSE_PROFILES": "monitoring"})
+    with running(stack, "prod.deploy"):
+        sink = f"{stack.project}-alert-sink"
+        image = stack.inspect("web")["Config"]["Image"]
+        subprocess.run(
+            ["docker", "run", "--detach", "--rm", "--name", sink, "--network", f"{stack.project}_edge",
+             "--network-alias", "alert-sink", "--read-only", "--user", "65534", "--entrypoint", "python",
+             image, "-c", SINK],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        stack.sink = sink
+        try:
+            yield stack
+        finally:
+            subprocess.run(["docker", "rm", "--force", sink], capture_output=True, timeout=60)
+
+
+def prometheus(stack, path: str, **query: str) -> dict:
+    url = f"http://127.0.0.1:{stack.values['PROMETHEUS_PORT']}/api/v1/{path}?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def value(stack, expression: str) -> float:
+    result = prometheus(stack, "query", query=expression)["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def targets_up(stack) -> dict[str, int]:
+    up: dict[str, int] = {}
+    for target in prometheus(stack, "targets", state="active")["activeTargets"]:
+        up[target["labels"]["job"]] = up.get(target["labels"]["job"], 0) + (target["health"] == "up")
+    return up
+
+
+def notifications(stack) -> list[dict]:
+    """What the webhook received, oldest first: Alertmanager's payloads, one per line of the sink's output."""
+    out = subprocess.run(["docker", "logs", stack.sink], capture_output=True, text=True, timeout=30).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def received(stack, alertname: str, status: str) -> bool:
+    return any(
+        alert["labels"]["alertname"] == alertname and alert["status"] == status
+        for payload in notifications(stack)
+        for alert in payload["alerts"]
+    )
+
+
+def test_every_layer_is_scraped(prod):
+    prod.wait_for(lambda: targets_up(prod) == JOBS, f"every target up: {JOBS}", timeout=120, interval=3)
+    # Each exporter reaches what it watches, not just itself.
+    assert value(prod, "pg_up") == 1
+    assert value(prod, "count(redis_up == 1)") == 2
+    assert value(prod, "nginx_up") == 1
+    assert value(prod, 'count(node_filesystem_size_bytes{mountpoint="/backups"})') == 1
+
+
+def test_a_request_through_the_proxy_moves_its_views_counter(prod):
+    series = 'sum(django_http_responses_total_by_status_view_method_total{view="product-list", status="200"})'
+    before = value(prod, series)
+    for _ in range(5):
+        # A cookie: past nginx's catalogue cache, so every request reaches Django.
+        assert prod.request("GET", "/api/v1/products/", headers={**HTTPS, "Cookie": "e2e=1"}).status == 200
+    prod.wait_for(lambda: value(prod, series) >= before + 5, "the counter to move by 5", timeout=60, interval=2)
+
+
+def test_no_metrics_endpoint_or_ui_is_reachable_through_the_front_door(prod):
+    for path in ("/metrics", "/stub_status", "/api/v1/metrics"):
+        response = prod.request("GET", path, headers=HTTPS)
+        assert response.status == 404, path
+        assert b"django_http" not in response.body
+        assert b"Active connections" not in response.body
+    for service in ("prometheus", "alertmanager"):
+        bindings = prod.inspect(service)["HostConfig"]["PortBindings"]
+        assert {b["HostIp"] for ports in bindings.values() for b in ports} == {"127.0.0.1"}, service
+    for service in ("postgres-exporter", "redis-exporter", "nginx-exporter", "node-exporter"):
+        assert not prod.inspect(service)["HostConfig"]["PortBindings"], service
+        assert prod.inspect(service)["Config"]["User"] == "65534:65534"
+
+
+def test_prod_monitor_names_the_loopback_urls(prod):
+    out = prod.inv("prod.monitor").stdout
+    assert f"http://127.0.0.1:{prod.values['PROMETHEUS_PORT']}/" in out
+    assert f"-L {prod.values['ALERTMANAGER_PORT']}:127.0.0.1:{prod.values['ALERTMANAGER_PORT']}" in out
+
+
+def test_web_down_is_alerted_to_the_webhook_and_resolved(prod):
+    """Last: it stops web."""
+    stopped = time.monotonic()
+    prod.compose("stop", "web")
+    try:
+        prod.wait_for(lambda: received(prod, "WebDown", "firing"), "WebDown at the webhook", timeout=240, interval=5)
+        fired = time.monotonic() - stopped
+    finally:
+        prod.compose("start", "web")
+    started = time.monotonic()
+    prod.wait_for(lambda: received(prod, "WebDown", "resolved"), "WebDown resolved", timeout=240, interval=5)
+    figure(
+        f"monitoring: web stopped -> WebDown at the webhook in {fired:.0f} s (for: 1m); "
+        f"web started -> resolved in {time.monotonic() - started:.0f} s"
+    )
