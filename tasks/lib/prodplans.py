@@ -36,7 +36,7 @@ SECRET_DEFAULTS = {"EMAIL_URL": "consolemail://", "ALERT_WEBHOOK_URL": monitorin
 OFFSITE_KEY = "offsite_ssh_key"
 OFFSITE_KEY_PLACEHOLDER = "# the private key pgBackRest logs in to PITR_OFFSITE with (docs/operations.md)\n"
 OFFSITE_URL = re.compile(r"sftp://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:[0-9]+)?/\S+")
-# db: the database image (desideliver-postgres:17, a tag of its own) is rebuilt from cache on each deploy.
+# db: the database image (desideliver-db:17, a tag of its own) is rebuilt from cache on each deploy.
 IMAGE_SERVICES = ("web", "backup", "proxy", "db")
 LOG = LOG_DIR / "prod.deploy.log"
 

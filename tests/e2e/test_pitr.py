@@ -278,7 +278,7 @@ def test_a_restore_that_runs_out_of_room_while_replaying_stops_and_leaves_nothin
         assert "pitr-restore: replay stopped: fetching a WAL segment from the archive fails:" in result.stderr
         assert "unable to write" in result.stderr
         left = subprocess.run(
-            ["docker", "run", "--rm", "-v", f"{volume}:/scratch", "--entrypoint", "ls", "desideliver-postgres:17",
+            ["docker", "run", "--rm", "-v", f"{volume}:/scratch", "--entrypoint", "ls", "desideliver-db:17",
              "-A", "/scratch"],
             capture_output=True, text=True, check=True,
         ).stdout.split()  # fmt: skip
