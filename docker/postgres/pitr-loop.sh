@@ -17,7 +17,9 @@
 # - runs a restore drill (pitr-drill.sh) once the last one, or the oldest
 #   backup when none ran, is PITR_DRILL_EVERY_DAYS old; unhealthy while the
 #   last drill failed.
-# The health check reads /tmp/backup-status ("ok ...", "starting", "failed: why").
+# The health check reads /tmp/backup-status ("ok ...", "starting", "failed: why"),
+# Prometheus pitr.prom (textfile-metrics.sh: that state, each repository's newest
+# backup, the last drill).
 set -euo pipefail
 
 full_days="${PITR_FULL_EVERY_DAYS:-7}"
@@ -40,17 +42,52 @@ done
 loop=pitr
 # shellcheck source=docker/backup/background.sh
 source "$(dirname "$0")/background.sh"
+# shellcheck source=docker/backup/textfile-metrics.sh
+source "$(dirname "$0")/textfile-metrics.sh"
+
+repos=(1)
+[[ -z "${PITR_OFFSITE:-}" ]] || repos+=(2)
+declare -A repo_name=([1]="local repository" [2]="off-host repository (PITR_OFFSITE)")
+declare -A repo_label=([1]=local [2]=offsite)
+# When each repository's newest backup ended (epoch seconds), as of the last read of pgBackRest's info.
+declare -A newest_stop=()
+
+# The status line (given) as metrics: failing or not and why, the repositories' newest backups, the last drill.
+report() {
+    local ok=1 reason="" repo drill
+    if [[ "$1" == failed* ]]; then ok=0 reason="$1"; fi
+    drill="$(jq -r '"\(.finished | fromdateiso8601) \(if .result == "failed" then 0 else 1 end)"' "$last_drill" 2>/dev/null)" \
+        || drill=""
+    {
+        echo "# HELP desideliver_pitr_ok 0 while pitr's health check fails (reason says why), else 1."
+        echo "# TYPE desideliver_pitr_ok gauge"
+        echo "desideliver_pitr_ok{reason=\"$(label_value "$reason")\"} $ok"
+        echo "# HELP desideliver_pitr_newest_backup_timestamp_seconds When the newest backup in a repository ended."
+        echo "# TYPE desideliver_pitr_newest_backup_timestamp_seconds gauge"
+        for repo in "${!newest_stop[@]}"; do
+            echo "desideliver_pitr_newest_backup_timestamp_seconds{repository=\"${repo_label[$repo]}\"} ${newest_stop[$repo]}"
+        done
+        echo "# HELP desideliver_pitr_backup_interval_seconds PITR_DIFF_EVERY_HOURS: a backup is due this long after the newest."
+        echo "# TYPE desideliver_pitr_backup_interval_seconds gauge"
+        echo "desideliver_pitr_backup_interval_seconds $(( diff_hours * 3600 ))"
+        if [[ -n "$drill" ]]; then
+            echo "# HELP desideliver_pitr_last_drill_timestamp_seconds When the last restore drill finished."
+            echo "# TYPE desideliver_pitr_last_drill_timestamp_seconds gauge"
+            echo "desideliver_pitr_last_drill_timestamp_seconds ${drill% *}"
+            echo "# HELP desideliver_pitr_last_drill_ok 1 when the last restore drill passed, 0 when it failed."
+            echo "# TYPE desideliver_pitr_last_drill_ok gauge"
+            echo "desideliver_pitr_last_drill_ok ${drill#* }"
+        fi
+    } | publish pitr
+}
 
 # The words given, as one line (long messages are written in parts).
 set_status() {
     local line="$*"
     [[ "$(cat "$status" 2>/dev/null)" == "$line" ]] || echo "pitr: $line"
     echo "$line" >"$status"
+    report "$line"
 }
-
-repos=(1)
-[[ -z "${PITR_OFFSITE:-}" ]] || repos+=(2)
-declare -A repo_name=([1]="local repository" [2]="off-host repository (PITR_OFFSITE)")
 
 # Seconds since the newest backup of a type (full, or any: "") in a repository, read from pgBackRest's
 # info (JSON, given), or a large number when there is none.
@@ -135,7 +172,7 @@ backups_due() {
     fi
     for repo in "${repos[@]}"; do
         age_full="$(backup_age "$info" full "$repo")" age_any="$(backup_age "$info" "" "$repo")"
-        due=""
+        newest_stop[$repo]=$(( $(date +%s) - age_any )) due=""
         if (( age_full >= full_days * 86400 )); then due=full
         elif (( age_any >= diff_hours * 3600 )); then due=diff
         fi
@@ -147,6 +184,7 @@ backups_due() {
             return 1
         fi
         type="$due" healthy+=" ($due backup taken at $(date -u +%Y-%m-%dT%H:%M:%SZ))"
+        newest_stop[$repo]="$(date +%s)"
     done
 }
 
@@ -176,6 +214,7 @@ while :; do
                 set_status "$healthy"
             fi
         fi
+        report "$(cat "$status")"  # a drill that ended since, too
         next_check=$(( $(date +%s) + every ))
     fi
     background sleep 5 || true

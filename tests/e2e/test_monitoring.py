@@ -37,6 +37,8 @@ def prod(tmp_path_factory):
         ALERTMANAGER_PORT=str(free_port()),
         # Moved into SECRETS_DIR/alert_webhook_url at the first start, as an operator's would be.
         ALERT_WEBHOOK_URL="http://alert-sink:8080/",
+        # A scheduled backup every 20 s: a failing one is seen at once.
+        BACKUP_INTERVAL_SECONDS="20",
     )
     # The tests' own compose commands see the monitoring services as ./inv's do.
     stack = make_stack("prod", tmp_path_factory.mktemp("monitoring"), settings, {"COMPOSE_PROFILES": "monitoring"})
@@ -97,6 +99,17 @@ def test_every_layer_is_scraped(prod):
     assert value(prod, "count(redis_up == 1)") == 2
     assert value(prod, "nginx_up") == 1
     assert value(prod, 'count(node_filesystem_size_bytes{mountpoint="/backups"})') == 1
+    # What backup and pitr write about themselves, through node-exporter's textfile collector.
+    prod.wait_for(
+        lambda: value(prod, "desideliver_backup_last_run_ok") == 1 and value(prod, "desideliver_pitr_ok") == 1,
+        "backup.prom and pitr.prom, both healthy",
+        timeout=90,
+        interval=3,
+    )
+    newest = value(prod, "desideliver_backup_newest_timestamp_seconds")
+    assert time.time() - 120 < newest <= time.time()
+    assert value(prod, 'desideliver_pitr_newest_backup_timestamp_seconds{repository="local"}') > 0
+    assert value(prod, "desideliver_backup_interval_seconds") == 20
 
 
 def test_a_request_through_the_proxy_moves_its_views_counter(prod):
@@ -128,18 +141,25 @@ def test_prod_monitor_names_the_loopback_urls(prod):
     assert f"-L {prod.values['ALERTMANAGER_PORT']}:127.0.0.1:{prod.values['ALERTMANAGER_PORT']}" in out
 
 
-def test_web_down_is_alerted_to_the_webhook_and_resolved(prod):
-    """Last: it stops web."""
-    stopped = time.monotonic()
+def test_web_down_and_a_failing_backup_are_alerted_to_the_webhook_and_resolved(prod):
+    """Last: it stops web. Both at once: each alert takes a minute or two to arrive, and as long to resolve."""
+    broken = time.monotonic()
     prod.compose("stop", "web")
+    prod.backups.chmod(0o555)  # the backup service (no capabilities) can no longer write there
+    fired: dict[str, float] = {}
     try:
-        prod.wait_for(lambda: received(prod, "WebDown", "firing"), "WebDown at the webhook", timeout=240, interval=5)
-        fired = time.monotonic() - stopped
+        for alert in ("WebDown", "BackupFailed"):
+            prod.wait_for(
+                lambda a=alert: received(prod, a, "firing"), f"{alert} at the webhook", timeout=240, interval=5
+            )
+            fired[alert] = time.monotonic() - broken
     finally:
         prod.compose("start", "web")
-    started = time.monotonic()
-    prod.wait_for(lambda: received(prod, "WebDown", "resolved"), "WebDown resolved", timeout=240, interval=5)
-    figure(
-        f"monitoring: web stopped -> WebDown at the webhook in {fired:.0f} s (for: 1m); "
-        f"web started -> resolved in {time.monotonic() - started:.0f} s"
-    )
+        prod.backups.chmod(0o755)
+    fixed = time.monotonic()
+    for alert in ("WebDown", "BackupFailed"):
+        prod.wait_for(lambda a=alert: received(prod, a, "resolved"), f"{alert} resolved", timeout=240, interval=5)
+        figure(
+            f"monitoring: {alert} at the webhook {fired[alert]:.0f} s after the failure; "
+            f"resolved {time.monotonic() - fixed:.0f} s after the fix (or sooner)"
+        )

@@ -200,6 +200,62 @@ def test_the_scheduled_service_does_not_dump_again_after_a_restart(tmp_path):
     assert len(list(tmp_path.glob("*.dump"))) == 1
 
 
+def metrics(path: Path) -> dict[str, float]:
+    """A Prometheus text file's samples by series (comments and blank lines skipped)."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return {line.rpartition(" ")[0]: float(line.rpartition(" ")[2]) for line in lines}
+
+
+def test_the_scheduled_service_publishes_the_newest_backup_and_each_runs_result_for_prometheus(tmp_path):
+    out, published = tmp_path / "out", tmp_path / "metrics"
+    out.mkdir()
+    published.mkdir()
+    make_dumps(out, [datetime.now(UTC) - timedelta(minutes=5)])
+    (dump,) = out.glob("*.dump")
+    # The next run is due at once, and its pg_dump fails.
+    failing = fake_commands(tmp_path / "bin", pg_dump="echo 'pg_dump: error: connection refused' >&2; exit 1")
+    env = environment(out, PATH=f"{failing}:{SCRIPTS}:{os.environ['PATH']}", BACKUP_INTERVAL_SECONDS="60",
+                      METRICS_DIR=str(published))  # fmt: skip
+    os.utime(dump, (time.time() - 120, time.time() - 120))
+    loop = subprocess.Popen(
+        [str(SCRIPTS / "backup-loop.sh")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while "desideliver_backup_last_run_ok" not in metrics_text(published) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        loop.terminate()
+        loop.wait(timeout=5)
+    samples = metrics(published / "backup.prom")
+    assert samples == {
+        "desideliver_backup_newest_timestamp_seconds": int(dump.stat().st_mtime),
+        "desideliver_backup_newest_size_bytes": 1,
+        "desideliver_backup_interval_seconds": 60,
+        "desideliver_backup_last_run_ok": 0,
+    }
+    assert [p.name for p in published.iterdir()] == ["backup.prom"]  # no half-written file left beside it
+
+
+def metrics_text(directory: Path) -> str:
+    path = directory / "backup.prom"
+    return path.read_text() if path.exists() else ""
+
+
+def test_without_a_writable_metrics_directory_the_service_publishes_nothing_and_goes_on(tmp_path):
+    make_dumps(tmp_path, [datetime.now(UTC) - timedelta(minutes=5)])
+    env = environment(tmp_path, BACKUP_INTERVAL_SECONDS="3600", METRICS_DIR=str(tmp_path / "absent"))
+    loop = subprocess.Popen([str(SCRIPTS / "backup-loop.sh")], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "newest backup is" not in line:
+            line = loop.stdout.readline()
+    finally:
+        loop.terminate()
+        loop.wait(timeout=5)
+    assert not (tmp_path / "absent").exists()
+
+
 @needs_postgres
 def test_a_backup_reads_the_password_from_a_secret_file(tmp_path):
     secret = tmp_path / "postgres_password"
