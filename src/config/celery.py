@@ -8,9 +8,10 @@ import os
 
 from celery import Celery, bootsteps
 from celery.beat import PersistentScheduler
-from celery.signals import task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun
 
 import healthcheck
+from core import request_id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -50,6 +51,20 @@ def recycle_database_connections(sender, **kwargs) -> None:
 
     if not sender.request.is_eager:
         close_old_connections()
+
+
+@before_task_publish.connect
+def pass_on_the_request_id(headers: dict | None = None, **kwargs) -> None:
+    """A task queued while a request is served carries its id (core/request_id.py)."""
+    if headers is not None and (current := request_id.current.get()):
+        headers.setdefault("request_id", current)
+
+
+@task_prerun.connect
+def take_up_the_request_id(task=None, **kwargs) -> None:
+    """The worker's log lines of the task carry the id of the request that queued it ("" for beat's)."""
+    if task is not None and not task.request.is_eager:
+        request_id.current.set(getattr(task.request, "request_id", None) or "")
 
 
 class HeartbeatScheduler(PersistentScheduler):

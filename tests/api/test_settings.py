@@ -171,9 +171,10 @@ def referenced_variables() -> set[str]:
             build_args |= set(re.findall(r"^ARG ([A-Z][A-Z0-9_]+)", text, re.MULTILINE))
     # Build arguments, what ./inv computes (the image tag), what compose sets
     # for the backup scripts (BACKUP_ENV, OFFSITE_SSH_KEY_FILE; PGHOST is libpq's, BASH_REMATCH bash's)
-    # and what ./inv passes one command (PITR_BACKUP: db.restore --backup) are not settings.
+    # and what ./inv passes one command (PITR_BACKUP: db.restore --backup) are not settings, nor is
+    # METRICS_DIR (the images' own directory; the script tests point it elsewhere).
     computed = {"DJANGO_SETTINGS_MODULE", "IMAGE_TAG", "BACKUP_ENV", "OFFSITE_SSH_KEY_FILE", "PGHOST", "PITR_BACKUP"}
-    computed |= {"BASH_REMATCH"}
+    computed |= {"BASH_REMATCH", "METRICS_DIR"}
     return names - build_args - computed
 
 

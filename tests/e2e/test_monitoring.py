@@ -1,6 +1,8 @@
 """Monitoring (MONITORING=on), end to end: every layer scraped, alerts delivered to a webhook, nothing public."""
 
 import json
+import re
+import secrets
 import subprocess
 import time
 import urllib.parse
@@ -139,6 +141,29 @@ def test_prod_monitor_names_the_loopback_urls(prod):
     out = prod.inv("prod.monitor").stdout
     assert f"http://127.0.0.1:{prod.values['PROMETHEUS_PORT']}/" in out
     assert f"-L {prod.values['ALERTMANAGER_PORT']}:127.0.0.1:{prod.values['ALERTMANAGER_PORT']}" in out
+
+
+def log_lines(stack, service: str) -> list[str]:
+    """A service's log lines without compose's "service-1  | " prefix."""
+    return [line.partition("| ")[2] for line in stack.logs(service).splitlines()]
+
+
+def test_one_request_id_is_found_in_nginx_and_in_the_celery_task_it_queued(prod):
+    body = {"email": "twice@example.com", "password": "E2e-" + secrets.token_urlsafe(12), "first_name": "E",
+            "last_name": "Two"}  # fmt: skip
+    assert prod.request("POST", "/api/v1/auth/register/", body, headers=HTTPS).status == 201
+    # Registering again queues the account-exists notice (accounts/tasks.py); a client's own id is replaced.
+    again = prod.request("POST", "/api/v1/auth/register/", body, headers={**HTTPS, "X-Request-ID": "forged"})
+    assert again.status == 201
+    request_id = again.headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    lines = prod.wait_for(
+        lambda: [json.loads(line) for line in log_lines(prod, "worker") if request_id in line],
+        "the worker's log lines of the task",
+    )
+    assert all(line["request_id"] == request_id for line in lines)
+    assert any("send_account_exists_notice" in line["message"] for line in lines)
+    prod.wait_for(lambda: any(request_id in line for line in log_lines(prod, "proxy")), "nginx's access log line")
 
 
 def test_web_down_and_a_failing_backup_are_alerted_to_the_webhook_and_resolved(prod):

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request, errors included, carries its id (core/request_id.py).
+    "core.request_id.RequestIdMiddleware",
     # GET /metrics from inside the stack (core/metrics.py), then the request metrics' clock starts.
     "core.metrics.MetricsEndpointMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
@@ -231,6 +233,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # after a request: when broken or older than CONN_MAX_AGE.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Worker and beat log through LOGGING as Django does (JSON lines in production, with request ids).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Short timeouts: a stalled Redis costs a request two seconds, not twenty. An
 # unacknowledged message (its worker killed outright) is redelivered after the
 # visibility timeout, longer than any task here runs.
@@ -337,8 +341,9 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "core.logging.JsonFormatter"},
     },
+    "filters": {"request_id": {"()": "core.request_id.RequestIdFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": DJANGO_LOG_LEVEL},
     "loggers": {
