@@ -7,9 +7,11 @@ from contextlib import nullcontext
 from invoke import Context
 from invoke.exceptions import Exit
 
-from .lib import checks, compose, deploys, lock, monitoring, rollout
+from .lib import checks, compose, deploys, lock, rollout
 from .lib.cli import task
 from .lib.db import backups, database
+from .lib.monitoring import status as monitoring_status
+from .lib.monitoring import switch as monitoring
 from .lib.prodplans import (
     LOG,
     PREFLIGHT,
@@ -172,6 +174,12 @@ def ps(c: Context, dry_run: bool = False) -> None:
     """List the prod stack's containers with their health."""
     lock.recover(PROD, "prod.ps", dry_run)
     execute(compose.plan_ps(PROD), dry_run)
+
+
+@task
+def status(c: Context) -> None:
+    """The prod stack on one screen: services, deploy, readiness, traffic, queue, backups, disk, certificate, alerts."""
+    say(monitoring_status.report(PROD))
 
 
 @task

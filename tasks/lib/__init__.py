@@ -10,7 +10,7 @@ docstring of its own). Modules import only those listed above them:
     cli      the @task decorator: one short flag per meaning, checked arguments
     deploys  git revision and the record of deployed tags
     stack    paths, env file, compose stacks, the Docker engine, settings
-    monitoring  the MONITORING switch: compose profile, its images and secrets, its UIs
+    monitoring.switch  the MONITORING switch: compose profile, its images and secrets, its UIs
     db.backups  backup files: listing, checks (the backup image writes them)
     tls      the prod proxy's certificate: self-signed for a first try, what it serves
     journal  what to undo when ./inv dies mid-operation: the app paused, the proxy pinned
@@ -28,6 +28,7 @@ docstring of its own). Modules import only those listed above them:
     swarm.manager  a swarm's manager, its registry, pushing by digest, waiting until converged
     swarm.data_node  the swarm's database: backup and restore on the data node
     prodplans  the prod stack's plans: preflight, build, check, back up, migrate, start
+    monitoring.status  prod.status: the stack on one screen, with Prometheus's figures when monitoring is on
     bench.throwaway  free ports and env files for the benchmarks' own stacks
     bench.loadgen  wrk runs and checkout buyers, as figures (bench.load)
     bench.scenarios  the load benchmark's scenarios, ceilings and budgets

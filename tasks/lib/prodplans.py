@@ -10,8 +10,9 @@ import re
 
 from invoke.exceptions import Exit
 
-from . import compose, monitoring, rollout, tls
+from . import compose, rollout, tls
 from .db import backups, database
+from .monitoring import switch as monitoring
 from .pitr import repository
 from .run import LOG_DIR, Step, say
 from .stack import (

@@ -166,6 +166,25 @@ def test_one_request_id_is_found_in_nginx_and_in_the_celery_task_it_queued(prod)
     prod.wait_for(lambda: any(request_id in line for line in log_lines(prod, "proxy")), "nginx's access log line")
 
 
+def test_prod_status_on_a_healthy_stack_and_with_the_database_stopped(prod):
+    healthy = prod.inv("prod.status").stdout
+    assert re.search(r"Readiness +✓ database, cache, migrations ok", healthy), healthy
+    assert re.search(r"Traffic +[0-9.]+ req/s, [0-9.]+% 5xx, p99 [0-9]+ ms", healthy), healthy
+    assert re.search(r"Backups +newest dump [0-9]+ (s|min) ago", healthy), healthy
+    assert re.search(r"TLS +✓ expires", healthy), healthy
+    assert "✗" not in healthy.split("Alerts")[0], healthy  # services, deploy, readiness, traffic, queue, PITR
+    prod.compose("stop", "db")
+    try:
+        stopped = prod.inv("prod.status").stdout
+        assert re.search(r"Services +✗ db exited", stopped), stopped
+        assert re.search(r"Readiness +✗ database: ", stopped), stopped
+    finally:
+        prod.compose("start", "db")
+    prod.wait_for(lambda: prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200, "ready again")
+    for name, output in (("healthy", healthy), ("db stopped", stopped)):
+        figure(f"prod.status on a {name} stack: " + re.search(r"gathered in ([0-9.]+ s)", output).group(1))
+
+
 def test_web_down_and_a_failing_backup_are_alerted_to_the_webhook_and_resolved(prod):
     """Last: it stops web. Both at once: each alert takes a minute or two to arrive, and as long to resolve."""
     broken = time.monotonic()

@@ -1,4 +1,4 @@
-"""Monitoring of the prod stack (docs/operations.md): MONITORING=on in .env.prod.
+"""The monitoring switch: MONITORING=on in .env.prod.
 
 The switch is compose's `monitoring` profile (compose/prod/compose.yaml): every
 command gets COMPOSE_PROFILES with it while the setting is on, so `up`, `build`
@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from . import run
-from .stack import setting
+from .. import run
+from ..stack import setting
 
 PROFILE = "monitoring"
 SWITCH = "MONITORING"
