@@ -175,6 +175,8 @@ def test_prod_status_on_a_healthy_stack_and_with_the_database_stopped(prod):
     assert "✗" not in healthy.split("Alerts")[0], healthy  # services, deploy, readiness, traffic, queue, PITR
     prod.compose("stop", "db")
     try:
+        # Readiness answers from its last round for a second (READY_CACHE_SECONDS).
+        prod.wait_for(lambda: prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 503, "not ready")
         stopped = prod.inv("prod.status").stdout
         assert re.search(r"Services +✗ db exited", stopped), stopped
         assert re.search(r"Readiness +✗ database: ", stopped), stopped
