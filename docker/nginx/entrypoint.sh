@@ -69,4 +69,5 @@ echo 'server 127.0.0.1:9 down;' >"$dir/servers.conf"
 rm -f "$dir/pinned"
 follow-web.sh once
 follow-web.sh &
+certificate-metrics.sh &
 exec /docker-entrypoint.sh "$@"

@@ -103,8 +103,12 @@ def test_every_layer_is_scraped(prod):
     assert value(prod, 'count(node_filesystem_size_bytes{mountpoint="/backups"})') == 1
     # What backup and pitr write about themselves, through node-exporter's textfile collector.
     prod.wait_for(
-        lambda: value(prod, "desideliver_backup_last_run_ok") == 1 and value(prod, "desideliver_pitr_ok") == 1,
-        "backup.prom and pitr.prom, both healthy",
+        lambda: (
+            value(prod, "desideliver_backup_last_run_ok") == 1
+            and value(prod, "desideliver_pitr_ok") == 1
+            and value(prod, "desideliver_certificate_expiry_timestamp_seconds") > 0
+        ),
+        "backup.prom and pitr.prom, both healthy, and certificate.prom",
         timeout=90,
         interval=3,
     )
@@ -112,6 +116,9 @@ def test_every_layer_is_scraped(prod):
     assert time.time() - 120 < newest <= time.time()
     assert value(prod, 'desideliver_pitr_newest_backup_timestamp_seconds{repository="local"}') > 0
     assert value(prod, "desideliver_backup_interval_seconds") == 20
+    # The proxy's certificate (self-signed by prod.deploy for 90 days).
+    expires = value(prod, "desideliver_certificate_expiry_timestamp_seconds")
+    assert 85 * 86400 < expires - time.time() < 91 * 86400
 
 
 def test_a_request_through_the_proxy_moves_its_views_counter(prod):
