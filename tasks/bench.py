@@ -144,7 +144,7 @@ def timed_inv(env: dict[str, str]) -> Callable[..., tuple[float, str]]:
     return call
 
 
-def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: int) -> None:
+def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: int, monitoring: bool) -> None:
     if shutil.which("wrk") is None:
         raise Exit("✗ bench.load needs wrk, the HTTP load generator: apt-get install wrk (Debian), then retry.", 2)
     runs, seconds = (5, 1) if short else (5, 5)
@@ -160,6 +160,8 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
             "MAX_LINE_QUANTITY": "1000000000",
             "MAX_OPEN_ORDERS": "1000000000",
             "MAX_ORDER_UNITS": "1000000000",
+            # Prometheus, the exporters and Django's request metrics: their cost beside a run without them.
+            "MONITORING": "on" if monitoring else "off",
         }
         env_file = throwaway.env_file(workdir, "prod", **overrides)
         name = f"bench-load-{uuid.uuid4().hex[:6]}"
@@ -192,6 +194,7 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
         "users": "Shoppers with tokens (default: 300).",
         "buyers": "Concurrent buyers in the checkout scenario (default: 50).",
         "rows": "Rows to add before timing backup and restore (default: 1000000; 0 skips them).",
+        "monitoring": "Run the stack with MONITORING=on, to compare with a run without (default: off).",
         "dry_run": DRY_RUN_HELP,
     }
 )
@@ -202,10 +205,12 @@ def load(
     users: int = 300,
     buyers: int = 50,
     rows: int = 1_000_000,
+    monitoring: bool = False,
     dry_run: bool = False,
 ) -> None:
     """Load benchmark: the prod stack (own project) under wrk through the proxy, beside its ceilings and budgets."""
     what = "deploy a throwaway prod stack, seed it, run wrk and the checkout buyers, print figures, remove it"
     execute(
-        [Step("load benchmark", what, action=lambda: load_benchmark(short, products, users, buyers, rows))], dry_run
+        [Step("load benchmark", what, action=lambda: load_benchmark(short, products, users, buyers, rows, monitoring))],
+        dry_run,
     )

@@ -25,6 +25,11 @@ source "$(dirname "$0")/read-secret.sh"
 
 app="${APP_DB_USER:?APP_DB_USER is not set}"
 monitor="${MONITOR_DB_USER:?MONITOR_DB_USER is not set}"
+if [[ "$monitor" == "$app" || "$monitor" == "${POSTGRES_USER:?}" ]]; then
+    echo "db-roles: MONITOR_DB_USER must be a role of its own, not APP_DB_USER or POSTGRES_USER ($monitor);" \
+        "set another name in .env.prod" >&2
+    exit 78
+fi
 database="${1:-${POSTGRES_DB:?}}"
 PGPASSWORD="$(read_secret POSTGRES_PASSWORD)"
 # A superuser's session: names resolve in pg_catalog only, whatever search_path

@@ -11,15 +11,10 @@ publish() {
         cat >/dev/null
         return 0
     fi
-    if ! { cat >"$dir/.$1.prom.partial" && mv -f "$dir/.$1.prom.partial" "$dir/$1.prom"; }; then
+    if ! { cat >"$dir/.$1.prom.partial" && mv -f "$dir/.$1.prom.partial" "$dir/$1.prom"; } 2>/dev/null; then
         echo "${loop:-loop}: could not write the metrics file $dir/$1.prom" >&2
+        # What the writer still has to give is read, so it never dies of a broken pipe.
+        cat >/dev/null
     fi
     return 0
-}
-
-# A label value, with the characters the text format escapes escaped.
-label_value() {
-    local value="${1//\\/\\\\}"
-    value="${value//\"/\\\"}"
-    printf '%s' "${value//$'\n'/\\n}"
 }

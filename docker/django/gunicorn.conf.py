@@ -45,7 +45,7 @@ access_log_format = '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 def on_starting(server: object) -> None:
     # Samples of a previous run's workers would be summed in as if alive.
     shutil.rmtree(METRICS_DIR, ignore_errors=True)
-    METRICS_DIR.mkdir(parents=True)
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def child_exit(server: object, worker: object) -> None:

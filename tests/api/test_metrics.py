@@ -5,6 +5,8 @@ import re
 import pytest
 from django.db import connection
 
+from tests.api.test_settings import run_django
+
 pytestmark = pytest.mark.django_db
 
 
@@ -54,3 +56,15 @@ def test_queries_are_counted_on_postgresql(api, product):
     before = sample(scrape(api), "django_db_execute_total", vendor="postgresql")
     api.get(f"/api/v1/products/{product.pk}/")
     assert sample(scrape(api), "django_db_execute_total", vendor="postgresql") > before
+
+
+def test_with_metrics_off_nothing_is_counted_and_there_is_no_endpoint():
+    # What prod runs while MONITORING is off (compose/prod: METRICS follows it).
+    code = (
+        "from django.conf import settings as s; from django.test import Client; from django.db import connections; "
+        "print(any('prometheus' in m for m in s.MIDDLEWARE + s.INSTALLED_APPS), "
+        "Client().get('/metrics').status_code, type(connections['default']).__mro__[1].__module__)"
+    )
+    result = run_django("config.settings.test", code=code, METRICS="off", DATABASE_URL="postgres://u:p@localhost/d")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "404", "django.db.backends.postgresql.base"]

@@ -242,6 +242,17 @@ def metrics_text(directory: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
+def test_a_metrics_file_that_cannot_be_written_never_stops_the_loop_writing_it(tmp_path):
+    (tmp_path / ".pitr.prom.partial").mkdir()  # in the way of the file publish writes first
+    publish = SCRIPTS / "textfile-metrics.sh"
+    script = f"set -euo pipefail; source {publish}; loop=pitr; seq 1 200000 | publish pitr; echo went on"
+    result = subprocess.run(["bash", "-c", script], env={**os.environ, "METRICS_DIR": str(tmp_path)},
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "went on"
+    assert f"pitr: could not write the metrics file {tmp_path}/pitr.prom" in result.stderr
+
+
 def test_without_a_writable_metrics_directory_the_service_publishes_nothing_and_goes_on(tmp_path):
     make_dumps(tmp_path, [datetime.now(UTC) - timedelta(minutes=5)])
     env = environment(tmp_path, BACKUP_INTERVAL_SECONDS="3600", METRICS_DIR=str(tmp_path / "absent"))
@@ -324,6 +335,15 @@ def test_the_app_role_is_made_no_superuser_and_given_the_schema_and_every_table(
         psql(f"SELECT has_table_privilege('{MONITOR}', '{database}.public.made_by_the_superuser', 'SELECT')", database)
         == "f"
     )
+
+
+@pytest.mark.parametrize("monitor", ["app_role_itself", "postgres_superuser"])
+def test_the_monitoring_role_must_be_a_role_of_its_own(tmp_path, monitor):
+    names = {"app_role_itself": "desideliver_app_test", "postgres_superuser": SUPERUSER}
+    result = script("ensure-app-role.sh", tmp_path, "postgres", APP_DB_USER="desideliver_app_test",
+                    APP_DB_PASSWORD=APP_PASSWORD, MONITOR_DB_USER=names[monitor])  # fmt: skip
+    assert result.returncode == 78
+    assert "MONITOR_DB_USER must be a role of its own, not APP_DB_USER or POSTGRES_USER" in result.stderr
 
 
 # What a compromised app can do as the owner of its schema, and what each superuser session must not run.

@@ -1,5 +1,6 @@
 """Monitoring on the host side: the MONITORING switch and what it adds, and prod.status's lines."""
 
+import io
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from invoke.exceptions import Exit
 
 from tasks.lib import prodplans
 from tasks.lib.monitoring import status, switch
+from tasks.lib.stack import stack
 
 
 @pytest.fixture
@@ -116,3 +118,17 @@ def test_traffic_alerts_and_the_certificate_read_at_a_glance():
     assert status.certificate_line(now + 30 * 86400, now) == "✓ expires 2027-02-14 (in 30 days)"
     assert status.certificate_line(now + 5 * 86400, now).startswith("✗ expires")
     assert [status.ago(s) for s in (42, 420, 7200 * 3, 86400 * 3)] == ["42 s", "7 min", "6 h", "3 d"]
+
+
+def test_readiness_through_a_proxy_whose_web_is_gone_is_named_not_a_crash(monkeypatch, prod_env):
+    prod_env()
+
+    def bad_gateway(request, **kwargs):
+        raise status.urllib.error.HTTPError(request.full_url, 502, "Bad Gateway", {}, io.BytesIO(b"<html>502</html>"))
+
+    monkeypatch.setattr(status.urllib.request, "urlopen", bad_gateway)
+    answer, problem = status.readiness(stack("prod"))
+    assert answer is None
+    assert status.readiness_line(answer, problem) == (
+        "✗ no answer through the proxy: HTTP 502 from the proxy (web not answering?)"
+    )

@@ -68,6 +68,21 @@ def test_what_a_stack_rejects_is_replaced_by_what_keeps_each_guarantee(tmp_path)
     assert generated["networks"]["internal"] == {"driver": "overlay", "internal": True}
 
 
+def test_monitoring_is_left_out_of_the_swarm_stack_with_the_network_only_it_uses(tmp_path):
+    model = merged(tmp_path)
+    model["services"]["web"]["networks"] = {"internal": {}, "metrics": {}}
+    model["services"]["prometheus"] = {
+        "image": "desideliver-prometheus:abc",
+        "profiles": ["monitoring"],
+        "ports": [{"host_ip": "127.0.0.1", "target": 9090, "published": "9090"}],
+        "networks": {"metrics": {}, "monitor-ui": {}},
+    }
+    model["networks"].update({"metrics": {"internal": True}, "monitor-ui": {}})
+    generated = stackfile.stack(model, "shop", {}, tmp_path)
+    assert "prometheus" not in generated["services"]
+    assert set(generated["networks"]) == {"internal", "edge", "metrics"}
+
+
 def test_web_and_worker_keep_their_media_volume_and_stay_unpinned(tmp_path):
     """MEDIA_ROOT stays writable on a read-only root; media is per node (docs/operations.md), web still spreads."""
     model = merged(tmp_path)

@@ -61,7 +61,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_prometheus",
     "accounts",
     "catalog",
     "cart",
@@ -72,9 +71,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every log line of the request, errors included, carries its id (core/request_id.py).
     "core.request_id.RequestIdMiddleware",
-    # GET /metrics from inside the stack (core/metrics.py), then the request metrics' clock starts.
-    "core.metrics.MetricsEndpointMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # WhiteNoise must come straight after SecurityMiddleware.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -88,9 +84,23 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.AdminContentSecurityPolicyMiddleware",
-    # Last: it sees the view that answered, and the status.
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# Prometheus metrics of requests and queries (core/metrics.py): on by default, where they cost
+# nothing that matters; prod turns them on with its monitoring (MONITORING, compose/prod), so
+# a stack nobody scrapes does not pay for them on every request.
+METRICS = env.bool("METRICS", default=True)
+if METRICS:
+    INSTALLED_APPS.append("django_prometheus")
+    MIDDLEWARE = [
+        # GET /metrics from inside the stack, then the request metrics' clock starts.
+        MIDDLEWARE[0],  # the request id, first of all
+        "core.metrics.MetricsEndpointMiddleware",
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE[1:],
+        # Last: it sees the view that answered, and the status.
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
 
 # Request bodies: JSON only, at most 1 MB (nginx's client_max_body_size agrees).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

@@ -22,7 +22,8 @@ import time
 from typing import Any
 
 import psycopg
-from django_prometheus.db.backends.postgresql import base as metered
+from django.conf import settings
+from django.db.backends.postgresql import base
 
 HEALTH_CHECK_SECONDS = 0.5
 BACKOFF_SECONDS = 1.0
@@ -65,8 +66,14 @@ class _Backoff:
 backoff = _Backoff()
 
 
-# django-prometheus's wrapper of Django's own: queries, their time and errors, and connections, counted.
-class DatabaseWrapper(metered.DatabaseWrapper):
+if settings.METRICS:
+    # django-prometheus's wrapper of Django's own: queries, their time and errors, and connections, counted.
+    from django_prometheus.db.backends.postgresql.base import DatabaseWrapper as Parent
+else:
+    Parent = base.DatabaseWrapper
+
+
+class DatabaseWrapper(Parent):
     Database = _Psycopg()
 
     def wait_timeout(self) -> float | None:

@@ -140,8 +140,11 @@ def readiness(s: Stack) -> tuple[dict | None, str]:
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT, context=tls.client_context()) as response:  # noqa: S310
             return json.load(response), ""
-    except urllib.error.HTTPError as error:  # 503 names the failed check
-        return json.load(error), ""
+    except urllib.error.HTTPError as error:  # Django's 503 names the failed check; nginx's 502 is a page
+        try:
+            return json.load(error), ""
+        except ValueError:
+            return None, f"HTTP {error.code} from the proxy (web not answering?)"
     except (OSError, ValueError) as error:
         return None, str(getattr(error, "reason", error))
 

@@ -26,6 +26,9 @@ guarantee is kept as follows (the generated file's header says the same):
   each node has its own `media`, and a web task serves only the exports a
   worker on its node wrote. docs/operations.md says what to use instead (the
   synchronous export, or `media` on storage every node mounts).
+- Monitoring (compose's `monitoring` profile) is left out: on a swarm its UIs' loopback
+  ports, its network without masquerading and node-exporter's place beside the data
+  node need a design of their own (docs/operations.md, monitoring).
 - Secrets are swarm secrets. Each one's name carries a hash of its content, so
   a rotation is a new secret and a rolling update, never an in-place change.
   The proxy's certificate and key are secrets too.
@@ -38,6 +41,7 @@ import hashlib
 from pathlib import Path
 
 JOBS = ("db-roles", "migrate")
+MONITORING = "monitoring"  # the compose profile left out (the docstring says why)
 # Keys a stack rejects or ignores; the docstring says what keeps each guarantee.
 DROPPED = ("build", "depends_on", "restart", "security_opt", "cpu_shares", "shm_size", "container_name", "network_mode")
 DATA_NODE = "node.labels.desideliver.data == true"
@@ -155,17 +159,26 @@ def subset(generated: dict, names: tuple[str, ...]) -> dict:
     return {**generated, "services": {name: generated["services"][name] for name in names}}
 
 
+def networks_of(services: dict[str, dict]) -> set[str]:
+    return {network for definition in services.values() for network in definition.get("networks", {})}
+
+
 def stack(config: dict, project: str, images: dict[str, str], tls_dir: Path) -> dict:
     """The stack file for `config` (docker compose config --format json of compose/prod), jobs included."""
+    kept, left_out = {}, {}
+    for name, definition in config["services"].items():
+        (left_out if MONITORING in definition.get("profiles", []) else kept)[name] = definition
     services = {
         name: job(name, definition, images) if name in JOBS else service(name, definition, images)
-        for name, definition in sorted(config["services"].items())
+        for name, definition in sorted(kept.items())
     }
+    unused = networks_of(left_out) - networks_of(kept)
     files = {key: Path(secret["file"]) for key, secret in config.get("secrets", {}).items()}
     files.update({key: tls_dir / file for key, file in TLS_SECRETS.items()})
     networks = {
         name: {"driver": "overlay", **({"internal": True} if network.get("internal") else {})}
         for name, network in config["networks"].items()
+        if name not in unused
     }
     return {
         "services": services,
