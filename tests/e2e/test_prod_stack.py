@@ -439,7 +439,8 @@ def test_only_the_proxy_publishes_a_port(prod, service):
 
 def test_web_has_no_route_out_and_bodies_are_capped(prod):
     networks = set(prod.inspect("web")["NetworkSettings"]["Networks"])
-    assert networks == {f"{prod.project}_internal", f"{prod.project}_front"}
+    # metrics: Prometheus reads /metrics there when monitoring is on (internal too).
+    assert networks == {f"{prod.project}_internal", f"{prod.project}_front", f"{prod.project}_metrics"}
     for network in networks:
         out = subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True, check=True)
         assert json.loads(out.stdout)[0]["Internal"] is True

