@@ -96,10 +96,14 @@ def received(stack, alertname: str, status: str) -> bool:
 
 def test_every_layer_is_scraped(prod):
     prod.wait_for(lambda: targets_up(prod) == JOBS, f"every target up: {JOBS}", timeout=120, interval=3)
-    # Each exporter reaches what it watches, not just itself.
-    assert value(prod, "pg_up") == 1
-    assert value(prod, "count(redis_up == 1)") == 2
-    assert value(prod, "nginx_up") == 1
+    # Each exporter reaches what it watches, not just itself. An exporter can be up a scrape
+    # before what it watches (nginx-exporter before the proxy), so this waits a scrape or two.
+    prod.wait_for(
+        lambda: value(prod, "pg_up") == 1 and value(prod, "count(redis_up == 1)") == 2 and value(prod, "nginx_up") == 1,
+        "pg_up, both redis_up and nginx_up at 1",
+        timeout=60,
+        interval=3,
+    )
     assert value(prod, 'count(node_filesystem_size_bytes{mountpoint="/backups"})') == 1
     # What backup and pitr write about themselves, through node-exporter's textfile collector.
     prod.wait_for(
@@ -174,6 +178,10 @@ def test_one_request_id_is_found_in_nginx_and_in_the_celery_task_it_queued(prod)
 
 
 def test_prod_status_on_a_healthy_stack_and_with_the_database_stopped(prod):
+    # The backup service's first dump, which this test must not take for granted from an earlier one.
+    prod.wait_for(
+        lambda: value(prod, "desideliver_backup_last_run_ok") == 1, "a scheduled dump", timeout=90, interval=3
+    )
     healthy = prod.inv("prod.status").stdout
     assert re.search(r"Readiness +✓ database, cache, migrations ok", healthy), healthy
     assert re.search(r"Traffic +[0-9.]+ req/s, [0-9.]+% 5xx, p99 [0-9]+ ms", healthy), healthy
