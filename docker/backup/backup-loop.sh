@@ -20,6 +20,7 @@ if [[ ! "$interval" =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 
+retry=$(( interval < 60 ? interval : 60 ))
 loop=backup
 # shellcheck source=docker/backup/background.sh
 source "$(dirname "$0")/background.sh"
@@ -90,6 +91,11 @@ while :; do
     else
         echo "failed: the last scheduled backup failed; see this service's log" >"$status"
         report 0
+        exec 9>&-
+        # Not at once: a database that is down would otherwise be dumped in a tight loop.
+        echo "backup: retrying in ${retry}s" >&2
+        background sleep "$retry" || true
+        continue
     fi
     exec 9>&-
 done

@@ -238,6 +238,19 @@ def test_the_scheduled_service_publishes_the_newest_backup_and_each_runs_result_
     assert [p.name for p in published.glob("*.prom")] == ["backup.prom"]
 
 
+def test_a_failed_scheduled_backup_is_retried_after_a_pause_not_at_once(tmp_path):
+    attempts = tmp_path / "attempts"
+    failing = fake_commands(tmp_path / "bin", **{"backup-once.sh": f"echo x >>{attempts}; exit 1"})
+    env = environment(tmp_path, PATH=f"{failing}:{SCRIPTS}:{os.environ['PATH']}", BACKUP_INTERVAL_SECONDS="3600")
+    loop = subprocess.Popen([str(SCRIPTS / "backup-loop.sh")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(3)
+    loop.terminate()
+    _, errors = loop.communicate(timeout=5)
+    assert "backup: retrying in 60s" in errors
+    assert attempts.read_text().splitlines() == ["x"]
+
+
 def metrics_text(directory: Path) -> str:
     path = directory / "backup.prom"
     return path.read_text() if path.exists() else ""
