@@ -8,6 +8,8 @@ from pathlib import Path
 # answered by any one worker, sums them. Set before the workers import prometheus_client,
 # which chooses file-backed values at import; a tmpfs, emptied at each start.
 METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus"))  # noqa: S108 - the tmpfs
+# As Django's settings read it (django-environ's true values); prod sets it from MONITORING.
+METRICS = os.environ.get("METRICS", "true").lower() in ("true", "on", "ok", "y", "yes", "1")
 
 bind = "0.0.0.0:8000"
 # Processes x threads: threads overlap the waits on PostgreSQL and Redis, and
@@ -53,3 +55,32 @@ def child_exit(server: object, worker: object) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def post_worker_init(worker: object) -> None:
+    # Busy and total request threads, summed over the live workers: saturation (every thread
+    # busy, so requests wait in the listen backlog) shows here before it shows as latency.
+    # Gunicorn has statsd for this, not Prometheus; two livesum gauges are the whole of it.
+    if not METRICS:
+        return
+    from prometheus_client import Gauge
+
+    help_total = "Request threads of the live Gunicorn workers (WEB_CONCURRENCY x GUNICORN_THREADS)."
+    Gauge("gunicorn_threads", help_total, multiprocess_mode="livesum", registry=None).set(threads)
+    help_busy = "Gunicorn request threads handling a request now."
+    worker.busy_threads = Gauge("gunicorn_busy_threads", help_busy, multiprocess_mode="livesum", registry=None)  # type: ignore[attr-defined]
+
+
+def counted(worker: object, req: object) -> bool:
+    # Prometheus's own scrape (core/metrics.py's path) is left out: an idle web reads 0 busy.
+    return hasattr(worker, "busy_threads") and req.path != "/metrics"  # type: ignore[attr-defined]
+
+
+def pre_request(worker: object, req: object) -> None:
+    if counted(worker, req):
+        worker.busy_threads.inc()  # type: ignore[attr-defined]
+
+
+def post_request(worker: object, req: object, environ: dict, resp: object) -> None:
+    if counted(worker, req):
+        worker.busy_threads.dec()  # type: ignore[attr-defined]

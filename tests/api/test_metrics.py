@@ -1,11 +1,18 @@
 """GET /metrics: Prometheus's scrape, from inside the stack only (core/metrics.py)."""
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
 from django.db import connection
 
 from tests.api.test_settings import run_django
+from tests.helpers import ROOT, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +76,59 @@ def test_with_metrics_off_nothing_is_counted_and_there_is_no_endpoint():
     result = run_django("config.settings.test", code=code, METRICS="off", DATABASE_URL="postgres://u:p@localhost/d")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "404", "django.db.backends.postgresql.base"]
+
+
+def test_gunicorn_reports_its_busy_and_total_request_threads_across_workers(tmp_path):
+    """The prod image's gunicorn.conf.py, run here: 2 workers x 3 threads; a request waiting for its body is busy."""
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DJANGO_READ_DOT_ENV": "false",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "3",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "docker/django/gunicorn.conf.py"),
+         "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT / "src"), "config.wsgi"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    def threads(name: str) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return sample_total(response.read().decode(), name)
+
+    def until(name: str, expected: float) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if threads(name) == expected:
+                    return
+            except OSError:
+                pass
+            assert server.poll() is None, server.stderr.read()
+            assert time.monotonic() < deadline, f"{name} never read {expected}"
+            time.sleep(0.2)
+
+    try:
+        until("gunicorn_threads", 6)
+        assert threads("gunicorn_busy_threads") == 0  # the scrape is not counted
+        # A request whose body is still on its way holds its thread.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST /api/v1/auth/token/refresh/ HTTP/1.1\r\nHost: localhost\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{")  # fmt: skip
+            until("gunicorn_busy_threads", 1)
+            slow.sendall(b'"refresh": "x"    }')
+            slow.recv(1024)
+        until("gunicorn_busy_threads", 0)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def sample_total(text: str, name: str) -> float:
+    """A gauge without labels, as the multiprocess export gives it."""
+    values = [float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert len(values) <= 1, values
+    return values[0] if values else 0.0

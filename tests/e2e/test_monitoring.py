@@ -105,6 +105,7 @@ def test_every_layer_is_scraped(prod):
         interval=3,
     )
     assert value(prod, 'count(node_filesystem_size_bytes{mountpoint="/backups"})') == 1
+    assert value(prod, "sum(gunicorn_threads)") == 8  # WEB_CONCURRENCY 2 x GUNICORN_THREADS 4
     # What backup and pitr write about themselves, through node-exporter's textfile collector.
     prod.wait_for(
         lambda: (
@@ -185,6 +186,8 @@ def test_prod_status_on_a_healthy_stack_and_with_the_database_stopped(prod):
     healthy = prod.inv("prod.status").stdout
     assert re.search(r"Readiness +✓ database, cache, migrations ok", healthy), healthy
     assert re.search(r"Traffic +[0-9.]+ req/s, [0-9.]+% 5xx, p99 [0-9]+ ms", healthy), healthy
+    # WEB_CONCURRENCY 2 x GUNICORN_THREADS 4 (prod_settings), from gunicorn.conf.py's gauges.
+    assert re.search(r"Threads +at most [0-9] of 8 web request threads busy", healthy), healthy
     assert re.search(r"Backups +newest dump [0-9]+ (s|min) ago", healthy), healthy
     assert re.search(r"TLS +✓ expires", healthy), healthy
     assert "✗" not in healthy.split("Alerts")[0], healthy  # services, deploy, readiness, traffic, queue, PITR

@@ -109,6 +109,10 @@ def test_traffic_alerts_and_the_certificate_read_at_a_glance():
         "12.3 req/s, 1.2% 5xx, p99 84 ms (last 5 min, Django)"
     )
     assert status.traffic_line({"rate": None}) == "no requests in the last 5 minutes"
+    assert status.threads_line({"threads": 8.0, "busy": 3.0}) == (
+        "at most 3 of 8 web request threads busy (last 5 min)"
+    )
+    assert status.threads_line({"threads": None, "busy": None}) == "✗ no web worker reports its threads"
     firing = {"state": "firing", "labels": {"alertname": "WebDown", "severity": "critical"},
               "activeAt": "2026-12-06T06:31:02.123Z"}  # fmt: skip
     assert status.alerts_line([firing, {"state": "pending", "labels": {}}]) == (

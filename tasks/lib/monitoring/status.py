@@ -35,6 +35,8 @@ QUERIES = {
     "p99": "histogram_quantile(0.99, sum by (le) "
     "(rate(django_http_requests_latency_seconds_by_view_method_bucket[5m])))",
     "queue": 'sum(redis_key_size{role="broker", key="celery"})',
+    "threads": "sum(gunicorn_threads)",
+    "busy": "max_over_time(sum(gunicorn_busy_threads)[5m:15s])",
     "pitr_backup": "max(desideliver_pitr_newest_backup_timestamp_seconds)",
 }
 
@@ -111,6 +113,12 @@ def traffic_line(values: dict[str, float | None]) -> str:
     return f"{values['rate']:.1f} req/s, {errors:.1%} 5xx, {latency} (last 5 min, Django)"
 
 
+def threads_line(values: dict[str, float | None]) -> str:
+    if not values.get("threads"):
+        return "✗ no web worker reports its threads"
+    return f"at most {values.get('busy') or 0:.0f} of {values['threads']:.0f} web request threads busy (last 5 min)"
+
+
 def alerts_line(alerts: list[dict]) -> str:
     firing = [a for a in alerts if a.get("state") == "firing"]
     if not firing:
@@ -182,6 +190,7 @@ def monitoring_lines(now: float) -> list[tuple[str, str]]:
     pitr = values["pitr_backup"]
     return [
         ("Traffic", traffic_line(values)),
+        ("Threads", threads_line(values)),
         ("Queue", f"{values['queue'] or 0:.0f} Celery tasks waiting"),
         ("PITR", f"newest pgBackRest backup {ago(now - pitr)} ago" if pitr else "✗ no pgBackRest backup reported"),
         ("Alerts", alerts_line(alerts)),
