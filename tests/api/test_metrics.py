@@ -85,6 +85,7 @@ def test_gunicorn_reports_its_busy_and_total_request_threads_across_workers(tmp_
         "PATH": os.environ["PATH"],
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DJANGO_READ_DOT_ENV": "false",
+        "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ beside the config in docker/ (other tests read it)
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "3",

@@ -17,7 +17,7 @@ from .conftest import HTTPS, figure, make_stack, prod_settings, running
 pytestmark = pytest.mark.e2e
 
 # Every job of docker/prometheus/prometheus.yml, with its number of targets.
-JOBS = {"django": 1, "nginx": 1, "postgres": 1, "redis": 2, "node": 1, "alertmanager": 1, "prometheus": 1}
+JOBS = {"django": 1, "nginx": 1, "postgres": 1, "redis": 2, "celery": 1, "node": 1, "alertmanager": 1, "prometheus": 1}
 # The webhook receiver, a container on the stack's `edge` network (Alertmanager's route out).
 SINK = """
 import http.server, sys
@@ -99,8 +99,13 @@ def test_every_layer_is_scraped(prod):
     # Each exporter reaches what it watches, not just itself. An exporter can be up a scrape
     # before what it watches (nginx-exporter before the proxy), so this waits a scrape or two.
     prod.wait_for(
-        lambda: value(prod, "pg_up") == 1 and value(prod, "count(redis_up == 1)") == 2 and value(prod, "nginx_up") == 1,
-        "pg_up, both redis_up and nginx_up at 1",
+        lambda: (
+            value(prod, "pg_up") == 1
+            and value(prod, "count(redis_up == 1)") == 2
+            and value(prod, "nginx_up") == 1
+            and value(prod, "sum(flower_worker_online)") == 1
+        ),
+        "pg_up, both redis_up, nginx_up and the Celery worker online (Flower)",
         timeout=60,
         interval=3,
     )
@@ -175,6 +180,9 @@ def test_one_request_id_is_found_in_nginx_and_in_the_celery_task_it_queued(prod)
     )
     assert all(line["request_id"] == request_id for line in lines)
     assert any("send_account_exists_notice" in line["message"] for line in lines)
+    # Flower saw the task succeed (the workers' task events, as Prometheus scrapes them).
+    succeeded = 'sum(flower_events_total{type="task-succeeded", task="accounts.tasks.send_account_exists_notice"})'
+    prod.wait_for(lambda: value(prod, succeeded) >= 1, "the task's success in Flower's metrics", timeout=60, interval=3)
     prod.wait_for(lambda: any(request_id in line for line in log_lines(prod, "proxy")), "nginx's access log line")
 
 
@@ -188,6 +196,7 @@ def test_prod_status_on_a_healthy_stack_and_with_the_database_stopped(prod):
     assert re.search(r"Traffic +[0-9.]+ req/s, [0-9.]+% 5xx, p99 [0-9]+ ms", healthy), healthy
     # WEB_CONCURRENCY 2 x GUNICORN_THREADS 4 (prod_settings), from gunicorn.conf.py's gauges.
     assert re.search(r"Threads +at most [0-9] of 8 web request threads busy", healthy), healthy
+    assert re.search(r"Queue +0 Celery tasks waiting, 1 worker online, [0-9]+ tasks failed", healthy), healthy
     assert re.search(r"Backups +newest dump [0-9]+ (s|min) ago", healthy), healthy
     assert re.search(r"TLS +✓ expires", healthy), healthy
     assert "✗" not in healthy.split("Alerts")[0], healthy  # services, deploy, readiness, traffic, queue, PITR

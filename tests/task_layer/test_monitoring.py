@@ -113,6 +113,12 @@ def test_traffic_alerts_and_the_certificate_read_at_a_glance():
         "at most 3 of 8 web request threads busy (last 5 min)"
     )
     assert status.threads_line({"threads": None, "busy": None}) == "✗ no web worker reports its threads"
+    assert status.queue_line({"queue": 3.0, "workers": 1.0, "failed": 2.0}) == (
+        "3 Celery tasks waiting, 1 worker online, 2 tasks failed (last 5 min)"
+    )
+    assert status.queue_line({"queue": 12.0, "workers": None, "failed": None}) == (
+        "✗ no Celery worker online (Flower's heartbeats); 12 Celery tasks waiting"
+    )
     firing = {"state": "firing", "labels": {"alertname": "WebDown", "severity": "critical"},
               "activeAt": "2026-12-06T06:31:02.123Z"}  # fmt: skip
     assert status.alerts_line([firing, {"state": "pending", "labels": {}}]) == (

@@ -245,6 +245,10 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Worker and beat log through LOGGING as Django does (JSON lines in production, with request ids).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Task events and worker heartbeats for Flower, Celery's Prometheus exporter (the prod
+# stack's `flower` service): sent only while metrics are, as each task publishes several.
+CELERY_WORKER_SEND_TASK_EVENTS = METRICS
+CELERY_TASK_SEND_SENT_EVENT = METRICS
 # Short timeouts: a stalled Redis costs a request two seconds, not twenty. An
 # unacknowledged message (its worker killed outright) is redelivered after the
 # visibility timeout, longer than any task here runs.

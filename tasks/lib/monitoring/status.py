@@ -35,6 +35,8 @@ QUERIES = {
     "p99": "histogram_quantile(0.99, sum by (le) "
     "(rate(django_http_requests_latency_seconds_by_view_method_bucket[5m])))",
     "queue": 'sum(redis_key_size{role="broker", key="celery"})',
+    "workers": "sum(flower_worker_online)",
+    "failed": 'sum(increase(flower_events_total{type="task-failed"}[5m]))',
     "threads": "sum(gunicorn_threads)",
     "busy": "max_over_time(sum(gunicorn_busy_threads)[5m:15s])",
     "pitr_backup": "max(desideliver_pitr_newest_backup_timestamp_seconds)",
@@ -119,6 +121,14 @@ def threads_line(values: dict[str, float | None]) -> str:
     return f"at most {values.get('busy') or 0:.0f} of {values['threads']:.0f} web request threads busy (last 5 min)"
 
 
+def queue_line(values: dict[str, float | None]) -> str:
+    workers, failed = values.get("workers") or 0, values.get("failed") or 0
+    waiting = f"{values.get('queue') or 0:.0f} Celery tasks waiting"
+    if not workers:
+        return f"✗ no Celery worker online (Flower's heartbeats); {waiting}"
+    return f"{waiting}, {workers:.0f} worker{'s' * (workers != 1)} online, {failed:.0f} tasks failed (last 5 min)"
+
+
 def alerts_line(alerts: list[dict]) -> str:
     firing = [a for a in alerts if a.get("state") == "firing"]
     if not firing:
@@ -191,7 +201,7 @@ def monitoring_lines(now: float) -> list[tuple[str, str]]:
     return [
         ("Traffic", traffic_line(values)),
         ("Threads", threads_line(values)),
-        ("Queue", f"{values['queue'] or 0:.0f} Celery tasks waiting"),
+        ("Queue", queue_line(values)),
         ("PITR", f"newest pgBackRest backup {ago(now - pitr)} ago" if pitr else "✗ no pgBackRest backup reported"),
         ("Alerts", alerts_line(alerts)),
     ]

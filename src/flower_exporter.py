@@ -1,0 +1,34 @@
+"""Flower as Celery's Prometheus exporter: `python -m flower_exporter` (compose/prod's `flower`).
+
+Flower turns the workers' task events and heartbeats (sent while METRICS is on) into
+/metrics: tasks by state, runtimes, workers online. It needs the broker and nothing
+else, so it runs without Django's settings and holds none of the app's secrets: the
+broker is REDIS_URL with the password read from REDIS_PASSWORD_FILE.
+"""
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from celery import Celery
+
+PORT = 5555
+
+
+def broker_url() -> str:
+    url, password_file = os.environ.get("REDIS_URL", ""), os.environ.get("REDIS_PASSWORD_FILE", "")
+    if not url:
+        sys.exit("flower_exporter: REDIS_URL is not set (the broker, e.g. redis://redis:6379/0)")
+    if not password_file:
+        return url
+    try:
+        password = Path(password_file).read_text().strip()
+    except OSError as error:
+        sys.exit(f"flower_exporter: cannot read REDIS_PASSWORD_FILE {password_file}: {error.strerror}")
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{parts.hostname}:{parts.port or 6379}"))
+
+
+if __name__ == "__main__":
+    Celery(broker=broker_url()).start(["flower", "--address=0.0.0.0", f"--port={PORT}"])
