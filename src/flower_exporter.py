@@ -1,4 +1,4 @@
-"""Flower as Celery's Prometheus exporter: `python -m flower_exporter` (compose/prod's `flower`).
+"""Flower as Celery's Prometheus exporter: `python -m flower_exporter [PORT]` (compose/prod's `flower`).
 
 Flower turns the workers' task events and heartbeats (sent while METRICS is on) into
 /metrics: tasks by state, runtimes, workers online. It needs the broker and nothing
@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from celery import Celery
 
-PORT = 5555
+DEFAULT_PORT = 5555
 
 
 def broker_url() -> str:
@@ -31,4 +31,6 @@ def broker_url() -> str:
 
 
 if __name__ == "__main__":
-    Celery(broker=broker_url()).start(["flower", "--address=0.0.0.0", f"--port={PORT}"])
+    # fixups=[]: the image sets DJANGO_SETTINGS_MODULE, and Celery's Django fixup would load those settings.
+    port = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PORT
+    Celery(broker=broker_url(), fixups=[]).start(["flower", "--address=0.0.0.0", f"--port={port}"])

@@ -1,6 +1,13 @@
 """src/flower_exporter.py: Flower's broker, from REDIS_URL and the password file, and nothing else."""
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
+
+from tests.helpers import ROOT, free_port
 
 
 def broker(monkeypatch, **env: str) -> str:
@@ -25,3 +32,23 @@ def test_a_missing_setting_or_password_file_is_named(tmp_path, monkeypatch):
         broker(monkeypatch)
     with pytest.raises(SystemExit, match=f"cannot read REDIS_PASSWORD_FILE {tmp_path}/absent: No such file"):
         broker(monkeypatch, REDIS_URL="redis://redis:6379/0", REDIS_PASSWORD_FILE=str(tmp_path / "absent"))
+
+
+def test_it_starts_flower_without_loading_the_images_django_settings(tmp_path):
+    # The image sets DJANGO_SETTINGS_MODULE; production's settings would refuse to load without the app's secrets.
+    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings.production",
+           "REDIS_URL": "redis://127.0.0.1:1/0", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    port = free_port()
+    flower = subprocess.Popen([sys.executable, "-m", "flower_exporter", str(port)], cwd=ROOT / "src", env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        line, deadline = "", time.monotonic() + 30
+        while "Visit me at" not in line:
+            line = flower.stdout.readline()
+            assert line, "Flower ended before it served"
+            assert "missing required environment variable" not in line
+            assert time.monotonic() < deadline
+        assert f"http://0.0.0.0:{port}" in line
+    finally:
+        flower.terminate()
+        flower.wait(timeout=10)
