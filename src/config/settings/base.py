@@ -247,8 +247,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task events and worker heartbeats for Flower, Celery's Prometheus exporter (the prod
 # stack's `flower` service): sent only while metrics are, as each task publishes several.
+# Only the worker's: a "task-sent" event would be one more Redis publish inside the request
+# that queues the task (checkout), and Flower counts tasks from the worker's events.
 CELERY_WORKER_SEND_TASK_EVENTS = METRICS
-CELERY_TASK_SEND_SENT_EVENT = METRICS
 # Short timeouts: a stalled Redis costs a request two seconds, not twenty. An
 # unacknowledged message (its worker killed outright) is redelivered after the
 # visibility timeout, longer than any task here runs.
