@@ -33,4 +33,8 @@ def broker_url() -> str:
 if __name__ == "__main__":
     # fixups=[]: the image sets DJANGO_SETTINGS_MODULE, and Celery's Django fixup would load those settings.
     port = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PORT
-    Celery(broker=broker_url(), fixups=[]).start(["flower", "--address=0.0.0.0", f"--port={port}"])
+    Celery(broker=broker_url(), fixups=[]).start(
+        # A dead worker's series is dropped after a minute (Flower sets 0 only on a clean goodbye);
+        # metrics need no stored tasks, so memory stays bounded.
+        ["flower", "--address=0.0.0.0", f"--port={port}", "--purge_offline_workers=60", "--max_tasks=1000"]
+    )

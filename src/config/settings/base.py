@@ -245,8 +245,8 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Worker and beat log through LOGGING as Django does (JSON lines in production, with request ids).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Task events and worker heartbeats for Flower, Celery's Prometheus exporter (the prod
-# stack's `flower` service): sent only while metrics are, as each task publishes several.
+# Task events for Flower, Celery's Prometheus exporter (the prod stack's `flower` service),
+# from the start only while metrics are on (Flower also turns them on in running workers).
 # Only the worker's: a "task-sent" event would be one more Redis publish inside the request
 # that queues the task (checkout), and Flower counts tasks from the worker's events.
 CELERY_WORKER_SEND_TASK_EVENTS = METRICS
