@@ -9,9 +9,10 @@ broker is REDIS_URL with the password read from REDIS_PASSWORD_FILE.
 import os
 import sys
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from celery import Celery
+
+from core import redis_url
 
 DEFAULT_PORT = 5555
 
@@ -26,8 +27,7 @@ def broker_url() -> str:
         password = Path(password_file).read_text().strip()
     except OSError as error:
         sys.exit(f"flower_exporter: cannot read REDIS_PASSWORD_FILE {password_file}: {error.strerror}")
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{parts.hostname}:{parts.port or 6379}"))
+    return redis_url.with_password(url, password)
 
 
 if __name__ == "__main__":

@@ -85,17 +85,17 @@ while :; do
         continue
     fi
     echo "the scheduled backup service (since $(date -u +%Y-%m-%dT%H:%M:%SZ))" >"$lock"
-    if background backup-once.sh; then
+    succeeded=true
+    background backup-once.sh || succeeded=false
+    exec 9>&-
+    if "$succeeded"; then
         echo "ok $(date -u +%s)" >"$status"
         report 1
     else
         echo "failed: the last scheduled backup failed; see this service's log" >"$status"
         report 0
-        exec 9>&-
         # Not at once: a database that is down would otherwise be dumped in a tight loop.
         echo "backup: retrying in ${retry}s" >&2
         background sleep "$retry" || true
-        continue
     fi
-    exec 9>&-
 done

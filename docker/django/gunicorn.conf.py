@@ -4,12 +4,14 @@ import os
 import shutil
 from pathlib import Path
 
+import environ
+
 # Prometheus (core/metrics.py): each worker writes its samples to files here and a scrape,
 # answered by any one worker, sums them. Set before the workers import prometheus_client,
 # which chooses file-backed values at import; a tmpfs, emptied at each start.
 METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus"))  # noqa: S108 - the tmpfs
-# As Django's settings read it (django-environ's true values); prod sets it from MONITORING.
-METRICS = os.environ.get("METRICS", "true").lower() in ("true", "on", "ok", "y", "yes", "1")
+# Read as Django's settings read it; prod sets it from MONITORING.
+METRICS = environ.Env().bool("METRICS", default=True)
 
 bind = "0.0.0.0:8000"
 # Processes x threads: threads overlap the waits on PostgreSQL and Redis, and

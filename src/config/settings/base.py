@@ -10,9 +10,10 @@ is honoured, so compose secrets work without code changes.
 import os
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import environ
+
+from core import redis_url
 
 SRC_DIR = Path(__file__).resolve().parents[2]
 REPO_DIR = SRC_DIR.parent
@@ -181,10 +182,7 @@ MIGRATION_LOCK_TIMEOUT = env.float("MIGRATION_LOCK_TIMEOUT", default=10)
 # --- Redis: cache and Celery --------------------------------------------------
 def with_redis_password(url: str) -> str:
     password = env("REDIS_PASSWORD", default="")
-    if not (url and password):
-        return url
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{parts.hostname}:{parts.port or 6379}"))
+    return redis_url.with_password(url, password) if url and password else url
 
 
 # The broker; the cache may have an instance of its own (prod: REDIS_CACHE_URL)
