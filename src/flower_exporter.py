@@ -24,7 +24,8 @@ def broker_url() -> str:
     if not password_file:
         return url
     try:
-        password = Path(password_file).read_text().strip()
+        # As the settings read a secret file (SecretFiles): only the editor's newline is not the password.
+        password = Path(password_file).read_text().rstrip("\r\n")
     except OSError as error:
         sys.exit(f"flower_exporter: cannot read REDIS_PASSWORD_FILE {password_file}: {error.strerror}")
     return redis_url.with_password(url, password)
@@ -32,7 +33,7 @@ def broker_url() -> str:
 
 if __name__ == "__main__":
     # fixups=[]: the image sets DJANGO_SETTINGS_MODULE, and Celery's Django fixup would load those settings.
-    port = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PORT
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PORT
     Celery(broker=broker_url(), fixups=[]).start(
         # A dead worker's series is dropped after a minute (Flower sets 0 only on a clean goodbye);
         # metrics need no stored tasks, so memory stays bounded.
