@@ -184,7 +184,7 @@ def status(c: Context) -> None:
 
 @task
 def monitor(c: Context) -> None:
-    """Where the monitoring UIs are (Prometheus, Alertmanager): loopback URLs, and the SSH tunnel to them."""
+    """Where the monitoring UIs are (Prometheus, Alertmanager, Flower): loopback URLs, and the SSH tunnel to them."""
     if not monitoring.enabled():
         raise Exit(
             f"✗ monitoring is off: set {monitoring.SWITCH}=on in {PROD.env_file.name}, then ./inv prod.up "
@@ -195,6 +195,7 @@ def monitor(c: Context) -> None:
         raise Exit("✗ monitoring is on, but Prometheus is not running: ./inv prod.up starts it.", code=1)
     for name, url in monitoring.ui_urls().items():
         say(f"  {name}: {url}")
+    say(f"  {monitoring.login_hint()}")
     say(f"  Published on the Docker host's loopback only. From your machine: {monitoring.tunnel_command()}")
     say("  then open the same URLs there.")
 

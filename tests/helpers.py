@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -55,6 +58,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def http_status(url: str, login: str = "") -> int:
+    """The status a loopback GET of `url` answers, with HTTP basic auth as `login` ("user:password") if given."""
+    request = urllib.request.Request(url)  # noqa: S310 (the tests' own http:// URLs)
+    if login:
+        request.add_header("Authorization", "Basic " + base64.b64encode(login.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def fake_commands(directory: Path, **scripts: str) -> Path:

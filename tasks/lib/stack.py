@@ -37,7 +37,7 @@ GENERATED = {"dev": ("SECRET_KEY",), "prod": ()}
 # Prod keeps these out of .env.prod: one file each in SECRETS_DIR, passed to
 # containers as compose secrets (prodplans.ensure_secrets makes them); then pgBackRest's key and monitoring's.
 SECRET_NAMES = ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "REDIS_PASSWORD", "EMAIL_URL")
-SECRET_NAMES += ("BACKUP_CIPHER_PASS", "MONITOR_DB_PASSWORD", "ALERT_WEBHOOK_URL")
+SECRET_NAMES += ("BACKUP_CIPHER_PASS", "MONITOR_DB_PASSWORD", "ALERT_WEBHOOK_URL", "FLOWER_PASSWORD")
 
 
 def env_file(env: str) -> Path:

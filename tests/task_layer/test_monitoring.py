@@ -18,7 +18,7 @@ def prod_env(monkeypatch, tmp_path):
     env = tmp_path / ".env.prod"
     monkeypatch.setenv("DESIDELIVER_ENV_FILE", str(env))
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))  # the checkout's may not be writable (in a container)
-    for name in ("MONITORING", "COMPOSE_PROFILES", "PROMETHEUS_PORT", "ALERTMANAGER_PORT"):
+    for name in ("MONITORING", "COMPOSE_PROFILES", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "FLOWER_PORT"):
         monkeypatch.delenv(name, raising=False)
 
     def write(**settings: str) -> Path:
@@ -78,9 +78,16 @@ def test_the_secrets_are_made_and_alerts_without_a_receiver_are_named(prod_env, 
 
 
 def test_the_uis_and_the_tunnel_use_the_configured_ports(prod_env):
-    prod_env(PROMETHEUS_PORT="19090")
-    assert switch.ui_urls() == {"Prometheus": "http://127.0.0.1:19090/", "Alertmanager": "http://127.0.0.1:9093/"}
-    assert switch.tunnel_command() == "ssh -N -L 19090:127.0.0.1:19090 -L 9093:127.0.0.1:9093 USER@DOCKER-HOST"
+    secrets = prod_env(PROMETHEUS_PORT="19090", FLOWER_PORT="15555")
+    assert switch.ui_urls() == {
+        "Prometheus": "http://127.0.0.1:19090/",
+        "Alertmanager": "http://127.0.0.1:9093/",
+        "Flower": "http://127.0.0.1:15555/",
+    }
+    assert switch.tunnel_command() == (
+        "ssh -N -L 19090:127.0.0.1:19090 -L 9093:127.0.0.1:9093 -L 15555:127.0.0.1:15555 USER@DOCKER-HOST"
+    )
+    assert switch.login_hint() == f"Flower asks for a login: user operator, the password in {secrets}/flower_password."
 
 
 def test_services_needing_attention_come_first_with_their_restarts():

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..stack import GENERATED, env_example, new_secret_key
 
 PORTS = ("WEB_PORT", "POSTGRES_HOST_PORT", "REDIS_HOST_PORT", "HTTP_PORT", "HTTPS_PORT", "PROMETHEUS_PORT")
-PORTS += ("ALERTMANAGER_PORT",)
+PORTS += ("ALERTMANAGER_PORT", "FLOWER_PORT")
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from .. import run
-from ..stack import setting
+from ..stack import secrets_dir, setting
 
 PROFILE = "monitoring"
 SWITCH = "MONITORING"
@@ -25,7 +25,13 @@ WEBHOOK_PLACEHOLDER = "http://alert-webhook.invalid/put-your-webhook-url-in-secr
 # What redis_exporter reads: a JSON map of each Redis it scrapes to its password.
 REDIS_EXPORTER_FILE = "redis_exporter_passwords"
 REDIS_SERVERS = ("redis://redis:6379", "redis://cache:6379")
-UIS = {"Prometheus": ("PROMETHEUS_PORT", "9090"), "Alertmanager": ("ALERTMANAGER_PORT", "9093")}
+UIS = {
+    "Prometheus": ("PROMETHEUS_PORT", "9090"),
+    "Alertmanager": ("ALERTMANAGER_PORT", "9093"),
+    "Flower": ("FLOWER_PORT", "5555"),
+}
+# Flower's UI shows tasks with their arguments, so it asks for a login (src/flower_exporter.py).
+FLOWER_USER, FLOWER_PASSWORD_FILE = "operator", "flower_password"
 
 
 def enabled() -> bool:
@@ -69,6 +75,10 @@ def ports() -> dict[str, str]:
 
 def ui_urls() -> dict[str, str]:
     return {name: f"http://127.0.0.1:{port}/" for name, port in ports().items()}
+
+
+def login_hint() -> str:
+    return f"Flower asks for a login: user {FLOWER_USER}, the password in {secrets_dir() / FLOWER_PASSWORD_FILE}."
 
 
 def tunnel_command() -> str:
