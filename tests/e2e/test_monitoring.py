@@ -1,20 +1,25 @@
 """Monitoring (MONITORING=on), end to end: every layer scraped, alerts delivered to a webhook, nothing public."""
 
 import json
+import pathlib
 import re
 import secrets
+import shutil
 import subprocess
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, http_status
 
-from .conftest import HTTPS, figure, make_stack, prod_settings, running
+from .conftest import HTTPS, BackgroundLoad, figure, make_stack, prod_settings, running
 
 pytestmark = pytest.mark.e2e
+
+PAST_CACHE = {**HTTPS, "Cookie": "e2e=1"}  # a cookie: nginx's catalogue cache never answers it, Django does
 
 # Every job of docker/prometheus/prometheus.yml, with its number of targets.
 JOBS = {"django": 1, "nginx": 1, "postgres": 1, "redis": 2, "celery": 1, "node": 1, "alertmanager": 1, "prometheus": 1}
@@ -37,6 +42,7 @@ def prod(tmp_path_factory):
         MONITORING="on",
         PROMETHEUS_PORT=str(free_port()),
         ALERTMANAGER_PORT=str(free_port()),
+        FLOWER_PORT=str(free_port()),
         # Moved into SECRETS_DIR/alert_webhook_url at the first start, as an operator's would be.
         ALERT_WEBHOOK_URL="http://alert-sink:8080/",
         # A scheduled backup every 20 s: a failing one is seen at once.
@@ -44,20 +50,44 @@ def prod(tmp_path_factory):
     )
     # The tests' own compose commands see the monitoring services as ./inv's do.
     stack = make_stack("prod", tmp_path_factory.mktemp("monitoring"), settings, {"COMPOSE_PROFILES": "monitoring"})
-    with running(stack, "prod.deploy"):
-        sink = f"{stack.project}-alert-sink"
-        image = stack.inspect("web")["Config"]["Image"]
-        subprocess.run(
-            ["docker", "run", "--detach", "--rm", "--name", sink, "--network", f"{stack.project}_edge",
-             "--network-alias", "alert-sink", "--read-only", "--user", "65534", "--entrypoint", "python",
-             image, "-c", SINK],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
-        stack.sink = sink
-        try:
-            yield stack
-        finally:
-            subprocess.run(["docker", "rm", "--force", sink], capture_output=True, timeout=60)
+    # A small disk under the backups directory (before any container mounts it), filled past
+    # BackupsDiskFilling's 80% now: the alert waits 5 minutes, which the other tests spend.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(stack.backups)], check=True, timeout=30)
+    try:
+        fill(stack.backups, 0.85)
+        stack.filled = time.monotonic()
+        with running(stack, "prod.deploy"):
+            yield from with_alert_sink(stack)
+    finally:
+        subprocess.run(["umount", "--lazy", str(stack.backups)], check=True, timeout=30)
+
+
+FILLER = "disk-filler.bin"
+
+
+def fill(directory: pathlib.Path, used: float) -> None:
+    """Grow FILLER until `used` of the disk under `directory` is used (0 removes it)."""
+    (directory / FILLER).unlink(missing_ok=True)
+    usage = shutil.disk_usage(directory)
+    if used:
+        (directory / FILLER).write_bytes(b"\0" * int(used * usage.total - (usage.total - usage.free)))
+
+
+def with_alert_sink(stack):
+    """The stack, with the webhook receiver running beside it while the tests use it."""
+    sink = f"{stack.project}-alert-sink"
+    image = stack.inspect("web")["Config"]["Image"]
+    subprocess.run(
+        ["docker", "run", "--detach", "--rm", "--name", sink, "--network", f"{stack.project}_edge",
+         "--network-alias", "alert-sink", "--read-only", "--user", "65534", "--entrypoint", "python",
+         image, "-c", SINK],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    stack.sink = sink
+    try:
+        yield stack
+    finally:
+        subprocess.run(["docker", "rm", "--force", sink], capture_output=True, timeout=60)
 
 
 def prometheus(stack, path: str, **query: str) -> dict:
@@ -135,8 +165,7 @@ def test_a_request_through_the_proxy_moves_its_views_counter(prod):
     series = 'sum(django_http_responses_total_by_status_view_method_total{view="product-list", status="200"})'
     before = value(prod, series)
     for _ in range(5):
-        # A cookie: past nginx's catalogue cache, so every request reaches Django.
-        assert prod.request("GET", "/api/v1/products/", headers={**HTTPS, "Cookie": "e2e=1"}).status == 200
+        assert prod.request("GET", "/api/v1/products/", headers=PAST_CACHE).status == 200
     prod.wait_for(lambda: value(prod, series) >= before + 5, "the counter to move by 5", timeout=60, interval=2)
 
 
@@ -146,7 +175,7 @@ def test_no_metrics_endpoint_or_ui_is_reachable_through_the_front_door(prod):
         assert response.status == 404, path
         assert b"django_http" not in response.body
         assert b"Active connections" not in response.body
-    for service in ("prometheus", "alertmanager"):
+    for service in ("prometheus", "alertmanager", "flower"):
         bindings = prod.inspect(service)["HostConfig"]["PortBindings"]
         assert {b["HostIp"] for ports in bindings.values() for b in ports} == {"127.0.0.1"}, service
     for service in ("postgres-exporter", "redis-exporter", "nginx-exporter", "node-exporter"):
@@ -154,10 +183,18 @@ def test_no_metrics_endpoint_or_ui_is_reachable_through_the_front_door(prod):
         assert prod.inspect(service)["Config"]["User"] == "65534:65534"
 
 
-def test_prod_monitor_names_the_loopback_urls(prod):
+def test_prod_monitor_names_the_loopback_urls_and_flowers_login_is_the_one_it_names(prod):
     out = prod.inv("prod.monitor").stdout
     assert f"http://127.0.0.1:{prod.values['PROMETHEUS_PORT']}/" in out
     assert f"-L {prod.values['ALERTMANAGER_PORT']}:127.0.0.1:{prod.values['ALERTMANAGER_PORT']}" in out
+    assert f"Flower: http://127.0.0.1:{prod.values['FLOWER_PORT']}/" in out
+    password_file = re.search(r"Flower asks for a login: user operator, the password in (\S+)\.", out).group(1)
+    password = pathlib.Path(password_file).read_text().strip()
+    flower = f"http://127.0.0.1:{prod.values['FLOWER_PORT']}"
+    # Its UI shows tasks' arguments: no page without the login; Prometheus scrapes /metrics without one.
+    assert http_status(f"{flower}/tasks") == 401
+    assert http_status(f"{flower}/tasks", login="operator:" + password) == 200
+    assert http_status(f"{flower}/metrics") == 200
 
 
 def log_lines(stack, service: str) -> list[str]:
@@ -199,6 +236,8 @@ def test_prod_status_on_a_healthy_stack_and_with_the_database_stopped(prod):
     assert re.search(r"Queue +0 Celery tasks waiting, 1 worker online, [0-9]+ tasks failed", healthy), healthy
     assert re.search(r"Backups +newest dump [0-9]+ (s|min) ago", healthy), healthy
     assert re.search(r"TLS +✓ expires", healthy), healthy
+    # The fixture's filled disk, flagged (BackupsDiskFilling's threshold); nothing else is.
+    assert re.search(r"Disk +✗ [0-9.]+ GB free of 0.1 GB \(8[5-9]% used\)", healthy), healthy
     assert "✗" not in healthy.split("Alerts")[0], healthy  # services, deploy, readiness, traffic, queue, PITR
     prod.compose("stop", "db")
     try:
@@ -214,25 +253,83 @@ def test_prod_status_on_a_healthy_stack_and_with_the_database_stopped(prod):
         figure(f"prod.status on a {name} stack: " + re.search(r"gathered in ([0-9.]+ s)", output).group(1))
 
 
-def test_web_down_and_a_failing_backup_are_alerted_to_the_webhook_and_resolved(prod):
-    """Last: it stops web. Both at once: each alert takes a minute or two to arrive, and as long to resolve."""
-    broken = time.monotonic()
-    prod.compose("stop", "web")
-    prod.backups.chmod(0o555)  # the backup service (no capabilities) can no longer write there
-    fired: dict[str, float] = {}
-    try:
-        for alert in ("WebDown", "BackupFailed"):
-            prod.wait_for(
-                lambda a=alert: received(prod, a, "firing"), f"{alert} at the webhook", timeout=240, interval=5
-            )
-            fired[alert] = time.monotonic() - broken
-    finally:
-        prod.compose("start", "web")
-        prod.backups.chmod(0o755)
-    fixed = time.monotonic()
-    for alert in ("WebDown", "BackupFailed"):
-        prod.wait_for(lambda a=alert: received(prod, a, "resolved"), f"{alert} resolved", timeout=240, interval=5)
+class ReadinessProbes(BackgroundLoad):
+    """A load balancer's readiness probe through the proxy, every 3 s (7 minutes at most): each one reaches
+    Django and the database (the catalogue would come from Django's cache for a while)."""
+
+    seconds = 420
+    interval = 3.0
+
+    def __init__(self, stack) -> None:
+        super().__init__()
+        self.stack = stack
+
+    def step(self) -> None:
+        self.stack.request("GET", "/api/v1/health/ready/", headers=PAST_CACHE)
+
+
+def wait_for_alerts(stack, alerts: dict[str, float], status: str, timeout: float) -> dict[str, float]:
+    """How long after its start each alert (name: start) took to reach the webhook as `status`."""
+    took = {}
+    for alert, start in alerts.items():
+        try:
+            stack.wait_for(
+                lambda a=alert: received(stack, a, status), f"{alert} {status} at the webhook", timeout=timeout,
+                interval=5,
+            )  # fmt: skip
+        except AssertionError as failure:
+            # What Prometheus saw, and what reached the webhook: which of the two stopped short.
+            seen = [(r["metric"], r["value"][1]) for r in prometheus(stack, "query", query="ALERTS")["result"]]
+            sent = [(a["labels"]["alertname"], a["status"]) for p in notifications(stack) for a in p["alerts"]]
+            raise AssertionError(f"{failure}\nPrometheus's ALERTS: {seen}\nat the webhook: {sent}") from None
+        took[alert] = time.monotonic() - start
+    return took
+
+
+def report(fired: dict[str, float], resolved: dict[str, float]) -> None:
+    for alert in fired:
         figure(
             f"monitoring: {alert} at the webhook {fired[alert]:.0f} s after the failure; "
-            f"resolved {time.monotonic() - fixed:.0f} s after the fix (or sooner)"
+            f"resolved {resolved[alert]:.0f} s after the fix (or sooner)"
         )
+
+
+def test_server_errors_a_failing_backup_and_a_full_disk_are_alerted_and_resolved(prod):
+    """The database stopped under traffic: the app answers 503s and backups fail; the disk filled by the fixture.
+
+    The stopped database shows as TargetDown (job postgres): the exporter's scrape itself fails here, so
+    pg_up (PostgresDown) is never written.
+    """
+    broken = time.monotonic()
+    prod.compose("stop", "db")
+    prod.backups.chmod(0o555)  # the backup service (no capabilities) can no longer write there either
+    try:
+        with ReadinessProbes(prod):
+            started = dict.fromkeys(("TargetDown", "BackupFailed", "ServerErrors"), broken)
+            fired = wait_for_alerts(prod, {**started, "BackupsDiskFilling": prod.filled}, "firing", timeout=360)
+    finally:
+        prod.compose("start", "db")
+        prod.backups.chmod(0o755)
+        fill(prod.backups, 0)
+    fixed = time.monotonic()
+    prod.wait_for(lambda: prod.request("GET", "/api/v1/health/ready/", headers=HTTPS).status == 200, "ready again")
+    # The 5xx share of the last 5 minutes falls under the budget as good answers come in: as many as
+    # twenty-five times the errors, which a shop's traffic brings in well under those 5 minutes.
+    errors = value(prod, 'sum(increase(django_http_responses_total_by_status_view_method_total{status=~"5.."}[5m]))')
+    assert errors > 0
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: prod.request("GET", "/api/v1/health/", headers=PAST_CACHE).status,
+                                range(int(25 * errors))))  # fmt: skip
+    assert set(answers) == {200}
+    report(fired, wait_for_alerts(prod, dict.fromkeys(fired, fixed), "resolved", timeout=240))
+
+
+def test_web_down_is_alerted_to_the_webhook_and_resolved(prod):
+    """Last: it stops web."""
+    broken = time.monotonic()
+    prod.compose("stop", "web")
+    try:
+        fired = wait_for_alerts(prod, {"WebDown": broken}, "firing", timeout=240)
+    finally:
+        prod.compose("start", "web")
+    report(fired, wait_for_alerts(prod, {"WebDown": time.monotonic()}, "resolved", timeout=240))
