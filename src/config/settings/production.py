@@ -56,18 +56,3 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-
-# --- Error tracking (optional) --------------------------------------------------
-# Off unless SENTRY_DSN is set: nothing leaves the stack then. On, errors and
-# error-level log lines of web and the worker go to Sentry without personal data
-# (no cookies, headers that authenticate, user ids or request bodies).
-if SENTRY_DSN := env("SENTRY_DSN", default=""):
-    import sentry_sdk
-
-    sentry_sdk.init(
-        dsn=SENTRY_DSN,
-        environment=env("SENTRY_ENVIRONMENT", default="production"),
-        release=env("SENTRY_RELEASE", default=None),
-        send_default_pii=False,
-        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
-    )
