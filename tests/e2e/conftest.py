@@ -376,11 +376,30 @@ def figure(line: str) -> None:
     FIGURES.append(line)
 
 
+# Wall time per module, from its first test's start to its last test's end (module stacks included):
+# what each module costs CI, which has a time budget.
+MODULE_SPANS: dict[str, list[float]] = {}
+
+
+def pytest_runtest_logstart(nodeid: str, location) -> None:
+    if nodeid.startswith("tests/e2e/"):
+        MODULE_SPANS.setdefault(nodeid.split("::")[0], [time.monotonic(), 0.0])
+
+
+def pytest_runtest_logfinish(nodeid: str, location) -> None:
+    if nodeid.startswith("tests/e2e/"):
+        MODULE_SPANS[nodeid.split("::")[0]][1] = time.monotonic()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if FIGURES:
         terminalreporter.section("measured figures (end to end)")
         for line in FIGURES:
             terminalreporter.write_line(line)
+    if MODULE_SPANS:
+        terminalreporter.section("time per module (end to end)")
+        for module, (start, end) in MODULE_SPANS.items():
+            terminalreporter.write_line(f"{max(end - start, 0):7.0f} s  {module}")
 
 
 LOGGED_ON_FAILURE = ("web", "db", "pitr")  # what a CI log needs to tell why a request failed
