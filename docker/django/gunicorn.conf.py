@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import environ
@@ -12,6 +13,8 @@ import environ
 METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus"))  # noqa: S108 - the tmpfs
 # Read as Django's settings read it; prod sets it from MONITORING.
 METRICS = environ.Env().bool("METRICS", default=True)
+# Read once, in the master: every worker it forks reports the same start (ServiceRestarting's clue).
+STARTED = time.time()
 
 bind = "0.0.0.0:8000"
 # Processes x threads: threads overlap the waits on PostgreSQL and Redis, and
@@ -69,6 +72,8 @@ def post_worker_init(worker: object) -> None:
 
     help_total = "Request threads of the live Gunicorn workers (WEB_CONCURRENCY x GUNICORN_THREADS)."
     Gauge("gunicorn_threads", help_total, multiprocess_mode="livesum", registry=None).set(threads)
+    help_start = "When this container's Gunicorn master started (Unix time): a change is a restart."
+    Gauge("gunicorn_start_time_seconds", help_start, multiprocess_mode="max", registry=None).set(STARTED)
     help_busy = "Gunicorn request threads handling a request now."
     worker.busy_threads = Gauge("gunicorn_busy_threads", help_busy, multiprocess_mode="livesum", registry=None)  # type: ignore[attr-defined]
 

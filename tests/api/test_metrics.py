@@ -78,9 +78,11 @@ def test_with_metrics_off_nothing_is_counted_and_there_is_no_endpoint():
     assert result.stdout.split() == ["False", "404", "django.db.backends.postgresql.base"]
 
 
-def test_gunicorn_reports_its_busy_and_total_request_threads_across_workers(tmp_path):
-    """The prod image's gunicorn.conf.py, run here: 2 workers x 3 threads; a request waiting for its body is busy."""
+def test_gunicorn_reports_its_busy_and_total_request_threads_across_workers_and_its_start(tmp_path):
+    """The prod image's gunicorn.conf.py, run here: 2 workers x 3 threads; a request waiting for its body is busy.
+    Both workers report their master's start (a restart changes it: ServiceRestarting)."""
     port = free_port()
+    launched = time.time()
     env = {
         "PATH": os.environ["PATH"],
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -115,6 +117,7 @@ def test_gunicorn_reports_its_busy_and_total_request_threads_across_workers(tmp_
     try:
         until("gunicorn_threads", 6)
         assert threads("gunicorn_busy_threads") == 0  # the scrape is not counted
+        assert launched < threads("gunicorn_start_time_seconds") < launched + 10
         # A request whose body is still on its way holds its thread.
         with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
             slow.sendall(b"POST /api/v1/auth/token/refresh/ HTTP/1.1\r\nHost: localhost\r\n"
