@@ -5,10 +5,8 @@ import csv
 import html.parser
 import io
 import json
-import os
 import re
 import secrets
-import signal
 import socket
 import ssl
 import subprocess
@@ -34,6 +32,7 @@ from .conftest import (
     Response,
     dev_settings,
     figure,
+    kill_and_await_restart,
     make_stack,
     newest_migration,
     opener,
@@ -666,22 +665,6 @@ def test_redis_restarts_with_its_data_as_a_non_root_user(prod):
     assert prod.compose("exec", "-T", *auth, "redis", "redis-cli", "get", "e2e-persists").stdout.strip() == "yes"
     assert prod.compose("exec", "-T", "redis", "id", "-u").stdout.strip() == "999"
     assert prod.inspect("redis")["HostConfig"]["CapAdd"] in (None, [])
-
-
-def kill_and_await_restart(prod, service: str) -> float:
-    """SIGKILL `service`'s main process, as a crash would, and wait for the restart policy to bring it back
-    healthy; how long that took. Not `docker kill`: the engine takes that for a stop and restarts nothing."""
-    before = prod.inspect(service)
-    init_pid = before["State"]["Pid"]  # docker-init (init: true); the entrypoint execs the main process as its child
-    children = Path(f"/proc/{init_pid}/task/{init_pid}/children").read_text().split()
-    assert children, f"the {service} container's init has no child process"
-    killed = time.monotonic()
-    os.kill(int(children[0]), signal.SIGKILL)
-    restarted = f"the {service} container to restart"
-    prod.wait_for(lambda: prod.inspect(service)["RestartCount"] > before["RestartCount"], restarted)
-    healthy = f"{service} to be healthy again"
-    prod.wait_for(lambda: prod.inspect(service)["State"]["Health"]["Status"] == "healthy", healthy, timeout=90)
-    return time.monotonic() - killed
 
 
 def test_killed_web_process_is_restarted_by_the_restart_policy(prod):
