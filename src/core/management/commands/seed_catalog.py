@@ -2,31 +2,25 @@
 
 `manage.py seed_catalog --products 2000 --categories 20 --users 300` adds
 products and users that do not exist yet (matched by slug and email) and
-prints, as its last line, JSON with the users' password and the ids of the
-products it made, so a benchmark can log in and shop. Rerunning it adds
-nothing. All users share one password, hashed once: hashing is deliberately
-slow, and a benchmark needs hundreds of accounts, not hundreds of hashes.
+prints, as its last line, JSON with the users' password, the ids of the
+products it made and searches to time (a common word, one product's name, a
+prefix and a typo of it), so a benchmark can log in, shop and search.
+Rerunning it adds nothing. Names and descriptions come from catalog.synthetic:
+a shop's, not random words, so searches and their indexes behave as they would.
+All users share one password, hashed once: hashing is deliberately slow, and a
+benchmark needs hundreds of accounts, not hundreds of hashes.
 """
 
 import json
-import random
-from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog import cache as catalog_cache
+from catalog import synthetic
 from catalog.models import Category, Product
 from core.db import long_transaction
-
-WORDS = (
-    *("organic", "basmati", "toor", "moong", "masoor", "chana", "rajma", "atta", "besan", "jaggery", "ghee"),
-    *("paneer", "curd", "lassi", "chai", "masala", "turmeric", "cumin", "coriander", "cardamom", "clove"),
-    *("pepper", "mustard", "fenugreek", "tamarind", "coconut", "mango", "banana", "onion", "tomato", "potato"),
-    *("okra", "brinjal", "spinach", "methi", "curry", "leaf", "ginger", "garlic", "chilli", "poha", "rava"),
-)
-UNITS = ("100 g", "250 g", "500 g", "1 kg", "5 kg", "1 l", "6 pcs", "1 pc")
 
 
 class Command(BaseCommand):
@@ -41,32 +35,21 @@ class Command(BaseCommand):
 
     @long_transaction()
     def handle(self, *args, products: int, categories: int, users: int, stock: int, password: str, **options) -> None:
-        rng = random.Random(2024)  # the same catalogue on every run  # noqa: S311 - not security
+        if not 0 < products <= synthetic.capacity():
+            raise CommandError(f"--products takes 1 to {synthetic.capacity()} (names of their own); got {products}")
         made = [
             Category.objects.get_or_create(
                 slug=f"bench-{n:02d}", defaults={"name": f"Bench aisle {n:02d}", "description": "Benchmark data"}
             )[0]
             for n in range(categories)
         ]
-        existing = set(Product.objects.filter(slug__startswith="bench-").values_list("slug", flat=True))
-        new = []
-        for n in range(products):
-            slug = f"bench-product-{n:05d}"
-            if slug in existing:
-                continue
-            name = " ".join(rng.sample(WORDS, 3)).title()
-            new.append(
-                Product(
-                    category=made[n % categories],
-                    name=f"{name} {n}",
-                    slug=slug,
-                    description=" ".join(rng.choices(WORDS, k=24)),
-                    price=Decimal(rng.randrange(1000, 99900)) / 100,
-                    unit=rng.choice(UNITS),
-                    stock=stock,
-                )
-            )
-        Product.objects.bulk_create(new, batch_size=500)
+        existing = set(Product.objects.filter(slug__startswith="bench-product-").values_list("slug", flat=True))
+        new = [
+            Product(category=made[n % categories], slug=f"bench-product-{n:07d}", stock=stock, **synthetic.product(n))
+            for n in range(products)
+            if f"bench-product-{n:07d}" not in existing
+        ]
+        Product.objects.bulk_create(new, batch_size=2000)
         catalog_cache.invalidate()
 
         model = get_user_model()
@@ -79,4 +62,13 @@ class Command(BaseCommand):
         ours = Product.objects.filter(slug__startswith="bench-product-").order_by("id")
         ids = list(ours.values_list("id", flat=True))
         self.stdout.write(f"{len(new)} products and {users - len(have)} users added")
-        self.stdout.write(json.dumps({"password": password, "emails": emails, "product_ids": ids}))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "password": password,
+                    "emails": emails,
+                    "product_ids": ids,
+                    "searches": synthetic.searches(products // 2),
+                }
+            )
+        )
