@@ -31,7 +31,11 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
-        indexes = [models.Index(fields=["is_active", "category"])]
+        indexes = [
+            models.Index(fields=["is_active", "category"]),
+            # The list's own order: a page deep in the catalogue walks this index, not a sort of every product.
+            models.Index(fields=["name", "id"], name="catalog_product_listed", condition=models.Q(is_active=True)),
+        ]
         constraints = [models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive")]
 
     def __str__(self) -> str:

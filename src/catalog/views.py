@@ -9,6 +9,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.pagination import EstimatingPagination
+
 from . import cache as catalog_cache
 from .filters import BoundedSearchFilter, ProductFilter
 from .models import Category, Product
@@ -19,14 +21,14 @@ class CachedReads(viewsets.ReadOnlyModelViewSet):
     """Lists and details served from the catalogue cache (rendered bodies, see catalog/cache.py)."""
 
     # Query parameters the views read; anything else changes nothing but would
-    # make a new cache entry for every junk value. Searches are not cached: their
-    # text is unbounded (the proxy's own cache, bounded in size, still holds them).
-    KEYED = frozenset({"page", "page_size", "ordering", "category", "min_price", "max_price", "in_stock"})
+    # make a new cache entry for every junk value. A search is keyed by its words as
+    # typed, lowercased and spaced once: bounded (catalog/filters.py), and shoppers
+    # repeat the popular ones, which cost the most to answer.
+    KEYED = frozenset({"page", "page_size", "ordering", "category", "min_price", "max_price", "in_stock", "search"})
 
     def cached(self, request: Request, kind: str, render: Callable[[], Response]) -> HttpResponse:
         """The rendered body from the cache, or rendered now and cached; 200 responses only."""
-        if "search" in request.query_params:
-            return render()
+        self.check_input(request)
         query = self.keyed_query(request)
         key = catalog_cache.response_key(kind, f"{request.scheme}://{request.get_host()}", query)
         body = cache.get(key)
@@ -41,6 +43,9 @@ class CachedReads(viewsets.ReadOnlyModelViewSet):
             cache.set(key, body, catalog_cache.timeout())
         return HttpResponse(body, content_type="application/json")
 
+    def check_input(self, request: Request) -> None:
+        """Refuse (400) what the query asks before it is keyed, as the client sent it."""
+
     def keyed_query(self, request: Request) -> str:
         """Known parameters only, in one order, and only orderings that apply: one entry per distinct answer."""
         orderable = set(getattr(self, "ordering_fields", None) or ())
@@ -49,6 +54,8 @@ class CachedReads(viewsets.ReadOnlyModelViewSet):
             if name == "ordering":
                 values = [",".join(t for t in v.split(",") if t.strip().lstrip("-") in orderable) for v in values]
                 values = [v for v in values if v]
+            if name == "search":
+                values = [" ".join(v.lower().split()) for v in values]
             if name in self.KEYED and values:
                 known.append((name, values))
         return urlencode(sorted(known), doseq=True)
@@ -76,8 +83,13 @@ class ProductViewSet(CachedReads):
     permission_classes = [permissions.AllowAny]
     filter_backends = [DjangoFilterBackend, BoundedSearchFilter, filters.OrderingFilter]
     filterset_class = ProductFilter
+    pagination_class = EstimatingPagination
     search_fields = ["name", "description"]
     ordering_fields = ["price", "name", "created_at", "stock"]
+
+    def check_input(self, request: Request) -> None:
+        if self.action == "list":
+            BoundedSearchFilter().get_search_terms(request)
 
     def filter_queryset(self, queryset):
         # Filters, search and ordering shape lists; one product needs none of

@@ -188,20 +188,24 @@ def test_junk_query_parameters_never_make_new_cache_entries(api, shelf, django_a
             assert api.get(f"/api/v1/products/?in_stock=true&utm_junk={n}").status_code == 200
 
 
-def test_searches_are_answered_but_not_cached(api, shelf, monkeypatch):
-    from catalog import views
-
-    stored = []
-    monkeypatch.setattr(views.cache, "set", lambda key, *a, **k: stored.append(key))
-    for n in range(3):
-        assert api.get(f"/api/v1/products/?search=x{n}").status_code == 200
-    assert stored == []
+def test_a_search_is_cached_by_its_words_and_a_catalogue_change_is_seen(
+    api, shelf, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    assert names(api.get(PRODUCTS, {"search": "Masala"})) == ["Garam Masala"]
+    with django_assert_num_queries(0):  # the same words, cased and spaced otherwise: one entry
+        assert names(api.get(PRODUCTS, {"search": "  masala "})) == ["Garam Masala"]
+        assert names(api.get(PRODUCTS, {"search": "MASALA"})) == ["Garam Masala"]
+    with django_capture_on_commit_callbacks(execute=True):
+        Product.objects.create(
+            name="Chaat Masala", slug="chaat-masala", price="30.00", category=shelf["masala"].category
+        )
+    assert names(api.get(PRODUCTS, {"search": "masala"})) == ["Chaat Masala", "Garam Masala"]
 
 
 @pytest.mark.parametrize(
     ("search", "message"),
     [
-        (" ".join(f"w{n}" for n in range(7)), "At most 6 words; this has 7."),
+        (" ".join(f"w{n}" for n in range(17)), "At most 16 words; this has 17."),
         ("masala " * 15, "At most 100 characters; this has 105."),
         (" ".join(f"w{n}" for n in range(1001)), "At most 100 characters; this has 4895."),
     ],
@@ -223,7 +227,7 @@ def test_the_schema_states_the_search_bounds(staff_client):
     schema = staff_client.get("/api/v1/schema/?format=json").json()
     search = next(p for p in schema["paths"]["/api/v1/products/"]["get"]["parameters"] if p["name"] == "search")
     assert search["schema"]["maxLength"] == 100
-    assert "at most 6 words, 100 characters" in search["description"]
+    assert "at most 16 words, 100 characters" in search["description"]
 
 
 @pytest.mark.postgres("statement_timeout and JIT are PostgreSQL settings")
@@ -305,3 +309,35 @@ def test_orderings_that_do_not_apply_share_one_cache_entry(api, shelf, django_as
         for n in range(5):
             assert api.get(PRODUCTS, {"ordering": f"price,junk{n}"}).status_code == 200
     assert names(api.get(PRODUCTS, {"ordering": "-price,junk"})) == ["Toor Dal", "Garam Masala", "Chilli Powder"]
+
+
+def test_a_short_list_is_counted_exactly(api, shelf):
+    body = api.get(PRODUCTS).json()
+    assert (body["count"], body["count_is_estimate"]) == (3, False)
+
+
+@pytest.mark.postgres("the estimate is PostgreSQL's planner's")
+def test_a_long_list_shows_the_planners_estimate_and_pages_past_it_are_empty_not_missing(api, make_product, settings):
+    from django.db import connection
+
+    for n in range(60):
+        make_product(f"Item {n:02d}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE catalog_product")
+    settings.ESTIMATED_COUNT_FROM = 50
+    body = api.get(PRODUCTS, {"page_size": 20}).json()
+    assert body["count_is_estimate"] is True
+    assert 50 <= body["count"] <= 120  # the planner's figure, near the 60 rows
+    assert len(body["results"]) == 20
+    assert [p["name"] for p in api.get(PRODUCTS, {"page": 3, "page_size": 20}).json()["results"]][-1] == "Item 59"
+    past = api.get(PRODUCTS, {"page": 50, "page_size": 20})
+    assert past.status_code == 200
+    assert past.json()["results"] == []
+    settings.ESTIMATED_COUNT_FROM = 1000
+    assert api.get(PRODUCTS, {"search": "item", "page_size": 20}).json()["count"] == 60  # counted again
+
+
+def test_the_schema_says_whether_the_count_is_an_estimate(staff_client):
+    schema = staff_client.get("/api/v1/schema/?format=json").json()
+    page = schema["components"]["schemas"]["PaginatedProductList"]["properties"]
+    assert page["count_is_estimate"]["type"] == "boolean"

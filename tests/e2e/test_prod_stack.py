@@ -528,8 +528,8 @@ def test_an_anonymous_search_attack_is_refused_at_once_while_other_requests_are_
     assert [probe for probe in probes if probe[1] != 200 or probe[2] >= 3] == []
     refused = prod.request("GET", words(101), headers=HTTPS).json()
     assert refused == {"search": ["At most 100 characters; this has 394."]}
-    assert prod.request("GET", words(7).replace("w", "x"), headers=HTTPS).json() == {
-        "search": ["At most 6 words; this has 7."]
+    assert prod.request("GET", words(17).replace("w", "x"), headers=HTTPS).json() == {
+        "search": ["At most 16 words; this has 17."]
     }
 
 

@@ -217,10 +217,12 @@ else:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "revocations": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "revocations"},
     }
-# Search input bounds (catalog/filters.py): every word is a pattern match over every product.
-SEARCH_MAX_TERMS = env.int("SEARCH_MAX_TERMS", default=6)
+# Search input bounds (catalog/filters.py): a product's whole name fits (up to 14 words here).
+SEARCH_MAX_TERMS = env.int("SEARCH_MAX_TERMS", default=16)
 SEARCH_MAX_LENGTH = env.int("SEARCH_MAX_LENGTH", default=100)
 CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
+# Lists PostgreSQL expects to hold this many rows or more report its estimate, not a count (core/pagination.py).
+ESTIMATED_COUNT_FROM = env.int("ESTIMATED_COUNT_FROM", default=10_000)
 # How long a process trusts the catalogue version it last read (src/catalog/cache.py).
 CATALOG_VERSION_SECONDS = env.float("CATALOG_VERSION_SECONDS", default=0.5)
 
