@@ -17,8 +17,8 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 from .lib import stack as _stack
-from .lib.bench import backup_restore, dev_stacks, monitoring_cost, scenarios, throwaway
-from .lib.cli import task
+from .lib.bench import backup_restore, catalogue, dev_stacks, monitoring_cost, scenarios, throwaway
+from .lib.cli import task, whole_numbers
 from .lib.run import DRY_RUN_HELP, Step, execute, output, say
 from .lib.run import run as run_command
 
@@ -144,7 +144,7 @@ def timed_inv(env: dict[str, str]) -> Callable[..., tuple[float, str]]:
     return call
 
 
-def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: int, monitoring: bool) -> None:
+def load_benchmark(short: bool, sizes: list[int], users: int, buyers: int, rows: int, monitoring: bool) -> None:
     if shutil.which("wrk") is None:
         raise Exit("✗ bench.load needs wrk, the HTTP load generator: apt-get install wrk (Debian), then retry.", 2)
     runs, seconds = (5, 1) if short else (5, 5)
@@ -180,9 +180,10 @@ def load_benchmark(short: bool, products: int, users: int, buyers: int, rows: in
             inv("prod.deploy", "--tag", name, env=env)
             with targeting(env):
                 if monitoring:
-                    monitoring_cost.compare(bench, products, users, buyers, lambda: turn_on(env_file, env, name))
+                    monitoring_cost.compare(bench, sizes[-1], users, buyers, lambda: turn_on(env_file, env, name))
                     return
-                scenarios.measure_all(bench, products, users, buyers, cores)
+                catalogue.report([catalogue.measure_size(bench, size, users) for size in sizes])
+                scenarios.measure_all(bench, sizes[-1], users, buyers, cores)
                 if rows:
                     backup_restore.operations(bench, rows, timed_inv(env))
         finally:
@@ -202,7 +203,9 @@ def turn_on(env_file: Path, env: dict[str, str], tag: str) -> None:
 @task(
     help={
         "short": "Five 1-second runs per scenario instead of five 5-second runs, for CI (default: off).",
-        "products": "Products in the benchmark catalogue (default: 2000, in 20 categories).",
+        "products": "Products in the benchmark catalogue, in 20 categories (default: 2000); several sizes, "
+        "comma-separated (2000,200000,1000000), print a column each for what the proxy cache cannot serve, and "
+        "the rest at the largest.",
         "users": "Shoppers with tokens (default: 300).",
         "buyers": "Concurrent buyers in the checkout scenario (default: 50).",
         "rows": "Rows to add before timing backup and restore (default: 1000000; 0 skips them).",
@@ -214,7 +217,7 @@ def turn_on(env_file: Path, env: dict[str, str], tag: str) -> None:
 def load(
     c: Context,
     short: bool = False,
-    products: int = 2000,
+    products: str = "2000",
     users: int = 300,
     buyers: int = 50,
     rows: int = 1_000_000,
@@ -222,8 +225,9 @@ def load(
     dry_run: bool = False,
 ) -> None:
     """Load benchmark: the prod stack (own project) under wrk through the proxy, beside its ceilings and budgets."""
+    sizes = whole_numbers("products", products)
     what = "deploy a throwaway prod stack, seed it, run wrk and the checkout buyers, print figures, remove it"
     execute(
-        [Step("load benchmark", what, action=lambda: load_benchmark(short, products, users, buyers, rows, monitoring))],
+        [Step("load benchmark", what, action=lambda: load_benchmark(short, sizes, users, buyers, rows, monitoring))],
         dry_run,
     )

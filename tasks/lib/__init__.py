@@ -32,6 +32,7 @@ docstring of its own). Modules import only those listed above them:
     bench.throwaway  free ports and env files for the benchmarks' own stacks
     bench.loadgen  wrk runs and checkout buyers, as figures (bench.load)
     bench.scenarios  the load benchmark's scenarios, ceilings and budgets
+    bench.catalogue  what the proxy cache cannot serve, at each catalogue size (--products 2000,200000)
     bench.monitoring_cost  what monitoring costs the request path: off, then on, on one stack
     bench.backup_restore  backup and restore of a big database beside raw pg_dump and pg_restore
     bench.dev_stacks  the Docker dev stack beside the native stack, each cost on its own

@@ -25,6 +25,9 @@ DRY_RUN_SHORT = "n"
 ENVIRONMENTS = ("dev", "prod")
 # Accepted ranges of whole-number flags, by name; others take any number >= 0.
 RANGES = {"port": (0, 65535), "wait_timeout": (1, 3600), "tail": (0, 1_000_000)}
+# Flags that take comma-separated whole numbers, and their range (bench.load --products 2000,200000;
+# seed_catalog names up to 2,027,520 products each its own way).
+NUMBER_LISTS = {"products": (1, 2_000_000)}
 # list_format: Invoke's own --list-format, which otherwise fails with a traceback.
 CHOICES = {"env": ENVIRONMENTS, "list_format": ("flat", "nested", "json")}
 # A flag that stands in for a positional argument: given, the positional is not
@@ -35,10 +38,26 @@ STANDS_IN = {"to": "file"}
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
+def whole_numbers(name: str, value: str) -> list[int]:
+    """`--NAME 2000,200000` as numbers in growing order, each in NUMBER_LISTS's range for NAME."""
+    low, high = NUMBER_LISTS[name]
+    accepted = f"whole numbers from {low:,} to {high:,}, comma-separated (e.g. 2000,200000)"
+    try:
+        numbers = sorted({int(part) for part in value.split(",")})
+    except ValueError:
+        numbers = []
+    if not numbers or numbers[0] < low or numbers[-1] > high:
+        raise ParseError(f"✗ --{name.replace('_', '-')} takes {accepted}, not {value!r}.")
+    return numbers
+
+
 def _checked(name: str) -> Callable[[str], Any]:
     flag = "--" + name.replace("_", "-")
 
     def convert(value: str) -> Any:
+        if name in NUMBER_LISTS:
+            whole_numbers(name, value)
+            return value
         if name in CHOICES:
             if value not in CHOICES[name]:
                 raise ParseError(f"✗ {flag} {value!r} is not one of: {', '.join(CHOICES[name])}.")
@@ -104,7 +123,7 @@ def checked(arguments: list[Argument]) -> list[Argument]:
                 help=arg.help,
                 attr_name=arg.attr_name,
             )
-        if arg.kind is int or (arg.kind is str and (name in CHOICES or name == "tag")):
+        if arg.kind is int or (arg.kind is str and (name in CHOICES or name in NUMBER_LISTS or name == "tag")):
             arg = CheckedArgument(
                 check=_checked(name),
                 names=arg.names,

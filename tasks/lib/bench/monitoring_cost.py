@@ -36,7 +36,8 @@ def checkout(bench: Bench, ids: list[int], tokens: list[str], buyers: int) -> fl
 
 def compare(bench: Bench, products: int, users: int, buyers: int, turn_on: Callable[[], None]) -> None:
     say(f"Seeding {products} products in 20 categories and {users} shoppers ...")
-    ids, _, tokens = seed(bench, products, users)
+    made, _, tokens = seed(bench, products, users)
+    ids = made["product_ids"]
     say(f"Measuring with MONITORING=off (median of {bench.runs} runs of {bench.seconds:g}s each) ...")
     off = figures(bench, ids, tokens, buyers)
     say("Turning monitoring on (the same deploy with MONITORING=on) ...")

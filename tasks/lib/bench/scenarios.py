@@ -61,13 +61,10 @@ class Bench:
         return combine(runs)
 
 
-def seed(bench: Bench, products: int, users: int) -> tuple[list[int], Path, list[str]]:
-    """The catalogue, and a file of access tokens for the shoppers (minted in-process: no slow logins)."""
-    made = json.loads(
-        bench.manage(
-            "seed_catalog", "--products", str(products), "--categories", "20", "--users", str(users)
-        ).splitlines()[-1]
-    )
+def seed(bench: Bench, products: int, users: int) -> tuple[dict, Path, list[str]]:
+    """The catalogue (seed_catalog's JSON), and a file of access tokens for the shoppers (minted in-process:
+    no slow logins)."""
+    made = seed_catalog(bench, products, users)
     tokens = bench.shell(
         "import json; from accounts.models import User; "
         "from rest_framework_simplejwt.tokens import RefreshToken as R; "
@@ -76,7 +73,13 @@ def seed(bench: Bench, products: int, users: int) -> tuple[list[int], Path, list
     )
     token_file = bench.workdir / "tokens"
     token_file.write_text("\n".join(tokens) + "\n")
-    return made["product_ids"], token_file, tokens
+    return made, token_file, tokens
+
+
+def seed_catalog(bench: Bench, products: int, users: int) -> dict:
+    """seed_catalog's JSON: the shoppers' password and emails, the product ids, searches to time."""
+    command = ("seed_catalog", "--products", str(products), "--categories", "20", "--users", str(users))
+    return json.loads(bench.manage(*command).splitlines()[-1])
 
 
 def in_process_ms(bench: Bench, paths: list[str]) -> dict[str, float]:
@@ -188,7 +191,8 @@ def freshness(bench: Bench, product: int) -> float:
 
 def measure_all(bench: Bench, products: int, users: int, buyers: int, cores: int) -> None:
     say(f"Seeding {products} products in 20 categories and {users} shoppers ...")
-    ids, token_file, tokens = seed(bench, products, users)
+    made, token_file, tokens = seed(bench, products, users)
+    ids = made["product_ids"]
     paths_file = bench.workdir / "detail-paths"
     paths_file.write_text("".join(f"{LIST}{i}/\n" for i in ids))
     anonymous = {
