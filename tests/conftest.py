@@ -1,5 +1,5 @@
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -9,10 +9,12 @@ from tests.helpers import PASSWORD, client_for
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    # Throttle counters and cached product lists must not leak between tests.
-    cache.clear()
+    # Throttle counters, cached product lists and cached users must not leak between tests.
+    for each in (cache, caches["revocations"]):
+        each.clear()
     yield
-    cache.clear()
+    for each in (cache, caches["revocations"]):
+        each.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ that the refresh token carries through every rotation and copies into each
 access token it mints. Logout records the session as ended, for as long as an
 access token of it can live, in the `revocations` cache: the broker's Redis in
 production, which never evicts, so an ended session cannot come back when the
-catalogue cache fills up. Checking costs one cache read per authenticated request.
+catalogue cache fills up. Checking it shares one cache read per authenticated request
+with the user's (accounts/user_cache.py).
 """
 
 from __future__ import annotations
@@ -43,8 +44,3 @@ def end(payload: Mapping[str, object]) -> None:
         caches["revocations"].set(key(str(session_id)), 1, timeout=int(lifetime) + 1)
         if caches["revocations"].get(key(str(session_id))) is None:  # read back: one more round trip, at logout only
             raise NotRecorded(session_id)
-
-
-def ended(payload: Mapping[str, object]) -> bool:
-    session_id = payload.get(CLAIM)
-    return bool(session_id) and caches["revocations"].get(key(str(session_id))) is not None

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail
@@ -270,15 +272,54 @@ def test_a_deactivated_users_access_token_is_refused_at_once(api, user):
     assert me(tokens["access"]) == 401
 
 
-def test_an_authenticated_request_reads_the_revocations_cache_once(api, user, monkeypatch):
+def test_an_authenticated_request_reads_the_cache_once_and_once_its_user_is_cached_not_the_database(
+    api, user, monkeypatch, django_assert_num_queries
+):
     from django.core.cache import caches
 
     tokens = login(api, user.email)
-    revocations, reads = caches["revocations"], []
-    real_get = revocations.get
-    monkeypatch.setattr(revocations, "get", lambda *a, **k: reads.append(a) or real_get(*a, **k))
-    assert me(tokens["access"]) == 200
+    revocations, reads, inside = caches["revocations"], [], []
+    real_get, real_get_many = revocations.get, revocations.get_many
+
+    def get(*args, **kwargs):
+        if not inside:  # the in-memory cache's get_many calls get per key; Redis's is one MGET
+            reads.append(args)
+        return real_get(*args, **kwargs)
+
+    def get_many(*args, **kwargs):
+        reads.append(args)
+        inside.append(1)
+        try:
+            return real_get_many(*args, **kwargs)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(revocations, "get", get)
+    monkeypatch.setattr(revocations, "get_many", get_many)
+    assert me(tokens["access"]) == 200  # reads the user from the database, and keeps it
     assert len(reads) == 1
+    with django_assert_num_queries(0):
+        assert me(tokens["access"]) == 200
+    assert len(reads) == 2
+
+
+def test_a_user_changed_past_the_orm_is_seen_within_user_cache_seconds(api, user, settings):
+    from django.contrib.auth import get_user_model
+
+    settings.USER_CACHE_SECONDS = 1
+    tokens = login(api, user.email)
+    assert me(tokens["access"]) == 200
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)  # no signal: the cached copy stands
+    assert me(tokens["access"]) == 200
+    time.sleep(1.1)
+    assert me(tokens["access"]) == 401
+
+
+def test_a_deleted_users_access_token_is_refused_at_once(api, user):
+    tokens = login(api, user.email)
+    assert me(tokens["access"]) == 200
+    user.delete()
+    assert me(tokens["access"]) == 401
 
 
 def test_a_refresh_that_read_the_blacklist_before_another_refresh_wrote_it_is_401(api, user, monkeypatch):

@@ -221,6 +221,8 @@ else:
 SEARCH_MAX_TERMS = env.int("SEARCH_MAX_TERMS", default=16)
 SEARCH_MAX_LENGTH = env.int("SEARCH_MAX_LENGTH", default=100)
 CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
+# How long an authenticated request's user is read from the cache (accounts/user_cache.py); a save drops it at once.
+USER_CACHE_SECONDS = env.int("USER_CACHE_SECONDS", default=5)
 # Lists PostgreSQL expects to hold this many rows or more report its estimate, not a count (core/pagination.py).
 ESTIMATED_COUNT_FROM = env.int("ESTIMATED_COUNT_FROM", default=10_000)
 # How long a process trusts the catalogue version it last read (src/catalog/cache.py).
