@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import INV, free_port
+from tests.helpers import INV, ROOT, free_port
 
 
 def call(base: str, method: str, path: str, body: dict | None = None, token: str = "") -> tuple[int, dict]:
@@ -88,3 +88,33 @@ def test_native_dev_up_serves_register_login_products_cart_order(native_server):
     status, again = call(base, "GET", f"/orders/{order['id']}/", token=token)
     assert status == 200
     assert again["items"][0]["quantity"] == 2
+
+
+# Every curl of the walkthrough fails the run on an HTTP error, naming the command; its body is printed.
+STRICT_CURL = r"""
+curl() {
+    local out code
+    out=$(command curl -sS -w '\n%{http_code}' "$@") || return 1
+    code=${out##*$'\n'}
+    printf '%s\n' "${out%$'\n'*}"
+    if (( code >= 400 )); then
+        echo "HTTP $code from: curl $*" >&2
+        return 1
+    fi
+}
+"""
+
+
+def test_the_readmes_api_walkthrough_works_pasted_top_to_bottom(native_server):
+    """As a newcomer pastes it into a shell, on a fresh native stack: every request answers below 400."""
+    base, _ = native_server
+    readme = (ROOT / "README.md").read_text()
+    walkthrough = next(block for block in readme.split("```bash\n")[1:] if block.startswith("API=http"))
+    script = walkthrough.split("```")[0].replace("API=http://127.0.0.1:8000/api/v1", f"API={base}", 1)
+    assert f"API={base}" in script, "the walkthrough no longer starts with API=http://127.0.0.1:8000/api/v1"
+    assert script.count("curl ") >= 15
+    result = subprocess.run(
+        ["bash", "-c", "set -eo pipefail\n" + STRICT_CURL + script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, f"{result.stderr}\n{result.stdout[-2000:]}"
+    assert "4 Anna Salai, Chennai" in result.stdout  # the order was placed, and read back
