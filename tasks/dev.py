@@ -133,11 +133,18 @@ def up(
 ) -> None:
     """Start the development stack: Docker when available, else the native embedded stack."""
     if use_docker(native, docker):
+        if port:
+            web_port = _stack.whole_number_setting("dev", "WEB_PORT", 8000, low=1)
+            say(f"Note: --port is the native stack's; the Docker stack serves on WEB_PORT ({web_port}) from "
+                f"{_stack.env_file('dev').name}: set it there to change it. Going on with {web_port}.")  # fmt: skip
         lock.recover(DEV, "dev.up", dry_run)
         if not dry_run:
             say(f"Starting the dev stack; full output goes to {LOG.relative_to(ROOT)}.")
         execute(plan_docker_up(wait_timeout, ["flower"] if flower else []), dry_run, log=LOG)
     else:
+        if flower:
+            say("Note: --flower is ignored by the native stack: Celery runs each task at once in the web "
+                "process there, so there is no worker for Flower to watch (the Docker stack has one).")  # fmt: skip
         port = port or _stack.whole_number_setting("dev", "WEB_PORT", 8000, low=1)
         execute(plan_native_up("127.0.0.1", port), dry_run)
 

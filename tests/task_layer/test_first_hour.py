@@ -274,3 +274,16 @@ def test_help_of_a_task_with_a_positional_argument_is_its_help_not_that_argument
     result = inv(task, "--help")
     assert result.returncode == 0, result.stderr
     assert f"Usage: ./inv [--core-opts] {task}" in result.stdout
+
+
+def test_dev_up_says_which_flag_its_mode_ignores(tmp_path):
+    """--port is the native stack's, --flower the Docker stack's: given to the other, each says so."""
+    docker = fake_commands(tmp_path / "bin", docker="exit 0")  # an engine that answers: Docker mode
+    with_docker = {**NEWCOMER, "PATH": f"{docker}:{NEWCOMER['PATH']}"}
+    out = inv("dev.up", "--docker", "--port", "9000", "--dry-run", env=with_docker, check=True).stdout
+    assert "Note: --port is the native stack's; the Docker stack serves on WEB_PORT" in out
+    out = inv("dev.up", "--native", "--flower", "--dry-run", check=True).stdout
+    assert "Note: --flower is ignored by the native stack" in out
+    quiet = inv("dev.up", "--native", "--port", "9000", "--dry-run", check=True).stdout
+    assert "Note:" not in quiet
+    assert "127.0.0.1:9000" in quiet
