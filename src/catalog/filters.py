@@ -24,7 +24,10 @@ class BoundedSearchFilter(filters.SearchFilter):
 
     def filter_queryset(self, request: Request, queryset, view):
         terms = self.get_search_terms(request)
-        return search.matching(queryset, terms) if terms else queryset
+        if terms:
+            return search.matching(queryset, terms)
+        # A search of punctuation alone finds nothing; no search at all leaves the list whole.
+        return queryset.none() if request.query_params.get(self.search_param, "").strip() else queryset
 
     def get_search_description(self) -> str:
         return self.search_description.format(terms=settings.SEARCH_MAX_TERMS, length=settings.SEARCH_MAX_LENGTH)
@@ -42,7 +45,8 @@ class BoundedSearchFilter(filters.SearchFilter):
             raise ValidationError(
                 {self.search_param: [f"At most {settings.SEARCH_MAX_LENGTH} characters; this has {len(text)}."]}
             )
-        terms = super().get_search_terms(request)
+        # Counted as the search counts them: "a.b.c" is three words, "rice rice" one.
+        terms = search.words(text)
         if len(terms) > settings.SEARCH_MAX_TERMS:
             raise ValidationError(
                 {self.search_param: [f"At most {settings.SEARCH_MAX_TERMS} words; this has {len(terms)}."]}

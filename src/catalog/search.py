@@ -16,26 +16,42 @@ whose name holds every word first; no typo correction.
 
 from __future__ import annotations
 
-import re
 import string
+import unicodedata
 
 from django.db import connection
 from django.db.models import BooleanField, Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 
-# Letters and digits: the tsquery syntax's operators (& | ! : * ( ) < > ') never reach it.
-WORD = re.compile(r"[^\W_]+")
-# A typo is looked for in words this long only: shorter ones are too often another real word.
-TYPO_MIN_LENGTH = 4
+# A typo is looked for in words this long only: shorter ones are too often another real word, and
+# longer ones have thousands of strings one typo away.
+TYPO_LENGTHS = range(4, 21)
+# At most this many words of one search are corrected: each costs a few index probes.
+TYPO_WORDS = 2
+# A word this short matches only itself, never as a prefix ("b:*" would read much of the index).
+PREFIX_MIN_LENGTH = 2
 
 
 def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
+    """The words of `text`, lowercased, each once, in order: runs of letters, digits and combining marks
+    (Unicode categories L, N, M: Devanagari's and Tamil's vowel signs are marks). Nothing else reaches
+    to_tsquery, whose operators (& | ! : * ( ) < > ') are none of these."""
+    found: list[str] = []
+    current: list[str] = []
+    for character in text.lower() + " ":
+        if unicodedata.category(character)[0] in "LNM":
+            current.append(character)
+        elif current:
+            word = "".join(current)
+            if word not in found:
+                found.append(word)
+            current = []
+    return found
 
 
 def matching(queryset: QuerySet, terms: list[str]) -> QuerySet:
-    """`queryset` narrowed to the products the search `terms` find, best first."""
+    """`queryset` narrowed to the products the search `terms` (words()) find, best first."""
     found = words(" ".join(terms))
     if not found:
         return queryset.none()
@@ -53,15 +69,17 @@ def matching(queryset: QuerySet, terms: list[str]) -> QuerySet:
 
 
 def _tsquery(found: list[str], prefixes: int) -> str:
-    """All of `found`, the last `prefixes` of them as the start of a word."""
+    """All of `found`, the last `prefixes` of them as the start of a word (if PREFIX_MIN_LENGTH long)."""
     exact = len(found) - prefixes
-    return " & ".join(word if n < exact else f"{word}:*" for n, word in enumerate(found))
+    return " & ".join(
+        f"{word}:*" if n >= exact and len(word) >= PREFIX_MIN_LENGTH else word for n, word in enumerate(found)
+    )
 
 
 # SQL of constants only: the words reach PostgreSQL as parameters (%s), never in the text.
-MATCHES = "search_document @@ to_tsquery('english', %s)"
-RANK_IN_NAME = "ts_rank_cd('{0,0,0,1}', search_document, to_tsquery('english', %s))"  # weights D, C, B, A
-RANK = "ts_rank(search_document, to_tsquery('english', %s))"
+MATCHES = "catalog_product.search_document @@ to_tsquery('english', %s)"
+RANK_IN_NAME = "ts_rank_cd('{0,0,0,1}', catalog_product.search_document, to_tsquery('english', %s))"  # D, C, B, A
+RANK = "ts_rank(catalog_product.search_document, to_tsquery('english', %s))"
 
 
 def _full_text(queryset: QuerySet, tsquery: str) -> QuerySet:
@@ -107,6 +125,12 @@ def _finds(cursor, tsquery: str) -> bool:
     return cursor.fetchone()[0]
 
 
+# A word some product holds (or begins), or a stop word ("with", "from"), which no tsvector holds.
+HELD = """
+SELECT numnode(to_tsquery('english', %(word)s)) = 0
+    OR EXISTS (SELECT FROM unnest(ARRAY[%(word)s]) AS query, catalog_product
+                WHERE is_active AND search_document @@ to_tsquery('english', query))
+"""
 # Of the strings one typo away, the one most products hold (counted up to 1,000 each), if any holds one.
 COMMONEST = """
 SELECT candidate FROM unnest(%s::text[]) AS candidate
@@ -119,16 +143,19 @@ SELECT candidate FROM unnest(%s::text[]) AS candidate
 
 
 def _corrected(found: list[str]) -> list[str]:
-    """`found` with each word that no product holds replaced by the commonest one a typo away, if any."""
-    corrected = []
+    """`found` with the first TYPO_WORDS words that no product holds (stop words aside) each replaced by
+    the commonest word one typo away, if any."""
+    corrected, tried = [], 0
     with connection.cursor() as cursor:
         for word in found:
-            if len(word) < TYPO_MIN_LENGTH or not word.isascii():
+            if tried == TYPO_WORDS or len(word) not in TYPO_LENGTHS or not word.isascii():
                 corrected.append(word)
                 continue
-            if _finds(cursor, f"{word}:*"):
+            cursor.execute(HELD, {"word": f"{word}:*"})
+            if cursor.fetchone()[0]:
                 corrected.append(word)
                 continue
+            tried += 1
             cursor.execute(COMMONEST, [sorted(one_typo_away(word))])
             row = cursor.fetchone()
             corrected.append(row[0] if row else word)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from core.pagination import EstimatingPagination
 
 from . import cache as catalog_cache
+from . import search
 from .filters import BoundedSearchFilter, ProductFilter
 from .models import Category, Product
 from .serializers import CategorySerializer, ProductSerializer
@@ -21,9 +22,9 @@ class CachedReads(viewsets.ReadOnlyModelViewSet):
     """Lists and details served from the catalogue cache (rendered bodies, see catalog/cache.py)."""
 
     # Query parameters the views read; anything else changes nothing but would
-    # make a new cache entry for every junk value. A search is keyed by its words as
-    # typed, lowercased and spaced once: bounded (catalog/filters.py), and shoppers
-    # repeat the popular ones, which cost the most to answer.
+    # make a new cache entry for every junk value. A search is keyed by its words
+    # (catalog/search.py: lowercased, each once, no punctuation): bounded
+    # (catalog/filters.py), and shoppers repeat the popular ones, which cost the most.
     KEYED = frozenset({"page", "page_size", "ordering", "category", "min_price", "max_price", "in_stock", "search"})
 
     def cached(self, request: Request, kind: str, render: Callable[[], Response]) -> HttpResponse:
@@ -54,8 +55,8 @@ class CachedReads(viewsets.ReadOnlyModelViewSet):
             if name == "ordering":
                 values = [",".join(t for t in v.split(",") if t.strip().lstrip("-") in orderable) for v in values]
                 values = [v for v in values if v]
-            if name == "search":
-                values = [" ".join(v.lower().split()) for v in values]
+            if name == "search":  # punctuation alone stays a search (of nothing), not none
+                values = [" ".join(search.words(v)) or ("-" if v.strip() else "") for v in values]
             if name in self.KEYED and values:
                 known.append((name, values))
         return urlencode(sorted(known), doseq=True)

@@ -2,7 +2,7 @@ import json
 from functools import cached_property
 
 from django.conf import settings
-from django.core.paginator import InvalidPage, Page, PageNotAnInteger
+from django.core.paginator import EmptyPage, InvalidPage, Page, PageNotAnInteger
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db import connections
 from django.db.models import QuerySet
@@ -15,7 +15,8 @@ class EstimatingPaginator(DjangoPaginator):
     rows or more is not counted: its count is the planner's estimate (`estimated`). Counting 200,000
     products took most of a page's time, and grows with the catalogue; a shopper needs "about how many".
 
-    With an estimated count, a page past it is an empty page, not a 404, and no page is cut short at it.
+    With an estimated count, a page past it (up to twice as far) is an empty page, not a 404, and no page is
+    cut short at it.
     """
 
     estimated = False
@@ -40,6 +41,10 @@ class EstimatingPaginator(DjangoPaginator):
             raise PageNotAnInteger("That page number is not an integer") from error
         if page < 1:
             raise InvalidPage("That page number is less than 1")
+        # Past twice the estimate the list has surely ended: a 404, as for a counted list, before a
+        # huge page makes an OFFSET past PostgreSQL's bigint (a 500) or one more cache entry.
+        if page > 2 * self.num_pages:
+            raise EmptyPage("That page contains no results")
         return page
 
     def page(self, number: object) -> Page:

@@ -109,3 +109,32 @@ def test_the_search_uses_its_index(rice):
         cursor.execute("SET LOCAL enable_seqscan = off")  # a five-row table would be scanned otherwise
         plan = queryset.explain()
     assert "catalog_product_search" in plan, plan
+
+
+def test_words_are_letters_digits_and_marks_each_once():
+    from catalog.search import words
+
+    assert words("Basmati-Rice, 5kg! rice") == ["basmati", "rice", "5kg"]
+    assert words("बासमती चावल") == ["बासमती", "चावल"]  # vowel signs are marks: one word each, not four pieces
+    assert words("&|!:*()'<>") == []
+
+
+def test_the_word_bound_counts_the_words_the_search_sees(api, rice):
+    dotted = ".".join(f"w{n}" for n in range(17))  # one term to a whitespace split, 17 words to the search
+    response = api.get(PRODUCTS, {"search": dotted})
+    assert response.status_code == 400
+    assert response.json() == {"search": ["At most 16 words; this has 17."]}
+    assert names(api, search=" ".join(["rice"] * 18)) != []  # one word, however often
+
+
+@pytest.mark.postgres("typos are forgiven by PostgreSQL's full-text index only")
+def test_at_most_two_words_of_a_search_are_corrected_and_stop_words_never(api, rice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert names(api, search="bamsati ptoato chisp xqzvw yqzvw zqzvw") == []
+    assert sum("AS candidate" in q["sql"] for q in queries.captured_queries) == 2
+    with CaptureQueriesContext(connection) as queries:
+        names(api, search="rice with xqzvw")
+    assert sum("AS candidate" in q["sql"] for q in queries.captured_queries) == 1  # xqzvw's, not with's
