@@ -25,7 +25,7 @@ class JWTAuthentication(authentication.JWTAuthentication):
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as error:
             raise InvalidToken(_("Token contained no recognizable user identification")) from error
-        ended, user = user_cache.read(validated_token.payload, user_id)
+        ended, user, digest = user_cache.read(validated_token.payload, user_id)
         if ended:
             raise InvalidToken({"detail": "This session was logged out; log in again.", "code": "session_ended"})
         if user is None:
@@ -34,11 +34,10 @@ class JWTAuthentication(authentication.JWTAuthentication):
             except get_user_model().DoesNotExist as error:
                 raise AuthenticationFailed(_("User not found"), code="user_not_found") from error
             user_cache.keep(user_id, user)
+            digest = get_md5_hash_password(user.password)
         # simplejwt's own checks, on the user however it was read.
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
-        if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(
-            api_settings.REVOKE_TOKEN_CLAIM
-        ) != get_md5_hash_password(user.password):
+        if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(api_settings.REVOKE_TOKEN_CLAIM) != digest:
             raise AuthenticationFailed(_("The user's password has been changed."), code="password_changed")
         return user

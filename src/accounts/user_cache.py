@@ -1,18 +1,22 @@
 """The user behind an access token, kept in the `revocations` cache beside the ended sessions.
 
 Read with the session's state in one round trip (get_many), so an authenticated request costs one
-cache read and no database query once its user is cached. The cached copy is the user's database
-row as a dict of column values, rebuilt as if just loaded (Model.from_db).
+cache read and no database query once its user is cached. The copy holds the user's columns but the
+password (its hash stays in the database): only the digest simplejwt compares with the token's
+claim, so a password change still revokes every earlier token. Rebuilt with Model.from_db, the
+password is a deferred field: reading it loads it, and a save() writes only the columns loaded.
 
-A save or delete of the user drops it at once and again after the commit (a request between the
-two could have cached the old row). A change that bypasses the ORM's signals (a queryset update(),
-SQL, a database restore) shows within USER_CACHE_SECONDS, the copy's lifetime: short (5 s), since
-after a restore a new account can get the id of one the restore took away, whose cached row would
-otherwise still match that account's old tokens.
+A save or delete of the user replaces the copy with a tombstone at once and again after the commit:
+while it lasts (TOMBSTONE_SECONDS) nothing is cached for that user, so
+a request that read the old row before the change cannot put it back. A change that bypasses the
+ORM's signals (a queryset update(), SQL, a database restore) shows within USER_CACHE_SECONDS, the
+copy's lifetime: short (5 s), since after a restore a new account can get the id of one the restore
+took away, whose cached row would otherwise still match that account's old tokens.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -21,37 +25,57 @@ from django.core.cache import caches
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from . import sessions
 
+TOMBSTONE = "changed"
+# Longer than a read of the user can take (DATABASE_STATEMENT_TIMEOUT, 5 s, and the round trip).
+TOMBSTONE_SECONDS = 10
+DIGEST = "_password_digest"
+
+
+def _columns() -> list[str]:
+    return [f.attname for f in get_user_model()._meta.concrete_fields if f.attname != "password"]
+
 
 def key(user_id: object) -> str:
-    return f"user:{user_id}"
+    # The columns' names are part of the key: a deploy that changes them never reads an older copy.
+    shape = hashlib.sha256(",".join(_columns()).encode()).hexdigest()[:8]
+    return f"user:{shape}:{user_id}"
 
 
-def read(payload: Mapping[str, object], user_id: object) -> tuple[bool, object | None]:
-    """Whether the token's session was ended, and the cached user (None when not cached): one round trip."""
+def read(payload: Mapping[str, object], user_id: object) -> tuple[bool, object | None, str]:
+    """Whether the token's session was ended, the cached user (None when not cached) and its password's
+    digest: one round trip."""
     session_id = payload.get(sessions.CLAIM)
     keys = [key(user_id)] + ([sessions.key(str(session_id))] if session_id else [])
     found = caches["revocations"].get_many(keys)
     ended = bool(session_id) and sessions.key(str(session_id)) in found
     row = found.get(key(user_id))
-    if row is None:
-        return ended, None
-    model = get_user_model()
-    return ended, model.from_db("default", list(row), list(row.values()))
+    if not isinstance(row, dict):  # not cached, or a tombstone
+        return ended, None, ""
+    columns = _columns()
+    user = get_user_model().from_db("default", columns, [row[c] for c in columns])
+    return ended, user, row[DIGEST]
 
 
 def keep(user_id: object, user) -> None:
-    row = {field.attname: getattr(user, field.attname) for field in user._meta.concrete_fields}
-    caches["revocations"].set(key(user_id), row, timeout=settings.USER_CACHE_SECONDS)
+    """Cache `user` (just read from the database), unless a change left a tombstone."""
+    row = {c: getattr(user, c) for c in _columns()} | {DIGEST: get_md5_hash_password(user.password)}
+    caches["revocations"].add(key(user_id), row, timeout=settings.USER_CACHE_SECONDS)
 
 
 def drop(user_id: object) -> None:
-    caches["revocations"].delete(key(user_id))
+    caches["revocations"].set(key(user_id), TOMBSTONE, timeout=TOMBSTONE_SECONDS)
 
 
 @receiver([post_save, post_delete], sender=settings.AUTH_USER_MODEL)
-def user_changed(instance, **kwargs) -> None:
-    drop(instance.pk)
-    transaction.on_commit(lambda: drop(instance.pk))
+def user_changed(instance, created: bool = False, update_fields=None, **kwargs) -> None:
+    if created:
+        return  # nothing of it was read before, so nothing stale can be cached
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # every login saves it; a copy a login old misses nothing that authentication checks
+    user_id = instance.pk  # a delete sets the instance's pk to None before the commit
+    drop(user_id)
+    transaction.on_commit(lambda: drop(user_id))

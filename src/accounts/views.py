@@ -54,7 +54,9 @@ class PasswordChangeView(generics.GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         request.user.set_password(serializer.validated_data["new_password"])
-        request.user.save()
+        # The password only: request.user may be a cached copy (accounts/user_cache.py), and writing back
+        # every column would undo a change an admin made since it was cached.
+        request.user.save(update_fields=["password"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

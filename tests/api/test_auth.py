@@ -351,3 +351,62 @@ def test_a_logout_the_session_store_does_not_take_is_a_503_and_the_refresh_token
     monkeypatch.undo()
     assert api.post(LOGOUT, {"refresh": tokens["refresh"]}, format="json").status_code == 200  # the retry works
     assert me(tokens["access"]) == 401
+
+
+def test_the_cached_user_holds_no_password_hash(api, user):
+    from django.core.cache import caches
+
+    from accounts import user_cache
+
+    assert me(login(api, user.email)["access"]) == 200
+    row = caches["revocations"].get(user_cache.key(user.pk))
+    assert "password" not in row
+    assert row["email"] == user.email
+
+
+def test_a_row_read_before_a_change_is_not_cached_after_it(api, user, django_capture_on_commit_callbacks):
+    """The race a review found: a request read the row, an admin deactivated the user, the request then
+    cached what it read. The change's tombstone refuses it."""
+    from django.contrib.auth import get_user_model
+
+    from accounts import user_cache
+
+    tokens = login(api, user.email)
+    before = get_user_model().objects.get(pk=user.pk)  # a request's read, still in flight
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()
+    user_cache.keep(user.pk, before)  # too late: refused
+    assert me(tokens["access"]) == 401
+
+
+def test_a_delete_inside_a_transaction_drops_the_right_user_after_the_commit(
+    api, user, django_capture_on_commit_callbacks
+):
+    from django.core.cache import caches
+    from django.db import transaction
+
+    from accounts import user_cache
+
+    tokens = login(api, user.email)
+    assert me(tokens["access"]) == 200
+    user_id = user.pk
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        user.delete()
+    assert callbacks
+    assert caches["revocations"].get(user_cache.key(user_id)) == user_cache.TOMBSTONE
+    assert me(tokens["access"]) == 401
+
+
+def test_a_password_change_writes_the_password_only_not_a_cached_copys_stale_columns(api, user):
+    from django.contrib.auth import get_user_model
+
+    tokens = login(api, user.email)
+    assert me(tokens["access"]) == 200  # now cached
+    get_user_model().objects.filter(pk=user.pk).update(first_name="Changed-by-admin")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    changed = api.post(
+        PASSWORD_CHANGE, {"current_password": PASSWORD, "new_password": "An0ther-str0ng-one"}, format="json"
+    )
+    assert changed.status_code == 204
+    assert get_user_model().objects.get(pk=user.pk).first_name == "Changed-by-admin"
