@@ -29,13 +29,13 @@ def migrate(c: Context, env: str = "dev", dry_run: bool = False) -> None:
     if env == "prod":
         execute([Step("migrate", s.compose("run", "--rm", "-T", "migrate"))], dry_run)
     else:
-        execute([manage_step(s, ["migrate", "--noinput"])], dry_run)
+        execute([manage_step(s, ["migrate", "--noinput"], dry_run)], dry_run)
 
 
 @task(help={"app": "Only this Django app (default: all apps).", "dry_run": DRY_RUN_HELP})
 def makemigrations(c: Context, app: str = "", dry_run: bool = False) -> None:
     """Create migrations for model changes (dev; files are owned by you)."""
-    execute([manage_step(stack("dev"), ["makemigrations", *([app] if app else [])])], dry_run)
+    execute([manage_step(stack("dev"), ["makemigrations", *([app] if app else [])], dry_run)], dry_run)
 
 
 @task(
@@ -108,7 +108,12 @@ def restore(
         return
     if backup:
         raise Exit("✗ --backup names a point-in-time backup set: use it with --to (prod).", code=2)
-    dump = backups.resolve(s.env, file or "", other_env)
+    if dry_run and file == "latest" and backups.newest(s.env) is None:
+        dump = backups_dir() / f"<the newest {s.env} backup>"
+        say(f"Note: no {s.env} backup in {backups_dir()} yet; a real run stops here "
+            f"(take one: ./inv db.backup --env {s.env}). The plan once one exists:")  # fmt: skip
+    else:
+        dump = backups.resolve(s.env, file or "", other_env)
     now = datetime.now(UTC)
     swap = restores.Swap.at(s.setting("POSTGRES_DB", "desideliver"), now)
     # Read-only looks: what runs is paused during the swap; a checksum-verified dump needs no second full read.
@@ -118,11 +123,11 @@ def restore(
     running = [name for name in APP_SERVICES if name in up]
     # At once: a dump from a newer PostgreSQL is refused before anything is asked, and the live schema is read
     # (a dump made at it, as its metadata says, needs no migrations; any other gets them).
-    check = (lambda: database.check_versions(s, dump)) if "db" in up else (lambda: None)
+    check = (lambda: database.check_versions(s, dump)) if "db" in up and dump.is_file() else (lambda: None)
     with meanwhile(check) as versions:
         live = database.migration_state(s) if running else None
     versions.result()
-    same_schema = live is not None and backups.read_metadata(dump).get("migrations") == live
+    same_schema = live is not None and dump.is_file() and backups.read_metadata(dump).get("migrations") == live
     verified = backups.sidecar(dump, "sha256").exists()  # resolve() refused one that did not match
     plan = Restore(s, dump, swap, running, verified, database.app_user(s), not same_schema, frozenset(up))
     if dry_run:
@@ -250,10 +255,13 @@ def transfer(c: Context, source: str = "var/db.sqlite3", yes: bool = False, dry_
     """Move the native stack's SQLite data into the Docker dev stack's PostgreSQL (one transaction, counts compared)."""
     s = stack("dev")
     path = Path(source) if Path(source).is_absolute() else ROOT / source
-    if not path.is_file():
-        raise Exit(f"✗ no SQLite database at {path}; the native stack keeps its data in var/db.sqlite3.", code=2)
+    missing = f"no SQLite database at {path}; the native stack keeps its data in var/db.sqlite3"
+    if not path.is_file() and not dry_run:
+        raise Exit(f"✗ {missing}.", code=2)
     snapshot = ROOT / "var" / f"transfer-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     if dry_run:
+        if not path.is_file():
+            say(f"Note: {missing} yet; a real run stops here. The plan once it exists:")
         say("Would check first that the dev stack's web runs and whether its database holds data (then ask).")
         execute(transfer_plan.plan(s, path, snapshot, replace=False), dry_run=True)
         return

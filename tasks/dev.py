@@ -6,6 +6,7 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 from .lib import lock
+from .lib import native as native_server
 from .lib import stack as _stack
 from .lib.cli import task
 from .lib.compose import (
@@ -62,6 +63,7 @@ def plan_native_up(host: str, port: int) -> list[Step]:
             manage("runserver", f"{host}:{port}"),
             env=NATIVE_ENV,
             interactive=True,
+            server=True,
         ),
     ]
 
@@ -146,7 +148,11 @@ def up(
             say("Note: --flower is ignored by the native stack: Celery runs each task at once in the web "
                 "process there, so there is no worker for Flower to watch (the Docker stack has one).")  # fmt: skip
         port = port or _stack.whole_number_setting("dev", "WEB_PORT", 8000, low=1)
-        execute(plan_native_up("127.0.0.1", port), dry_run)
+        if dry_run:
+            execute(plan_native_up("127.0.0.1", port), dry_run)
+            return
+        with native_server.serving(port):
+            execute(plan_native_up("127.0.0.1", port))
 
 
 @task(

@@ -20,6 +20,7 @@ docstring of its own). Modules import only those listed above them:
     pitr.repository  point-in-time recovery: the pgBackRest repository, its window, restore targets, drills
     pitr.cluster_restore  db.restore --to: the cluster restored beside the live one, then switched in
     db.transfer  db.transfer: SQLite data into the dev stack's PostgreSQL, counts compared
+    native   the native dev server's marker, so the other dev tasks find it
     compose  plans shared by dev and prod: down, logs, one-off commands
     scan     the secret scan of built images
     checks   lint and check plans (lint.run and prod.check)

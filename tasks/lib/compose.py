@@ -8,7 +8,7 @@ import socket
 
 from invoke.exceptions import Exit
 
-from . import run
+from . import native, run
 from .run import DRY_RUN_HELP, Step, interactive_terminal, say
 from .stack import SETTINGS, START_TASKS, Stack, app_module, docker_problem, manage, whole_number_setting
 
@@ -81,12 +81,16 @@ NATIVE_ENV = {"DJANGO_SETTINGS_MODULE": SETTINGS["dev"]}
 
 
 def manage_step(s: Stack, command: list[str], dry_run: bool = False) -> Step:
-    """A manage.py command in the stack's web container (dev without Docker: on the host).
+    """A manage.py command in the stack's web container; dev without Docker, or with the native server
+    running (./inv dev.up --native) and the Docker stack stopped: on the host, against the native stack.
 
-    Fails in seconds, creating nothing, when Docker is there but the stack is down.
+    Fails in seconds, creating nothing, when Docker is there but neither stack is up.
     """
     if s.env == "dev" and (problem := docker_problem()) is not None:
         say(f"Docker is not available ({problem}); running natively on the embedded stack.")
+        return Step("run natively", manage(*command), env=NATIVE_ENV, interactive=True)
+    if s.env == "dev" and not s.is_running("web") and (port := native.running_port()) is not None:
+        say(f"The native dev server serves on port {port} and the Docker stack is stopped: running natively.")
         return Step("run natively", manage(*command), env=NATIVE_ENV, interactive=True)
     if not dry_run:
         s.require_running("web", f"manage.py {' '.join(command[:1])}")

@@ -33,6 +33,8 @@ BASE_ENV: list[Callable[[], Mapping[str, str]]] = []
 # Filled in by stack.py too: variables of ./inv's own environment that no command inherits.
 WITHHELD: set[str] = set()
 LOG_TAIL_LINES = 15
+# The exit status of a command stopped by Ctrl-C (128 + SIGINT), as a shell reports it.
+INTERRUPTED = 130
 LOG_DIR = ROOT / "var" / "log"
 
 
@@ -119,7 +121,7 @@ def run_process(
         raise Exit(failure(step, f"did not finish within {timeout:.0f}s", command, hint), code=1) from None
     except KeyboardInterrupt:
         raise Exit(
-            f"✗ step '{step}' interrupted (Ctrl-C); {hint or 'run the command again to finish it.'}", 130
+            f"✗ step '{step}' interrupted (Ctrl-C); {hint or 'run the command again to finish it.'}", INTERRUPTED
         ) from None
 
 
@@ -144,6 +146,7 @@ class Step:
     hint: str = ""  # the next thing to do when this step fails
     quiet: bool = False  # output to the task's log file, one progress line here (builds, compose up)
     diagnose: Callable[[], str] | None = None  # on failure: what went wrong, read from the system
+    server: bool = False  # serves until Ctrl-C, which is how it stops, not a failure
 
     def render(self) -> str:
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
@@ -185,16 +188,21 @@ def run_step(step: Step, label: str, log: Path | None) -> None:
         try:
             step.action()
         except KeyboardInterrupt:
-            raise Exit(f"✗ '{label}' interrupted (Ctrl-C)", code=130) from None
+            raise Exit(f"✗ '{label}' interrupted (Ctrl-C)", code=INTERRUPTED) from None
         return
-    run(
-        step.command,
-        step=label,
-        env=step.env,
-        stdin=None if step.interactive else subprocess.DEVNULL,
-        hint=step.hint,
-        log=log,
-    )
+    try:
+        run(
+            step.command,
+            step=label,
+            env=step.env,
+            stdin=None if step.interactive else subprocess.DEVNULL,
+            hint=step.hint,
+            log=log,
+        )
+    except Exit as stopped:
+        if not (step.server and stopped.code == INTERRUPTED):
+            raise
+        say("Stopped (Ctrl-C).")
 
 
 @contextmanager

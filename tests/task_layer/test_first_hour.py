@@ -287,3 +287,21 @@ def test_dev_up_says_which_flag_its_mode_ignores(tmp_path):
     quiet = inv("dev.up", "--native", "--port", "9000", "--dry-run", check=True).stdout
     assert "Note:" not in quiet
     assert "127.0.0.1:9000" in quiet
+
+
+def test_dry_runs_show_their_plan_before_the_stack_or_its_data_exist(tmp_path):
+    """db.restore latest -n with no backup yet, db.transfer -n with no SQLite file yet, db.migrate -n with
+    the stack down: each says what is missing and shows the plan a real run would follow."""
+    docker = fake_commands(tmp_path / "bin", docker="exit 0")  # an engine, no stack running
+    env = {**NEWCOMER, "PATH": f"{docker}:{NEWCOMER['PATH']}", "BACKUP_DIR": str(tmp_path / "backups")}
+    out = inv("db.restore", "latest", "--dry-run", env=env, check=True).stdout
+    assert "Note: no dev backup in" in out
+    assert "swap the restored database in" in out
+    out = inv("db.transfer", "--source", str(tmp_path / "none.sqlite3"), "--dry-run", env=env, check=True).stdout
+    assert "no SQLite database at" in out
+    assert "load into PostgreSQL in one transaction" in out
+    out = inv("db.migrate", "--dry-run", env=env, check=True).stdout
+    assert "python manage.py migrate --noinput" in out
+    refused = inv("db.restore", "latest", env=env)  # the real run still refuses, naming why
+    assert refused.returncode == 2
+    assert "no dev backups in" in refused.stdout + refused.stderr

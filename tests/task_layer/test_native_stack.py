@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import INV, ROOT, free_port
+from tests.helpers import INV, ROOT, fake_commands, free_port
 
 
 def call(base: str, method: str, path: str, body: dict | None = None, token: str = "") -> tuple[int, dict]:
@@ -58,7 +58,7 @@ def native_server(tmp_path):
                 time.sleep(0.5)
         else:
             pytest.fail("the native dev server did not answer within 90 s")
-        yield base, tmp_path
+        yield base, tmp_path, server, env
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0]
@@ -66,7 +66,7 @@ def native_server(tmp_path):
 
 
 def test_native_dev_up_serves_register_login_products_cart_order(native_server):
-    base, tmp = native_server
+    base, tmp, _, _ = native_server
     assert (tmp / ".env").exists()  # created from .env.example on first run
     email, password = "native-flow@example.com", "Curry-leaf-2024"
     assert (
@@ -107,7 +107,7 @@ curl() {
 
 def test_the_readmes_api_walkthrough_works_pasted_top_to_bottom(native_server):
     """As a newcomer pastes it into a shell, on a fresh native stack: every request answers below 400."""
-    base, _ = native_server
+    base, _, _, _ = native_server
     readme = (ROOT / "README.md").read_text()
     walkthrough = next(block for block in readme.split("```bash\n")[1:] if block.startswith("API=http"))
     script = walkthrough.split("```")[0].replace("API=http://127.0.0.1:8000/api/v1", f"API={base}", 1)
@@ -118,3 +118,30 @@ def test_the_readmes_api_walkthrough_works_pasted_top_to_bottom(native_server):
     )
     assert result.returncode == 0, f"{result.stderr}\n{result.stdout[-2000:]}"
     assert "4 Anna Salai, Chennai" in result.stdout  # the order was placed, and read back
+
+
+def test_with_the_docker_stack_stopped_manage_commands_reach_the_running_native_server(native_server, tmp_path):
+    """Docker present (an engine that answers, no dev stack running): dev.manage, db.migrate and
+    db.makemigrations run on the host against the native stack's database, not "start the stack"."""
+    _, _, _, env = native_server
+    docker = fake_commands(tmp_path / "bin", docker="exit 0")
+    with_docker = {**env, "PATH": f"{docker}:{env['PATH']}"}
+    for args, expected in (
+        (["dev.manage", "showmigrations", "catalog"], "[X] 0002_product_search_document"),
+        (["db.migrate"], "No migrations to apply."),
+        (["db.makemigrations"], "No changes detected"),
+    ):
+        result = subprocess.run([*INV, *args], env=with_docker, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "the Docker stack is stopped: running natively" in result.stdout
+        assert expected in result.stdout
+
+
+def test_ctrl_c_stops_the_native_server_as_a_normal_end(native_server):
+    _, _, server, _ = native_server
+    os.killpg(server.pid, signal.SIGINT)  # what the terminal sends the foreground group on Ctrl-C
+    output = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, output[-2000:]
+    assert "Stopped (Ctrl-C)." in output
+    assert "interrupted" not in output
+    assert not (ROOT / "var" / "native-server.json").exists()  # the marker goes with it
