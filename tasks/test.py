@@ -8,7 +8,7 @@ from invoke import Context
 
 from .lib import stack as _stack
 from .lib.cli import task
-from .lib.run import DRY_RUN_HELP, Step, execute
+from .lib.run import DRY_RUN_HELP, LOG_DIR, Step, execute, side_by_side
 
 SETTINGS = "config.settings.test"
 
@@ -70,6 +70,26 @@ def run(
     execute(plan_test(select, path, coverage, failfast, docker, running, extra), dry_run)
 
 
+# Modules marked `waits` spend most of their time waiting (alert rules' `for:`), not computing: they
+# run alongside the rest, their output kept in this log and printed when they end.
+WAITING_LOG = LOG_DIR / "test.e2e.waiting.log"
+
+
+def plan_e2e(select: str) -> list[Step]:
+    def suite(markers: str) -> str:
+        args = ["-m", "pytest", "--ds", SETTINGS, "-m", markers, "-p", "no:randomly", "-v"]
+        return f"{_stack.python()} {shlex.join([*args, *(['-k', select] if select else []), 'tests/e2e'])}"
+
+    log = shlex.quote(str(WAITING_LOG))
+    waiting = Step(
+        "the end-to-end modules that mostly wait",
+        f"mkdir -p {shlex.quote(str(LOG_DIR))}; {suite('e2e and waits')} > {log} 2>&1; status=$?; "
+        f"echo '--- the end-to-end modules that mostly wait ({WAITING_LOG.name}):'; cat {log}; exit $status",
+    )
+    rest = Step("the other end-to-end modules", suite("e2e and not waits"))
+    return [side_by_side("run the end-to-end suite: the modules that mostly wait alongside the rest", waiting, rest)]
+
+
 @task(
     help={
         "select": "Only end-to-end tests matching this pytest -k expression (default: all).",
@@ -78,7 +98,4 @@ def run(
 )
 def e2e(c: Context, select: str = "", dry_run: bool = False) -> None:
     """Run the end-to-end suite against a real Docker engine (builds images, starts stacks)."""
-    args = ["-m", "pytest", "--ds", SETTINGS, "-m", "e2e", "-p", "no:randomly", "-v"]
-    if select:
-        args += ["-k", select]
-    execute([Step("run the end-to-end suite", f"{_stack.python()} {shlex.join([*args, 'tests/e2e'])}")], dry_run)
+    execute(plan_e2e(select), dry_run)

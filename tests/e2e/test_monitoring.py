@@ -20,7 +20,8 @@ from tests.helpers import free_port, http_status
 
 from .conftest import HTTPS, BackgroundLoad, figure, kill_and_await_restart, make_stack, prod_settings, running
 
-pytestmark = pytest.mark.e2e
+# Most of its ten minutes is Prometheus's and Alertmanager's waits: ./inv test.e2e runs it beside the rest.
+pytestmark = [pytest.mark.e2e, pytest.mark.waits]
 
 PAST_CACHE = {**HTTPS, "Cookie": "e2e=1"}  # a cookie: nginx's catalogue cache never answers it, Django does
 

@@ -305,3 +305,14 @@ def test_dry_runs_show_their_plan_before_the_stack_or_its_data_exist(tmp_path):
     refused = inv("db.restore", "latest", env=env)  # the real run still refuses, naming why
     assert refused.returncode == 2
     assert "no dev backups in" in refused.stdout + refused.stderr
+
+
+def test_the_end_to_end_suite_runs_the_modules_that_wait_beside_the_rest():
+    out = inv("test.e2e", "--select", "alert", "--dry-run", check=True).stdout
+    waiting, rest = out.split(" & ", 1)
+    assert "-m 'e2e and waits'" in waiting
+    assert "-k alert" in waiting
+    assert "test.e2e.waiting.log" in waiting  # its output kept apart, printed when it ends
+    assert "-m 'e2e and not waits'" in rest
+    assert "-k alert" in rest
+    assert rest.rstrip().endswith("wait")
