@@ -136,6 +136,17 @@ def test_tab_completion_offers_the_projects_tasks_and_a_tasks_own_flags():
     assert "--tag" not in flags  # prod.deploy's, not db.restore's
 
 
+def test_tab_completion_works_the_same_for_the_venvs_inv_and_the_script_binds_it(tmp_path):
+    """With .venv/bin on PATH, `inv` is the venv's: the completion script's `complete ... inv` calls it."""
+    venv_inv = subprocess.run(
+        [str(ROOT / ".venv/bin/inv"), "--complete", "--", "inv", "db.restore", "--"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    assert {"--env", "--yes", "--dry-run", "--to"} <= set(venv_inv)
+    script = inv("--print-completion-script", "bash", check=True).stdout
+    assert "complete -F _complete_inv -o default inv" in script
+
+
 # --- output a person reads ---------------------------------------------------------
 
 
