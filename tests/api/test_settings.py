@@ -282,6 +282,6 @@ def test_the_public_ci_workflow_is_valid_and_runs_the_same_commands_as_ci_run():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     text, local = workflow.read_text(), (ROOT / ".ci" / "run").read_text()
-    for command in ("./inv test", "./inv test.e2e", "./inv bench.load --short --rows 100000"):
+    for command in ("./inv test", "./inv test.e2e", "./inv bench.load --short --rows 0"):
         assert command in text
         assert command in local

@@ -195,7 +195,9 @@ def test_backup_wipe_restore_brings_the_rows_back(dev):
 
 
 def test_test_suite_passes_inside_the_web_container(dev):
-    result = dev.inv("test", "--docker", timeout=1200)
+    # The API's tests, on the stack's own PostgreSQL and Redis: the task layer's drive Docker from the host,
+    # and the host runs them (twice) in CI already.
+    result = dev.inv("test", "--docker", "--path", "tests/api", timeout=1200)
     assert re.search(r"\d+ passed", result.stdout)
     assert " failed" not in result.stdout.splitlines()[-1]
 
