@@ -11,6 +11,7 @@ All users share one password, hashed once: hashing is deliberately slow, and a
 benchmark needs hundreds of accounts, not hundreds of hashes.
 """
 
+import itertools
 import json
 
 from django.contrib.auth import get_user_model
@@ -21,6 +22,10 @@ from catalog import cache as catalog_cache
 from catalog import synthetic
 from catalog.models import Category, Product
 from core.db import long_transaction
+
+
+def slug(number: int) -> str:
+    return f"bench-product-{number:07d}"
 
 
 class Command(BaseCommand):
@@ -44,12 +49,14 @@ class Command(BaseCommand):
             for n in range(categories)
         ]
         existing = set(Product.objects.filter(slug__startswith="bench-product-").values_list("slug", flat=True))
-        new = [
-            Product(category=made[n % categories], slug=f"bench-product-{n:07d}", stock=stock, **synthetic.product(n))
-            for n in range(products)
-            if f"bench-product-{n:07d}" not in existing
-        ]
-        Product.objects.bulk_create(new, batch_size=2000)
+        missing = (n for n in range(products) if slug(n) not in existing)
+        added = 0
+        # In batches: a million Product objects at once would outgrow the web container's memory.
+        while batch := list(itertools.islice(missing, 5000)):
+            Product.objects.bulk_create(
+                Product(category=made[n % categories], slug=slug(n), stock=stock, **synthetic.product(n)) for n in batch
+            )
+            added += len(batch)
         catalog_cache.invalidate()
 
         model = get_user_model()
@@ -61,7 +68,7 @@ class Command(BaseCommand):
         )
         ours = Product.objects.filter(slug__startswith="bench-product-").order_by("id")
         ids = list(ours.values_list("id", flat=True))
-        self.stdout.write(f"{len(new)} products and {users - len(have)} users added")
+        self.stdout.write(f"{added} products and {users - len(have)} users added")
         self.stdout.write(
             json.dumps(
                 {
