@@ -89,7 +89,7 @@ def manage_step(s: Stack, command: list[str], dry_run: bool = False) -> Step:
     if s.env == "dev" and (problem := docker_problem()) is not None:
         say(f"Docker is not available ({problem}); running natively on the embedded stack.")
         return Step("run natively", manage(*command), env=NATIVE_ENV, interactive=True)
-    if s.env == "dev" and not s.is_running("web") and (port := native.running_port()) is not None:
+    if s.env == "dev" and (port := native.running_port()) is not None and not s.is_running("web"):
         say(f"The native dev server serves on port {port} and the Docker stack is stopped: running natively.")
         return Step("run natively", manage(*command), env=NATIVE_ENV, interactive=True)
     if not dry_run:

@@ -226,6 +226,8 @@ def side_by_side(name: str, *steps: Step) -> Step:
                 run_step(step, step.name, None)
             except Exit as failed:
                 failures.append(failed)
+            except BaseException as error:  # a thread's error must fail the step, not vanish
+                failures.append(Exit(f"✗ '{step.name}' failed: {error!r}", code=1))
 
         threads = [threading.Thread(target=one, args=(step,)) for step in steps]
         for thread in threads:

@@ -8,12 +8,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from tasks.lib import native
 from tests.helpers import INV, ROOT, fake_commands, free_port
 
 
@@ -144,4 +146,23 @@ def test_ctrl_c_stops_the_native_server_as_a_normal_end(native_server):
     assert server.returncode == 0, output[-2000:]
     assert "Stopped (Ctrl-C)." in output
     assert "interrupted" not in output
-    assert not (ROOT / "var" / "native-server.json").exists()  # the marker goes with it
+    assert native.running_port() is None  # the marker is no longer held
+
+
+def test_a_marker_left_by_a_killed_server_is_known_stale(tmp_path, monkeypatch):
+    """SIGKILL leaves the file behind: its lock went with the process, so no task takes it for a server."""
+    monkeypatch.setattr(native, "MARKER", tmp_path / "native-server.json")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from tasks.lib import native; native.MARKER = "
+         f"__import__('pathlib').Path({str(tmp_path / 'native-server.json')!r})\n"
+         "with native.serving(8123): print('serving', flush=True); time.sleep(60)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "serving"
+        assert native.running_port() == 8123
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert (tmp_path / "native-server.json").exists()
+    assert native.running_port() is None
