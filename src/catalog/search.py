@@ -53,6 +53,8 @@ def words(text: str) -> list[str]:
 def matching(queryset: QuerySet, terms: list[str]) -> QuerySet:
     """`queryset` narrowed to the products the search `terms` (words()) find, best first."""
     found = words(" ".join(terms))
+    if len(found) > 1 and len(found[-1]) < PREFIX_MIN_LENGTH:
+        found = found[:-1]  # a last letter still being typed ("1 k" of "1 kg"): too short to say anything
     if not found:
         return queryset.none()
     if connection.vendor != "postgresql":

@@ -124,22 +124,19 @@ def product(number: int) -> dict[str, object]:
 
 
 def searches(number: int) -> dict[str, str]:
-    """What shoppers type to find product `number`: its whole name; its brand and its item's name cut short
-    ("Desi Farms Toor D"); its brand and item with two letters swapped ("Desi Farms Toro Dal"). And the
-    common word."""
-    brand, _, item, _, _ = Dimensions().split(number * _stride() % capacity())
+    """What shoppers type to find product `number`: its whole name; the name cut short, its last word half
+    typed ("Desi Farms Toor Dal 100"); the name with two letters of its item swapped ("Desi Farms Toro Dal
+    100 g"). And the common word."""
+    _, _, item, _, _ = Dimensions().split(number * _stride() % capacity())
+    name = str(product(number)["name"])
     words = ITEMS[item][0].split()
-    longest = max(range(len(words)), key=lambda i: len(words[i]))
-    word = words[longest]
+    word = max(words, key=len)
     # The two letters nearest the middle that differ, the first one kept ("Toor": "Toro", not "Toor").
     at = min((i for i in range(2, len(word)) if word[i - 1] != word[i]), key=lambda i: abs(i - len(word) // 2))
-    words[longest] = word[: at - 1] + word[at] + word[at - 1] + word[at + 1 :]
-    swapped = words
-    item_name = ITEMS[item][0]
-    cut = item_name[: max(3, len(item_name) - 2)]
+    swapped = word[: at - 1] + word[at] + word[at - 1] + word[at + 1 :]
     return {
         "common": COMMON_WORD,
-        "name": str(product(number)["name"]),
-        "prefix": f"{BRANDS[brand]} {cut}",
-        "typo": f"{BRANDS[brand]} {' '.join(swapped)}",
+        "name": name,
+        "prefix": name[: len(name) - max(1, len(name.split()[-1]) // 2)],
+        "typo": name.replace(word, swapped, 1),
     }

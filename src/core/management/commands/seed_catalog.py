@@ -17,6 +17,7 @@ import json
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from catalog import cache as catalog_cache
 from catalog import synthetic
@@ -57,6 +58,10 @@ class Command(BaseCommand):
                 Product(category=made[n % categories], slug=slug(n), stock=stock, **synthetic.product(n)) for n in batch
             )
             added += len(batch)
+        if added and connection.vendor == "postgresql":
+            # Fresh statistics: a bulk load leaves the planner guessing until autovacuum's next analyze.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE catalog_product")
         catalog_cache.invalidate()
 
         model = get_user_model()
