@@ -462,8 +462,8 @@ def failing_migration():
     """A catalog migration that adds a column, doubles every price, then fails: all of it must undo."""
     return extra_migration(
         "catalog",
-        "0002_e2e_broken",
-        "0001_initial",
+        "0099_e2e_broken",
+        newest_migration("catalog"),
         "migrations.AddField('product', 'e2e_flag', models.BooleanField(default=False))",
         "migrations.RunSQL('UPDATE catalog_product SET price = price * 2')",
         "migrations.RunSQL('SELECT 1 / 0')",

@@ -1,7 +1,6 @@
 """prod.deploy: no lost requests, and every failure ends with the previous version serving."""
 
 import json
-import uuid
 
 import pytest
 
@@ -9,8 +8,10 @@ from .conftest import (
     HTTPS,
     ROOT,
     Load,
+    extra_migration,
     failing_migration,
     make_stack,
+    newest_migration,
     prod_settings,
     running,
 )
@@ -55,20 +56,14 @@ def test_an_image_that_fails_its_health_check_is_rolled_back_and_says_the_schema
     live = 'return Response({"status": "ok"})'
     assert live in original
     # A harmless migration ships with the broken code: it runs before the rollout fails.
-    migration = ROOT / "src" / "catalog" / "migrations" / f"0002_e2e_newer_{uuid.uuid4().hex[:6]}.py"
-    migration.write_text(
-        "from django.db import migrations, models\n\n\n"
-        "class Migration(migrations.Migration):\n"
-        "    dependencies = [('catalog', '0001_initial')]\n"
-        "    operations = [migrations.AddField('product', 'e2e_note', models.TextField(null=True))]\n"
-    )
-    try:
-        source.write_text(original.replace(live, 'return Response({"status": "broken"}, status=500)', 1))
-        with Load(prod) as load:
-            result = prod.inv("prod.deploy", "--tag", "e2e-broken", "--wait-timeout", "120", check=False)
-    finally:
-        source.write_text(original)
-        migration.unlink()
+    note = "migrations.AddField('product', 'e2e_note', models.TextField(null=True))"
+    with extra_migration("catalog", "0099_e2e_newer", newest_migration("catalog"), note) as migration:
+        try:
+            source.write_text(original.replace(live, 'return Response({"status": "broken"}, status=500)', 1))
+            with Load(prod) as load:
+                result = prod.inv("prod.deploy", "--tag", "e2e-broken", "--wait-timeout", "120", check=False)
+        finally:
+            source.write_text(original)
     assert load.failed == 0, load.errors[:5]  # the broken container never received a request
     message = result.stdout + result.stderr
     assert result.returncode != 0
