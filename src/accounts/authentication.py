@@ -25,15 +25,17 @@ class JWTAuthentication(authentication.JWTAuthentication):
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as error:
             raise InvalidToken(_("Token contained no recognizable user identification")) from error
-        ended, user, digest = user_cache.read(validated_token.payload, user_id)
-        if ended:
+        cached = user_cache.read(validated_token.payload, user_id)
+        if cached.ended:
             raise InvalidToken({"detail": "This session was logged out; log in again.", "code": "session_ended"})
+        user, digest = cached.user, cached.digest
         if user is None:
             try:
                 user = get_user_model().objects.get(**{api_settings.USER_ID_FIELD: user_id})
             except get_user_model().DoesNotExist as error:
                 raise AuthenticationFailed(_("User not found"), code="user_not_found") from error
-            user_cache.keep(user_id, user)
+            if cached.answered:
+                user_cache.keep(user_id, user)
             digest = get_md5_hash_password(user.password)
         # simplejwt's own checks, on the user however it was read.
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:

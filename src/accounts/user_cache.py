@@ -17,7 +17,9 @@ took away, whose cached row would otherwise still match that account's old token
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -30,6 +32,8 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from . import sessions
 
 TOMBSTONE = "changed"
+# Half the caches' SOCKET_TIMEOUT (settings): slower, and the store did not answer.
+SLOW_READ_SECONDS = 0.25
 # Longer than a read of the user can take (DATABASE_STATEMENT_TIMEOUT, 5 s, and the round trip).
 TOMBSTONE_SECONDS = 10
 DIGEST = "_password_digest"
@@ -45,19 +49,30 @@ def key(user_id: object) -> str:
     return f"user:{shape}:{user_id}"
 
 
-def read(payload: Mapping[str, object], user_id: object) -> tuple[bool, object | None, str]:
-    """Whether the token's session was ended, the cached user (None when not cached) and its password's
-    digest: one round trip."""
+@dataclass(frozen=True)
+class Read:
+    ended: bool  # the token's session was ended by logout
+    user: object | None  # the cached user; None when not cached
+    digest: str  # its password's digest, when cached
+    answered: bool  # the store answered in time: worth writing the user back to
+
+
+def read(payload: Mapping[str, object], user_id: object) -> Read:
+    """The session's state and the cached user: one round trip."""
     session_id = payload.get(sessions.CLAIM)
     keys = [key(user_id)] + ([sessions.key(str(session_id))] if session_id else [])
+    started = time.monotonic()
     found = caches["revocations"].get_many(keys)
+    # The cache ignores errors: a read that took this long met a Redis that does not answer (a stalled
+    # broker costs SOCKET_TIMEOUT per call), and writing to it would cost the request as much again.
+    answered = time.monotonic() - started < SLOW_READ_SECONDS
     ended = bool(session_id) and sessions.key(str(session_id)) in found
     row = found.get(key(user_id))
     if not isinstance(row, dict):  # not cached, or a tombstone
-        return ended, None, ""
+        return Read(ended, None, "", answered)
     columns = _columns()
     user = get_user_model().from_db("default", columns, [row[c] for c in columns])
-    return ended, user, row[DIGEST]
+    return Read(ended, user, row[DIGEST], answered)
 
 
 def keep(user_id: object, user) -> None:

@@ -410,3 +410,21 @@ def test_a_password_change_writes_the_password_only_not_a_cached_copys_stale_col
     )
     assert changed.status_code == 204
     assert get_user_model().objects.get(pk=user.pk).first_name == "Changed-by-admin"
+
+
+def test_a_store_that_does_not_answer_is_not_written_to_as_well(api, user, monkeypatch):
+    """A stalled broker costs the cache's socket timeout per call: the read already paid it once, so
+    the user read from the database is not written back to it (which would cost the request as much again)."""
+    from django.core.cache import caches
+
+    tokens = login(api, user.email)
+    revocations, writes = caches["revocations"], []
+
+    def stalled_get_many(keys, *args, **kwargs):
+        time.sleep(0.3)  # past SLOW_READ_SECONDS, as a timed-out call returns (the cache ignores errors)
+        return {}
+
+    monkeypatch.setattr(revocations, "get_many", stalled_get_many)
+    monkeypatch.setattr(revocations, "add", lambda *a, **k: writes.append(a))
+    assert me(tokens["access"]) == 200  # the database still answers who it is
+    assert writes == []
