@@ -16,6 +16,7 @@ took away, whose cached row would otherwise still match that account's old token
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Mapping
@@ -39,14 +40,19 @@ TOMBSTONE_SECONDS = 10
 DIGEST = "_password_digest"
 
 
-def _columns() -> list[str]:
-    return [f.attname for f in get_user_model()._meta.concrete_fields if f.attname != "password"]
+@functools.cache
+def _columns() -> tuple[str, ...]:
+    return tuple(f.attname for f in get_user_model()._meta.concrete_fields if f.attname != "password")
+
+
+@functools.cache
+def _shape() -> str:
+    # The columns' names are part of the key: a deploy that changes them never reads an older copy.
+    return hashlib.sha256(",".join(_columns()).encode()).hexdigest()[:8]
 
 
 def key(user_id: object) -> str:
-    # The columns' names are part of the key: a deploy that changes them never reads an older copy.
-    shape = hashlib.sha256(",".join(_columns()).encode()).hexdigest()[:8]
-    return f"user:{shape}:{user_id}"
+    return f"user:{_shape()}:{user_id}"
 
 
 @dataclass(frozen=True)
