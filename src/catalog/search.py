@@ -50,9 +50,8 @@ def words(text: str) -> list[str]:
     return found
 
 
-def matching(queryset: QuerySet, terms: list[str]) -> QuerySet:
-    """`queryset` narrowed to the products the search `terms` (words()) find, best first."""
-    found = words(" ".join(terms))
+def matching(queryset: QuerySet, found: list[str]) -> QuerySet:
+    """`queryset` narrowed to the products the search's words (words(): the filter has them) find, best first."""
     if len(found) > 1 and len(found[-1]) < PREFIX_MIN_LENGTH:
         found = found[:-1]  # a last letter still being typed ("1 k" of "1 kg"): too short to say anything
     if not found:
