@@ -285,3 +285,12 @@ def test_the_public_ci_workflow_is_valid_and_runs_the_same_commands_as_ci_run():
     for command in ("./inv test", "./inv test.e2e", "./inv bench.load --short --rows 0"):
         assert command in text
         assert command in local
+
+
+def test_every_action_the_public_workflow_runs_is_pinned_to_a_commit():
+    """A tag can be moved to other code by whoever controls the action's repository; a commit cannot."""
+    uses = re.findall(r"uses:\s*(\S+)(.*)", (ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), f"{action}: pin it to a full commit SHA"
+        assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), f"{action}: say which release the commit is"
