@@ -17,7 +17,7 @@ def plan_compile(upgrade: bool) -> list[Step]:
         Step(
             f"compile requirements/{name}.txt",
             f"{_stack.python()} -m uv pip compile --universal --python-version 3.11 --quiet --no-header "
-            f"--annotation-style line {'--upgrade ' if upgrade else ''}"
+            f"--annotation-style line --generate-hashes --no-strip-extras {'--upgrade ' if upgrade else ''}"
             f"--custom-compile-command './inv deps.compile' requirements/{name}.in -o requirements/{name}.txt",
         )
         for name in SETS

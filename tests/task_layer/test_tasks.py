@@ -165,6 +165,18 @@ def test_lint_and_deps_plans():
     assert all("--upgrade" in c for c in compiled)
 
 
+@pytest.mark.parametrize("name", deps.SETS)
+def test_every_pinned_requirement_carries_its_hashes(name):
+    """pip then installs only the files that were compiled (hash-checking mode), in the images and in .venv."""
+    text = (ROOT / "requirements" / f"{name}.txt").read_text()
+    entries = [e for e in text.split("\n") if e and not e[0].isspace() and not e.startswith("#")]
+    assert len(entries) > 10
+    for entry in entries:
+        block = text[text.index(entry) :].split("\n    # via", 1)[0]
+        assert "==" in entry, f"{name}.txt: {entry} is not pinned"
+        assert "--hash=sha256:" in block, f"{name}.txt: {entry} has no hash"
+
+
 # --- the runner -----------------------------------------------------------------------
 
 
