@@ -25,8 +25,8 @@ def test_a_bad_size_is_refused_while_parsing_before_anything_runs(value):
     assert "load benchmark" not in result.stdout
 
 
-def figures(rps: float, p99: float = 10.0) -> Figures:
-    return Figures(rps=rps, p50_ms=1.0, p99_ms=p99, non_2xx=0, socket_errors=0, timeouts=0, bytes_per_request=100)
+def figures(rps: float, p99: float = 10.0, non_2xx: int = 0) -> Figures:
+    return Figures(rps=rps, p50_ms=1.0, p99_ms=p99, non_2xx=non_2xx, socket_errors=0, timeouts=0, bytes_per_request=100)
 
 
 def size(products: int, rps: float, found: bool = True) -> catalogue.Size:
@@ -59,3 +59,17 @@ def test_a_product_not_in_the_top_3_fails_its_budget_however_fast(capsys):
 def test_without_the_budget_size_it_says_so(capsys):
     catalogue.report([size(2000, 3000)])
     assert "Budgets (issue 20) at 200,000 products: not measured at that size" in capsys.readouterr().out
+
+
+def test_failed_answers_show_in_their_cell_and_fail_the_budget_however_fast(capsys):
+    """At 1,000,000 products the searches answered 503 fast: those are no throughput."""
+    timed_out = size(200_000, 5000)
+    timed_out.figures["search, a common word"] = figures(5000, non_2xx=12_345)
+    catalogue.report([timed_out])
+    out = capsys.readouterr().out
+    assert "5,000 (10) !12,345 | 165" in out
+    assert (
+        "FAIL  search, a common word >= 1,000 req/s, p99 <= 100 ms: 5,000 req/s, p99 10 ms, 12,345 answers failed"
+        in out
+    )
+    assert "PASS  search, one product's name" in out

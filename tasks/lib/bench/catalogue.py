@@ -74,17 +74,25 @@ def measure_size(bench: Bench, products: int, users: int) -> Size:
     return size
 
 
+def failed(f: Figures) -> int:
+    """Answers that were not a success: a fast 503 is no throughput."""
+    return f.non_2xx + f.socket_errors
+
+
 def report(sizes: list[Size]) -> None:
     names = list(sizes[0].figures)
     width = max(len(n) for n in names) + 2
-    say("\nPast the proxy cache, by catalogue size: req/s (p99 ms) | a miss in-process, ms; ✓ sought product in top 3")
+    say(
+        "\nPast the proxy cache, by catalogue size: req/s (p99 ms) | a miss in-process, ms; "
+        "✓ sought product in top 3; ! answers that failed"
+    )
     say(" " * width + "".join(f"{s.products:>28,}" for s in sizes))
     ceiling = "Django's ceiling: liveness, hello JSON"
     for name in names:
         cells = []
         for size in sizes:
             f = size.figures[name]
-            cell = f"{f.rps:,.0f} ({f.p99_ms:.0f})"
+            cell = f"{f.rps:,.0f} ({f.p99_ms:.0f})" + (f" !{failed(f):,}" if failed(f) else "")
             if name in size.miss_ms:
                 cell += f" | {size.miss_ms[name]:.0f}"
             if name in size.found:
@@ -103,10 +111,11 @@ def budgets(sizes: list[Size]) -> None:
     if at:
         for name, (rps, p99) in BUDGETS.items():
             f = at.figures[name]
-            ok = f.rps >= rps and (not p99 or f.p99_ms <= p99) and at.found.get(name, True)
+            ok = f.rps >= rps and (not p99 or f.p99_ms <= p99) and at.found.get(name, True) and not failed(f)
             limit = f">= {rps:,} req/s" + (f", p99 <= {p99} ms" if p99 else "")
             top3 = "" if name not in at.found else (", in the top 3" if at.found[name] else ", NOT in the top 3")
-            say(f"  {verdict(ok)}  {name} {limit}: {f.rps:,.0f} req/s, p99 {f.p99_ms:.0f} ms{top3}")
+            errors = f", {failed(f):,} answers failed" if failed(f) else ""
+            say(f"  {verdict(ok)}  {name} {limit}: {f.rps:,.0f} req/s, p99 {f.p99_ms:.0f} ms{top3}{errors}")
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
         halved = [n for n in BUDGETS if large.figures[n].rps < 0.5 * small.figures[n].rps]
