@@ -140,3 +140,38 @@ def test_the_services_keep_the_rules_without_a_serializer_in_front(user, make_pr
         services.add_item(user, product, 2)
     assert over_stock.value.message_dict == {"quantity": ["Only 3 of 'Garam Masala' in stock; you asked for 4."]}
     assert CartItem.objects.get(pk=item_id).quantity == 2
+
+
+def test_the_one_query_read_shows_what_the_serializer_shows_for_every_kind_of_cart(
+    user, make_product, django_assert_num_queries
+):
+    """cart/reads.py stands in for CartSerializer on the hot path: same keys, order and formats."""
+    from decimal import Decimal
+
+    from django.db.models import Prefetch
+    from rest_framework.renderers import JSONRenderer
+
+    from cart import reads
+    from cart.models import Cart
+    from cart.serializers import CartSerializer
+
+    def serialized() -> bytes:
+        cart = Cart.objects.prefetch_related(Prefetch("items", CartItem.objects.select_related("product"))).get(
+            user=user
+        )
+        return JSONRenderer().render(CartSerializer(cart).data)
+
+    assert reads.shown(user.pk) is None  # no cart yet
+    cart = services.cart_for(user)
+    with django_assert_num_queries(1):
+        shown = reads.shown(user.pk)
+    assert JSONRenderer().render(shown) == serialized()  # empty
+    prices = [Decimal("0.01"), Decimal("12.50"), Decimal("99999999.99"), Decimal("3")]
+    for n, price in enumerate(prices, start=1):
+        item = make_product(name=f"Item {n}", price=price, stock=10**6)
+        CartItem.objects.create(cart=cart, product=item, quantity=n * 7)
+        with django_assert_num_queries(1):
+            shown = reads.shown(user.pk)
+        assert JSONRenderer().render(shown) == serialized()
+    assert [line["quantity"] for line in shown["items"]] == [7, 14, 21, 28]  # in the order they were added
+    assert shown["total"] == "2100000258.86"
