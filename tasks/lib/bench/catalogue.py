@@ -86,7 +86,7 @@ def report(sizes: list[Size]) -> None:
         "\nPast the proxy cache, by catalogue size: req/s (p99 ms) | a miss in-process, ms; "
         "✓ sought product in top 3; ! answers that failed"
     )
-    say(" " * width + "".join(f"{s.products:>28,}" for s in sizes))
+    say(" " * width + "".join(f"{s.products:>34,}" for s in sizes))
     ceiling = "Django's ceiling: liveness, hello JSON"
     for name in names:
         cells = []
@@ -99,7 +99,7 @@ def report(sizes: list[Size]) -> None:
                 cell += " ✓" if size.found[name] else " ✗"
             if name != ceiling:
                 cell += f" {f.rps / size.figures[ceiling].rps:.0%}"
-            cells.append(f"{cell:>28}")
+            cells.append(f"{cell:>34}")
         say(f"  {name:<{width - 2}}" + "".join(cells))
     say("  (the % is of Django's ceiling in the same run)")
     budgets(sizes)
