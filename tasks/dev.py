@@ -1,6 +1,8 @@
-"""Development stack: up, down, logs, shells (Docker, or native without it)."""
+"""Development stack: up, down, logs, shells, its URLs again (Docker, or native without it)."""
 
 from __future__ import annotations
+
+import webbrowser
 
 from invoke import Context
 from invoke.exceptions import Exit
@@ -71,6 +73,39 @@ def plan_native_up(host: str, port: int) -> list[Step]:
 def flower_line() -> str:
     port, user = DEV.setting("FLOWER_PORT", "5555"), DEV.setting("FLOWER_USER", "admin")
     return f"  Flower:  http://localhost:{port}/  (login {user} / {DEV.setting('FLOWER_PASSWORD')})"
+
+
+def running_stack() -> tuple[str, tuple[str, ...]]:
+    """The base URL of whichever dev stack runs now (Docker, else the native server) and the lines only it
+    shows; an Exit naming how to start one when none runs."""
+    running = DEV.running_services() if _stack.docker_problem() is None else set()
+    if "web" in running:
+        return f"http://localhost:{DEV.setting('WEB_PORT', '8000')}", (flower_line(),) if "flower" in running else ()
+    if (port := native_server.running_port()) is not None:
+        return f"http://localhost:{port}", ("  Served: natively (./inv dev.up --native)",)
+    raise Exit(
+        "✗ No dev stack is running (neither the Docker stack nor ./inv dev.up --native): "
+        "start one with ./inv dev.up, then run this again.",
+        code=1,
+    )
+
+
+def description() -> str:
+    """What dev.up printed last, for the dev stack that runs now."""
+    base, extra = running_stack()
+    return summary(DEV, base=base, extra=extra)
+
+
+def open_api_root() -> None:
+    url = f"{running_stack()[0]}/api/v1/"
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        say(f"No web browser found here (set BROWSER to one's command); the API is at {url}")
+        return
+    if not browser.open(url):
+        raise Exit(f"✗ The browser ({getattr(browser, 'name', browser)}) did not open {url}; open it by hand.", code=1)
+    say(f"Opened {url}")
 
 
 def plan_docker_up(wait_timeout: int, profiles: list[str]) -> list[Step]:
@@ -187,6 +222,18 @@ def logs(
 ) -> None:
     """Show the dev stack's logs."""
     execute(plan_logs(DEV, service or [], follow, tail), dry_run)
+
+
+@task
+def describe(c: Context) -> None:
+    """Print the running dev stack's URLs, demo login and next steps again (what dev.up printed)."""
+    say(description())
+
+
+@task(name="open")
+def open_(c: Context) -> None:
+    """Open the running dev stack's API root in a web browser (where there is none: print its URL)."""
+    open_api_root()
 
 
 @task(help={"dry_run": DRY_RUN_HELP})

@@ -17,7 +17,7 @@ from tests.helpers import NEWCOMER, ROOT, fake_commands, inv
 def test_bare_inv_lists_the_collections_on_one_screen_and_points_at_every_task():
     result = inv()
     assert result.returncode == 0, result.stderr
-    assert "dev [10 tasks]" in result.stdout
+    assert "dev [12 tasks]" in result.stdout
     assert "prod [16 tasks]" in result.stdout
     assert len(result.stdout.splitlines()) < 30
     assert "./inv --list lists every task" in result.stdout

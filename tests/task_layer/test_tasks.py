@@ -1,5 +1,6 @@
 """The Invoke task layer: layout, help texts, planners and the executor."""
 
+import os
 import shlex
 import subprocess
 import sys
@@ -438,3 +439,55 @@ def test_meanwhile_runs_beside_the_block_and_the_block_ends_after_it():
     assert ended == ["work"]  # the block did not end before the work did
     with pytest.raises(RuntimeError, match="checkpoint refused"):
         background.result()
+
+
+def test_dev_describe_reprints_the_running_stacks_urls_and_login_or_says_none_runs(monkeypatch, capsys):
+    from tasks.lib import native
+
+    monkeypatch.setattr(dev._stack, "docker_problem", lambda: None)
+    monkeypatch.setattr(_stack.Stack, "running_services", lambda self: set())
+    with pytest.raises(Exit) as refused:
+        dev.description()
+    assert "No dev stack is running" in str(refused.value.message)
+    assert "./inv dev.up" in str(refused.value.message)
+    with pytest.raises(Exit):
+        dev.open_api_root()
+
+    def no_browser():
+        raise dev.webbrowser.Error("could not locate runnable browser")
+
+    monkeypatch.setattr(dev.webbrowser, "get", no_browser)
+    with native.serving(18777):
+        text = dev.description()
+        dev.open_api_root()
+    assert "No web browser found here (set BROWSER to one's command); the API is at http://localhost:18777/api/v1/" in (
+        capsys.readouterr().out
+    )
+    assert "http://localhost:18777/api/v1/" in text
+    assert "Demo login: " in text
+    assert "natively" in text
+
+    monkeypatch.setattr(_stack.Stack, "running_services", lambda self: {"web", "worker", "flower"})
+    text = dev.description()
+    assert f"http://localhost:{dev.DEV.setting('WEB_PORT', '8000')}/api/v1/" in text
+    assert "Flower:" in text
+    assert "natively" not in text
+
+
+def test_dev_open_opens_the_running_stacks_api_root_in_the_browser_the_user_set(tmp_path):
+    """Through ./inv as a person runs it, with BROWSER naming a stand-in that notes what it was asked to open."""
+    from tasks.lib import native
+
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+    browser.chmod(0o755)
+    # No docker on PATH: the native server this test marks is the stack found, whatever runs on this machine.
+    environ = {**os.environ, "BROWSER": str(browser), "PATH": str(tmp_path)}
+    with native.serving(18778):
+        result = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "inv"), "dev.open"], cwd=ROOT, env=environ, capture_output=True, text=True
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert opened.read_text() == "http://localhost:18778/api/v1/"
+    assert "Opened http://localhost:18778/api/v1/" in result.stdout
