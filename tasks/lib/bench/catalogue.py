@@ -74,11 +74,6 @@ def measure_size(bench: Bench, products: int, users: int) -> Size:
     return size
 
 
-def failed(f: Figures) -> int:
-    """Answers that were not a success: a fast 503 is no throughput."""
-    return f.non_2xx + f.socket_errors
-
-
 def report(sizes: list[Size]) -> None:
     names = list(sizes[0].figures)
     width = max(len(n) for n in names) + 2
@@ -92,7 +87,7 @@ def report(sizes: list[Size]) -> None:
         cells = []
         for size in sizes:
             f = size.figures[name]
-            cell = f"{f.rps:,.0f} ({f.p99_ms:.0f})" + (f" !{failed(f):,}" if failed(f) else "")
+            cell = f"{f.rps:,.0f} ({f.p99_ms:.0f})" + (f" !{f.failed:,}" if f.failed else "")
             if name in size.miss_ms:
                 cell += f" | {size.miss_ms[name]:.0f}"
             if name in size.found:
@@ -111,10 +106,10 @@ def budgets(sizes: list[Size]) -> None:
     if at:
         for name, (rps, p99) in BUDGETS.items():
             f = at.figures[name]
-            ok = f.rps >= rps and (not p99 or f.p99_ms <= p99) and at.found.get(name, True) and not failed(f)
+            ok = f.rps >= rps and (not p99 or f.p99_ms <= p99) and at.found.get(name, True) and not f.failed
             limit = f">= {rps:,} req/s" + (f", p99 <= {p99} ms" if p99 else "")
             top3 = "" if name not in at.found else (", in the top 3" if at.found[name] else ", NOT in the top 3")
-            errors = f", {failed(f):,} answers failed" if failed(f) else ""
+            errors = f", {f.failed:,} answers failed" if f.failed else ""
             say(f"  {verdict(ok)}  {name} {limit}: {f.rps:,.0f} req/s, p99 {f.p99_ms:.0f} ms{top3}{errors}")
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]

@@ -33,6 +33,11 @@ class Figures:
     timeouts: int
     bytes_per_request: float
 
+    @property
+    def failed(self) -> int:
+        """Answers that were not a success: a fast 503 is no throughput."""
+        return self.non_2xx + self.socket_errors
+
     def line(self) -> str:
         errors = f"non-2xx {self.non_2xx}, socket errors {self.socket_errors} ({self.timeouts} timeouts)"
         return f"{self.rps:>9,.0f} req/s  p50 {self.p50_ms:>7.2f} ms  p99 {self.p99_ms:>7.2f} ms  {errors}"
