@@ -17,6 +17,7 @@ from .lib.compose import (
     NATIVE_ENV,
     SHELL_HELP,
     check_ports,
+    dev_base,
     diagnose,
     manage_step,
     manage_words,
@@ -80,7 +81,7 @@ def running_stack() -> tuple[str, tuple[str, ...]]:
     shows; an Exit naming how to start one when none runs."""
     running = DEV.running_services() if _stack.docker_problem() is None else set()
     if "web" in running:
-        return f"http://localhost:{DEV.setting('WEB_PORT', '8000')}", (flower_line(),) if "flower" in running else ()
+        return dev_base(DEV), (flower_line(),) if "flower" in running else ()
     if (port := native_server.running_port()) is not None:
         return f"http://localhost:{port}", ("  Served: natively (./inv dev.up --native)",)
     raise Exit(

@@ -149,10 +149,15 @@ NEXT_STEPS = {
 }
 
 
+def dev_base(s: Stack) -> str:
+    """Where the Docker dev stack's published web port answers on this machine."""
+    return f"http://localhost:{s.setting('WEB_PORT', '8000')}"
+
+
 def summary(s: Stack, base: str = "", extra: tuple[str, ...] = ()) -> str:
     """What a person needs once the stack is up: working URLs, the demo login, and what to do next."""
     if not base and s.env == "dev":
-        base = f"http://localhost:{s.setting('WEB_PORT', '8000')}"
+        base = dev_base(s)
     elif not base:
         host = app_module("healthcheck").probe_host(s.setting("ALLOWED_HOSTS"))
         port = s.setting("HTTPS_PORT", "443")
