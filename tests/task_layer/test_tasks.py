@@ -1,6 +1,7 @@
 """The Invoke task layer: layout, help texts, planners and the executor."""
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -170,12 +171,13 @@ def test_lint_and_deps_plans():
 def test_every_pinned_requirement_carries_its_hashes(name):
     """pip then installs only the files that were compiled (hash-checking mode), in the images and in .venv."""
     text = (ROOT / "requirements" / f"{name}.txt").read_text()
-    entries = [e for e in text.split("\n") if e and not e[0].isspace() and not e.startswith("#")]
+    # An entry runs from its unindented line to the next one: its hashes and `# via` lines are indented.
+    entries = [e for e in re.split(r"\n(?=[^\s#])", text) if not e.startswith("#")]
     assert len(entries) > 10
     for entry in entries:
-        block = text[text.index(entry) :].split("\n    # via", 1)[0]
-        assert "==" in entry, f"{name}.txt: {entry} is not pinned"
-        assert "--hash=sha256:" in block, f"{name}.txt: {entry} has no hash"
+        first = entry.split("\n", 1)[0]
+        assert "==" in first, f"{name}.txt: {first} is not pinned"
+        assert "--hash=sha256:" in entry, f"{name}.txt: {first} has no hash"
 
 
 # --- the runner -----------------------------------------------------------------------
